@@ -1,0 +1,46 @@
+//! The boot-independent half of the runtime.
+//!
+//! A target crate (bare-metal x86_64 or hosted Linux) brings the machine up,
+//! installs a [`Platform`] and calls [`runtime::start`]; everything from there
+//! on — components, console, log, heap accounting, tests, exit codes — lives
+//! here and is the same on every target.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod cmdline;
+pub mod component;
+pub mod console;
+mod error;
+pub mod exit;
+pub mod heap;
+mod logger;
+#[cfg(target_os = "none")]
+mod panic;
+pub mod platform;
+pub mod runtime;
+pub mod test;
+
+pub use error::Error;
+pub use platform::Platform;
+
+/// Prints the panic report every target uses.
+pub fn report_panic(
+    location: Option<&core::panic::Location<'_>>,
+    message: &dyn core::fmt::Display,
+) {
+    match location {
+        Some(l) => println!(
+            "panicked at {}:{}:{}:\n{message}",
+            l.file(),
+            l.line(),
+            l.column()
+        ),
+        None => println!("panicked:\n{message}"),
+    }
+}
+
+/// Bytes the application can still allocate, where the target knows.
+pub fn free_memory() -> Option<usize> {
+    platform::get().free_memory()
+}

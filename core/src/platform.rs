@@ -1,0 +1,44 @@
+//! The few services a target provides to the runtime.
+
+use spin::Once;
+
+/// What a boot target must provide. Installed once, before anything prints.
+pub trait Platform: Sync {
+    /// Writes console output (serial on bare metal, stdout when hosted).
+    fn write(&self, bytes: &[u8]);
+    /// Ends the unikernel with `code` as its exit status.
+    fn exit(&self, code: u8) -> !;
+    /// Bytes the application can still allocate, when the target knows.
+    fn free_memory(&self) -> Option<usize>;
+    /// Runs `f` so that a panic inside it is reported as `Err` with the
+    /// panic message, and execution goes on. Targets without unwinding
+    /// return `None` and the runtime recovers through [`Platform::restart`].
+    fn catch_panic(&self, f: fn() -> Result<(), crate::Error>) -> Option<Result<(), crate::Error>>;
+    /// Abandons the current stack and runs `f` on a fresh one. Used to go on
+    /// with the next test after a panic on targets that cannot unwind.
+    fn restart(&self, f: fn() -> !) -> !;
+    /// CPU cycles from the first guest instruction until now, where known.
+    fn boot_cycles(&self) -> Option<u64>;
+}
+
+static PLATFORM: Once<&'static dyn Platform> = Once::new();
+
+/// Installs the target's platform. Later calls are ignored.
+pub fn install(platform: &'static dyn Platform) {
+    PLATFORM.call_once(|| platform);
+}
+
+/// The installed platform.
+///
+/// # Panics
+/// If no target installed one: a runtime bug, not a user error.
+pub fn get() -> &'static dyn Platform {
+    *PLATFORM
+        .get()
+        .expect("no platform installed: the boot target must call platform::install first")
+}
+
+/// The installed platform, if any (the panic path must not panic again).
+pub fn try_get() -> Option<&'static dyn Platform> {
+    PLATFORM.get().copied()
+}

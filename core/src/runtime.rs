@@ -1,0 +1,64 @@
+//! From a booted machine to `main` and back out.
+
+use crate::{Error, cmdline, component, exit, println};
+use log::LevelFilter;
+
+/// Settings the `#[unikernel]` macro fixes at compile time.
+#[derive(Debug)]
+pub struct Config {
+    /// Log level unless the command line says `log=LEVEL`.
+    pub log_level: LevelFilter,
+    /// Upper bound for the heap in bytes; `None` takes all free RAM.
+    pub heap_size: Option<usize>,
+    /// Size of the stack `main` runs on, in bytes.
+    pub stack_size: usize,
+}
+
+/// An application: what the `#[unikernel]` macro generates.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    /// Takes the component handles and calls the user's `main`.
+    pub main: fn() -> Result<(), Error>,
+}
+
+/// Runs the application on a booted machine and exits with its status.
+pub fn start(app: &App) -> ! {
+    let level = cmdline::value("log")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(app.config.log_level);
+    crate::logger::init(level);
+    log::debug!("cmdline: {:?}", cmdline::get());
+    if let Some(cycles) = crate::platform::get().boot_cycles() {
+        log::debug!("boot: {cycles} TSC cycles from first instruction to runtime start");
+    }
+    finish(component::init_all().and_then(|()| (app.main)()))
+}
+
+/// Reports `result` and exits: 0 for `Ok`, [`exit::FAILURE`] for `Err`.
+pub fn finish(result: Result<(), Error>) -> ! {
+    match result {
+        Ok(()) => exit::exit(exit::SUCCESS),
+        Err(e) => {
+            println!("Error: {e}");
+            exit::exit(exit::FAILURE)
+        }
+    }
+}
+
+/// What `main` may return: `()` or `Result<(), E>` for any displayable `E`.
+pub trait Termination {
+    fn into_result(self) -> Result<(), Error>;
+}
+
+impl Termination for () {
+    fn into_result(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<E: core::fmt::Display> Termination for Result<(), E> {
+    fn into_result(self) -> Result<(), Error> {
+        self.map_err(|e| Error::msg(alloc::format!("{e}")))
+    }
+}

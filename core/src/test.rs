@@ -1,0 +1,131 @@
+//! In-guest tests on stable Rust: `#[unikernel::test]` adds a [`Test`] to
+//! [`TESTS`]; `unikernel::test_main!()` makes an image whose `main` runs them
+//! and prints libtest-like lines. Command-line words without `=` filter tests
+//! by substring, as with `cargo test NAME`.
+
+use crate::{Error, cmdline, platform, print, println};
+use linkme::distributed_slice;
+use spin::Mutex;
+
+/// A test function registered by `#[unikernel::test]`.
+#[derive(Debug)]
+pub struct Test {
+    /// `module::function`.
+    pub name: &'static str,
+    pub run: fn() -> Result<(), Error>,
+}
+
+/// Every test linked into the image.
+#[distributed_slice]
+pub static TESTS: [Test];
+
+struct Progress {
+    next: usize,
+    passed: usize,
+    failed: usize,
+    filtered: usize,
+    /// A `test NAME ... ` line waits for its verdict.
+    line_open: bool,
+}
+
+static PROGRESS: Mutex<Progress> = Mutex::new(Progress {
+    next: 0,
+    passed: 0,
+    failed: 0,
+    filtered: 0,
+    line_open: false,
+});
+
+fn selected(test: &Test) -> bool {
+    let mut filters = cmdline::args().filter(|w| !w.contains('=')).peekable();
+    filters.peek().is_none() || filters.any(|f| display_name(test.name).contains(f))
+}
+
+/// `crate::module::name` without the crate, as libtest shows it.
+fn display_name(name: &str) -> &str {
+    name.split_once("::").map_or(name, |(_, rest)| rest)
+}
+
+/// The `main` of a test image.
+pub fn main() -> Result<(), Error> {
+    let count = TESTS.iter().filter(|t| selected(t)).count();
+    println!(
+        "\nrunning {count} test{}",
+        if count == 1 { "" } else { "s" }
+    );
+    run_remaining()
+}
+
+/// Runs the tests not yet run, then prints the summary.
+fn run_remaining() -> Result<(), Error> {
+    loop {
+        let index = {
+            let mut p = PROGRESS.lock();
+            if p.next == TESTS.len() {
+                break;
+            }
+            p.next += 1;
+            p.next - 1
+        };
+        let test = &TESTS[index];
+        if !selected(test) {
+            PROGRESS.lock().filtered += 1;
+            continue;
+        }
+        print!("test {} ... ", display_name(test.name));
+        PROGRESS.lock().line_open = true;
+        let outcome = platform::get()
+            .catch_panic(test.run)
+            .unwrap_or_else(|| (test.run)());
+        let mut p = PROGRESS.lock();
+        match outcome {
+            Ok(()) => {
+                p.passed += 1;
+                println!("ok");
+            }
+            // A panic was already counted and reported by `panicked`.
+            Err(e) if p.line_open => {
+                p.failed += 1;
+                println!("FAILED\n    error: {e}");
+            }
+            Err(_) => {}
+        }
+        p.line_open = false;
+    }
+    let p = PROGRESS.lock();
+    let verdict = if p.failed == 0 { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {verdict}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out\n{} passed, {} failed",
+        p.passed, p.failed, p.filtered, p.passed, p.failed
+    );
+    if p.failed == 0 {
+        Ok(())
+    } else {
+        Err(Error::msg(alloc::format!("{} test(s) failed", p.failed)))
+    }
+}
+
+/// Called by the panic path before it prints the panic: closes a pending
+/// `test NAME ... ` line with `FAILED`. Returns whether a test was running.
+pub fn panicked() -> bool {
+    // The panic may have interrupted a holder of the lock; it never runs again.
+    if PROGRESS.is_locked() {
+        // SAFETY: single CPU, and the interrupted holder is abandoned.
+        unsafe { PROGRESS.force_unlock() };
+    }
+    let mut p = PROGRESS.lock();
+    if p.line_open {
+        println!("FAILED");
+        p.line_open = false;
+        p.failed += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// Goes on with the next test after a panic on a target that cannot unwind:
+/// the platform calls this on a fresh stack.
+pub fn resume() -> ! {
+    crate::runtime::finish(run_remaining())
+}

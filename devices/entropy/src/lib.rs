@@ -1,0 +1,84 @@
+//! The `entropy` component: `#[unikernel(entropy)] fn main(rng: Entropy)`.
+//!
+//! On bare metal it reads the CPU's generator (RDRAND, or RDSEED with
+//! `entropy(source = "rdseed")`) and refuses to start on a CPU without it;
+//! hosted, it reads the operating system's (`getrandom`).
+#![cfg_attr(target_os = "none", no_std)]
+
+use spin::Once;
+use unikernel_core::Error;
+use unikernel_core::component::Handle;
+
+#[cfg(target_os = "none")]
+mod cpu;
+
+/// Which CPU instruction supplies the bytes on bare metal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A DRBG reseeded by the hardware source: fast, the usual choice.
+    RdRand,
+    /// The hardware source itself: slower, for seeding other generators.
+    RdSeed,
+}
+
+/// Options of `entropy(...)` in `#[unikernel]`.
+#[derive(Debug)]
+pub struct Options {
+    pub source: Source,
+}
+
+static SOURCE: Once<Source> = Once::new();
+
+/// The handle `main` receives: proof that the image has an entropy source.
+#[derive(Clone, Copy, Debug)]
+pub struct Entropy {
+    source: Source,
+}
+
+impl Entropy {
+    /// Fills `buf` with random bytes.
+    pub fn fill(&self, buf: &mut [u8]) -> Result<(), Error> {
+        #[cfg(target_os = "none")]
+        return cpu::fill(self.source, buf);
+        #[cfg(not(target_os = "none"))]
+        {
+            let _ = self.source;
+            getrandom::fill(buf).map_err(|e| Error::msg(format!("getrandom: {e}")))
+        }
+    }
+
+    /// A random `u64`.
+    pub fn u64(&self) -> Result<u64, Error> {
+        let mut bytes = [0; 8];
+        self.fill(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// The source this handle reads.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+}
+
+impl Handle for Entropy {
+    fn take() -> Result<Self, Error> {
+        let source = *SOURCE
+            .get()
+            .ok_or_else(|| Error::msg("the entropy component has not started"))?;
+        Ok(Self { source })
+    }
+}
+
+#[doc(hidden)]
+pub mod __component {
+    use super::*;
+
+    /// Starts the component; fails when the CPU lacks the instruction.
+    pub fn init(options: &Options) -> Result<(), Error> {
+        #[cfg(target_os = "none")]
+        cpu::check(options.source)?;
+        log::debug!("entropy: source {:?}", options.source);
+        SOURCE.call_once(|| options.source);
+        Ok(())
+    }
+}

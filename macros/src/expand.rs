@@ -1,0 +1,145 @@
+//! Code generation for the three macros.
+
+use crate::args::{self, Args};
+use crate::main_fn;
+use darling::Error;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{FnArg, ItemFn};
+
+pub fn app(args: TokenStream, item: TokenStream) -> darling::Result<TokenStream> {
+    let mut f: ItemFn = syn::parse2(item)?;
+    let args = args::parse(args);
+    let mut errors = Error::accumulator();
+    errors.handle(main_fn::check_signature(&f, "`main`"));
+    let args = errors.handle(args);
+    if let Some(args) = &args {
+        errors.handle(main_fn::check_handles(&f, &args.components));
+    }
+    errors.finish()?;
+    let args = args.expect("errors returned above");
+
+    let unikernel = crate::paths::facade();
+    let user_main = format_ident!("__unikernel_user_main", span = f.sig.ident.span());
+    f.sig.ident = user_main.clone();
+    let handles = f
+        .sig
+        .inputs
+        .iter()
+        .zip(args.components.iter().filter(|c| c.spec.handle.is_some()))
+        .map(|(input, c)| {
+            let FnArg::Typed(param) = input else {
+                unreachable!("receivers were rejected")
+            };
+            let (ty, krate, handle) = (
+                &param.ty,
+                &c.krate,
+                format_ident!("{}", c.spec.handle.expect("filtered")),
+            );
+            quote!({
+                let handle: #ty = <#krate::#handle as #unikernel::__private::Handle>::take()?;
+                handle
+            })
+        });
+    let run = quote!(#unikernel::__private::Termination::into_result(#user_main(#(#handles),*)));
+    let app = application(&args, &unikernel, run)?;
+    Ok(quote! {
+        #f
+        #app
+    })
+}
+
+pub fn test_main(args: TokenStream) -> darling::Result<TokenStream> {
+    let args = args::parse(args)?;
+    let unikernel = crate::paths::facade();
+    application(
+        &args,
+        &unikernel,
+        quote!(#unikernel::__private::test_main()),
+    )
+}
+
+/// The registry entries, the component record for the runner, and the
+/// `App` static with the target entry points; `run` is the body of `main`.
+fn application(
+    args: &Args,
+    unikernel: &TokenStream,
+    run: TokenStream,
+) -> darling::Result<TokenStream> {
+    let registrations = args.components.iter().map(|c| {
+        let (krate, options, name) = (&c.krate, &c.options, c.spec.name);
+        let after = c.spec.after;
+        let entry = format_ident!(
+            "__UNIKERNEL_COMPONENT_{}",
+            name.to_uppercase().replace('-', "_")
+        );
+        quote! {
+            #[#unikernel::__private::linkme::distributed_slice(#unikernel::__private::COMPONENTS)]
+            #[linkme(crate = #unikernel::__private::linkme)]
+            static #entry: #unikernel::__private::Component = #unikernel::__private::Component {
+                name: #name,
+                after: &[#(#after),*],
+                init: || #krate::__component::init(&#options),
+            };
+        }
+    });
+    let record: Vec<u8> = args
+        .components
+        .iter()
+        .flat_map(|c| c.spec.name.bytes().chain([0]))
+        .collect();
+    let record_len = record.len();
+    let record = syn::LitByteStr::new(&record, proc_macro2::Span::call_site());
+    let log_level = args.globals.log_level()?;
+    let stack_size = args.globals.stack_size()? as usize;
+    let heap_size = args.globals.heap_size()?;
+    Ok(quote! {
+        #(#registrations)*
+
+        /// The components of this image, NUL-separated, for the runner.
+        #[used]
+        #[unsafe(link_section = ".unikernel.components")]
+        static __UNIKERNEL_COMPONENT_NAMES: [u8; #record_len] = *#record;
+
+        #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+        static __UNIKERNEL_APP: #unikernel::__private::App = #unikernel::__private::App {
+            config: #unikernel::__private::Config {
+                log_level: #unikernel::__private::LevelFilter::#log_level,
+                heap_size: #heap_size,
+                stack_size: #stack_size,
+            },
+            main: || #run,
+        };
+
+        #[cfg(not(target_os = "none"))]
+        fn main() {
+            #unikernel::__private::hosted_start(&__UNIKERNEL_APP)
+        }
+    })
+}
+
+pub fn test(args: TokenStream, item: TokenStream) -> darling::Result<TokenStream> {
+    let f: ItemFn = syn::parse2(item)?;
+    let mut errors = Error::accumulator();
+    if !args.is_empty() {
+        errors.push(Error::custom("`#[unikernel::test]` takes no arguments").with_span(&args));
+    }
+    errors.handle(main_fn::check_signature(&f, "a test"));
+    if let Some(param) = f.sig.inputs.first() {
+        errors.push(Error::custom("a test takes no parameters").with_span(param));
+    }
+    errors.finish()?;
+    let unikernel = crate::paths::facade();
+    let name = &f.sig.ident;
+    let entry = format_ident!("__UNIKERNEL_TEST_{}", name.to_string().to_uppercase());
+    Ok(quote! {
+        #f
+
+        #[#unikernel::__private::linkme::distributed_slice(#unikernel::__private::TESTS)]
+        #[linkme(crate = #unikernel::__private::linkme)]
+        static #entry: #unikernel::__private::Test = #unikernel::__private::Test {
+            name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+            run: || #unikernel::__private::Termination::into_result(#name()),
+        };
+    })
+}

@@ -1,0 +1,47 @@
+//! `#[unikernel]`, `#[unikernel::test]` and `unikernel::test_main!`.
+//!
+//! The expansion is small on purpose: for `#[unikernel(entropy)] fn main(rng:
+//! Entropy)` it renames the user's function, adds one registry entry per
+//! component (which is also the only mention that links the component's
+//! crate), records the component names for the runner, and defines the
+//! application static the boot code starts. `cargo expand --example random`
+//! shows it.
+
+mod args;
+mod components;
+mod expand;
+mod main_fn;
+mod paths;
+
+use proc_macro::TokenStream;
+
+/// Turns `main` into a unikernel's entry point.
+///
+/// Arguments: the components to link, each optionally with options
+/// (`entropy(source = "rdseed")`), and global options `log = "debug"`,
+/// `stack_size = "256K"`, `heap_size = "16M"`. `main` takes one handle per
+/// component that provides one, in the order named, and returns `()` or
+/// `Result<(), E>`.
+#[proc_macro_attribute]
+pub fn unikernel(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::app(args.into(), item.into())
+        .unwrap_or_else(|e| e.write_errors())
+        .into()
+}
+
+/// Registers a function as an in-guest test (run by `test_main!`).
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::test(args.into(), item.into())
+        .unwrap_or_else(|e| e.write_errors())
+        .into()
+}
+
+/// Makes this crate a test image that runs every `#[unikernel::test]`.
+/// Takes the same arguments as `#[unikernel(...)]`.
+#[proc_macro]
+pub fn test_main(args: TokenStream) -> TokenStream {
+    expand::test_main(args.into())
+        .unwrap_or_else(|e| e.write_errors())
+        .into()
+}

@@ -1,0 +1,35 @@
+//! Paths to crates as the application's Cargo.toml names them.
+
+use proc_macro_crate::{FoundCrate, crate_name};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+
+/// The facade crate, `::unikernel` unless renamed.
+pub fn facade() -> TokenStream {
+    match crate_name("unikernel") {
+        Ok(FoundCrate::Name(name)) => {
+            let ident = format_ident!("{name}");
+            quote!(::#ident)
+        }
+        // `Itself` only happens in the facade's own examples and tests,
+        // which are separate crates that see it as `unikernel`.
+        Ok(FoundCrate::Itself) | Err(_) => quote!(::unikernel),
+    }
+}
+
+/// A component crate, or an error naming the dependency to add.
+pub fn component(package: &str, name: &str, span: Span) -> syn::Result<TokenStream> {
+    match crate_name(package) {
+        Ok(FoundCrate::Name(krate)) => {
+            let ident = format_ident!("{krate}", span = span);
+            Ok(quote!(::#ident))
+        }
+        Ok(FoundCrate::Itself) => Ok(quote!(crate)),
+        Err(_) => Err(syn::Error::new(
+            span,
+            format!(
+                "component `{name}` is implemented by the crate `{package}`, which is not a dependency of this crate: add `{package}` to [dependencies] in Cargo.toml"
+            ),
+        )),
+    }
+}

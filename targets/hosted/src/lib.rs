@@ -1,0 +1,59 @@
+//! The hosted target, MirageOS's "unix" backend: the application runs as a
+//! Linux process. Console is stdout, exit is the process exit, the command
+//! line is the process arguments. Use it to debug with gdb or perf.
+#![cfg(not(target_os = "none"))]
+
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use unikernel_core::runtime::App;
+use unikernel_core::{Error, Platform, exit};
+
+struct Hosted;
+
+impl Platform for Hosted {
+    fn write(&self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (e.g. `| head`) must not abort the unikernel.
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+
+    fn exit(&self, code: u8) -> ! {
+        std::process::exit(i32::from(code))
+    }
+
+    fn free_memory(&self) -> Option<usize> {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    fn catch_panic(&self, f: fn() -> Result<(), Error>) -> Option<Result<(), Error>> {
+        Some(panic::catch_unwind(f).unwrap_or_else(|_| Err(Error::msg("panicked"))))
+    }
+
+    fn restart(&self, f: fn() -> !) -> ! {
+        f()
+    }
+
+    fn boot_cycles(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Runs `app` as this process and exits with its status.
+pub fn start(app: &'static App) -> ! {
+    unikernel_core::platform::install(&Hosted);
+    let cmdline = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    unikernel_core::cmdline::set(Box::leak(cmdline.into_boxed_str()));
+    panic::set_hook(Box::new(|info| {
+        unikernel_core::test::panicked();
+        let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
+        unikernel_core::report_panic(info.location(), &message);
+    }));
+    // A panic in main unwinds to here: same status as bare metal.
+    match panic::catch_unwind(AssertUnwindSafe(|| unikernel_core::runtime::start(app))) {
+        Ok(never) => never,
+        Err(_) => exit::exit(exit::PANIC),
+    }
+}

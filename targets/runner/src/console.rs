@@ -1,0 +1,39 @@
+//! Streams the guest's serial console to stdout as it arrives, and adds the
+//! function name under a crash report's `at rip 0x...` line.
+
+use crate::image::Image;
+use std::io::{Read, Write};
+
+/// Returns whether the guest printed anything.
+pub fn stream(mut from: impl Read, image: &Image) -> bool {
+    let mut printed = false;
+    let mut out = std::io::stdout();
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        printed = true;
+        // Pass bytes through at once (partial lines included), so the
+        // console feels live; inspect completed lines afterwards.
+        let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+        for &b in &buf[..n] {
+            if b != b'\n' {
+                line.push(b);
+                continue;
+            }
+            if let Some(note) = annotate(&String::from_utf8_lossy(&line), image) {
+                let _ = writeln!(out, "{note}");
+            }
+            line.clear();
+        }
+    }
+    printed
+}
+
+fn annotate(line: &str, image: &Image) -> Option<String> {
+    let hex = line.trim().strip_prefix("at rip 0x")?;
+    let addr = u64::from_str_radix(hex.trim(), 16).ok()?;
+    Some(format!("    in {}", image.symbolize(addr)?))
+}

@@ -1,0 +1,85 @@
+//! What the runner reads from a unikernel ELF: that it is bootable (the PVH
+//! note), which components it contains, and its symbols for crash reports.
+
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+use std::path::Path;
+
+/// `XEN_ELFNOTE_PHYS32_ENTRY`, the note QEMU's `-kernel` boots through.
+const PVH_NOTE_TYPE: u32 = 18;
+
+pub struct Image {
+    pub components: Vec<String>,
+    /// Function symbols as (start, size, demangled name), sorted by start.
+    symbols: Vec<(u64, u64, String)>,
+}
+
+impl Image {
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let data =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file = object::File::parse(&*data)
+            .map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
+        if !has_pvh_note(&file) {
+            return Err(format!(
+                "{} has no PVH entry note: build it for x86_64-unknown-none with `-C link-arg=-Tunikernel.ld` (see the README)",
+                path.display()
+            ));
+        }
+        let components = match file.section_by_name(".unikernel.components") {
+            Some(section) => {
+                let bytes = section.data().map_err(|e| e.to_string())?;
+                bytes
+                    .split(|&b| b == 0)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let mut symbols: Vec<_> = file
+            .symbols()
+            .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
+            .filter_map(|s| {
+                Some((
+                    s.address(),
+                    s.size(),
+                    format!("{:#}", rustc_demangle::demangle(s.name().ok()?)),
+                ))
+            })
+            .collect();
+        symbols.sort_by_key(|s| s.0);
+        Ok(Self {
+            components,
+            symbols,
+        })
+    }
+
+    /// The function containing `addr`, as `name+0xoffset`.
+    pub fn symbolize(&self, addr: u64) -> Option<String> {
+        let i = self
+            .symbols
+            .partition_point(|s| s.0 <= addr)
+            .checked_sub(1)?;
+        let (start, size, name) = &self.symbols[i];
+        (addr < start + (*size).max(1)).then(|| format!("{name}+{:#x}", addr - start))
+    }
+}
+
+fn has_pvh_note(file: &object::File<'_>) -> bool {
+    let object::File::Elf64(elf) = file else {
+        return false;
+    };
+    let endian = elf.endian();
+    elf.elf_program_headers().iter().any(|header| {
+        use object::read::elf::ProgramHeader;
+        let Ok(Some(mut notes)) = header.notes(endian, elf.data()) else {
+            return false;
+        };
+        while let Ok(Some(note)) = notes.next() {
+            if note.name() == b"Xen" && note.n_type(endian) == PVH_NOTE_TYPE {
+                return true;
+            }
+        }
+        false
+    })
+}

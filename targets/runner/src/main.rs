@@ -1,0 +1,80 @@
+//! `unikernel-runner IMAGE [OPTIONS] [--] [KERNEL ARGS]`: the cargo runner
+//! for `x86_64-unknown-none`. Boots the image in QEMU with the devices its
+//! components need, streams the serial console, and exits with the guest's
+//! status, so `cargo run` and `cargo test` behave as for a host program.
+
+mod console;
+mod image;
+mod options;
+mod qemu;
+
+use std::process::ExitCode;
+
+/// Status when the runner itself fails (bad arguments, QEMU missing, ...).
+const RUNNER_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let opts = match options::parse(std::env::args().skip(1)) {
+        Ok(options::Parsed::Run(opts)) => opts,
+        Ok(options::Parsed::Help) => {
+            print!("{}", options::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("unikernel-runner: {e}\n\n{}", options::HELP);
+            return ExitCode::from(RUNNER_ERROR);
+        }
+    };
+    match run(&opts) {
+        Ok(status) => ExitCode::from(status),
+        Err(e) => {
+            eprintln!("unikernel-runner: {e}");
+            ExitCode::from(RUNNER_ERROR)
+        }
+    }
+}
+
+fn run(opts: &options::Options) -> Result<u8, String> {
+    let image = image::Image::read(&opts.image)?;
+    let accel = qemu::choose_accel(opts.accel)?;
+    if opts.print_command {
+        println!("{}", qemu::shell_words(&qemu::command(opts, accel)?));
+        return Ok(0);
+    }
+    match boot(opts, &image, accel)? {
+        qemu::Outcome::Guest(status) => Ok(status),
+        // KVM is opportunistic: when it fails before the guest ran, use TCG.
+        qemu::Outcome::QemuFailed {
+            reason,
+            printed: false,
+        } if accel == qemu::Chosen::Kvm && opts.accel == options::Accel::Auto => {
+            eprintln!("unikernel-runner: KVM failed ({reason}); falling back to TCG");
+            match boot(opts, &image, qemu::Chosen::Tcg { kvm_missing: true })? {
+                qemu::Outcome::Guest(status) => Ok(status),
+                qemu::Outcome::QemuFailed { reason, .. } => Err(reason),
+            }
+        }
+        qemu::Outcome::QemuFailed { reason, .. } => Err(reason),
+    }
+}
+
+fn boot(
+    opts: &options::Options,
+    image: &image::Image,
+    accel: qemu::Chosen,
+) -> Result<qemu::Outcome, String> {
+    eprintln!(
+        "unikernel-runner: booting {} on -M {} with {} ({}), {} RAM; components: {}",
+        opts.image.display(),
+        opts.machine.name(),
+        accel.name(),
+        accel.why(),
+        opts.memory,
+        if image.components.is_empty() {
+            "none".to_string()
+        } else {
+            image.components.join(", ")
+        }
+    );
+    qemu::run(qemu::command(opts, accel)?, image, opts.timeout)
+}

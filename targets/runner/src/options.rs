@@ -1,0 +1,194 @@
+//! Command line and environment of the runner. Options may also come from
+//! `UNIKERNEL_*` variables, which is how `cargo test` (whose arguments go to
+//! the guest) selects them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const HELP: &str = "\
+usage: unikernel-runner IMAGE [OPTIONS] [--] [KERNEL ARGS...]
+
+Boots a unikernel image in QEMU and exits with the guest's exit status.
+Arguments that are not options below become the kernel command line.
+
+options (environment variable in brackets):
+  --accel auto|kvm|tcg     accelerator; auto uses KVM when /dev/kvm is usable [UNIKERNEL_ACCEL]
+  --machine microvm|q35|pc QEMU machine; microvm boots fastest [UNIKERNEL_MACHINE]
+  --memory SIZE            guest RAM, e.g. 64M (default) [UNIKERNEL_MEMORY]
+  --timeout SECONDS        stop the guest after this long, exit 124 (default: none) [UNIKERNEL_TIMEOUT]
+  --qemu-arg ARG           extra QEMU argument, repeatable [UNIKERNEL_QEMU_ARGS, space-separated]
+  --print-command          print the QEMU command line instead of running it
+  -h, --help               this text
+";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    Microvm,
+    Q35,
+    Pc,
+}
+
+impl Machine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Microvm => "microvm",
+            Self::Q35 => "q35",
+            Self::Pc => "pc",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Options {
+    pub image: PathBuf,
+    pub accel: Accel,
+    pub machine: Machine,
+    pub memory: String,
+    pub timeout: Option<Duration>,
+    pub qemu_args: Vec<String>,
+    pub print_command: bool,
+    pub kernel_args: Vec<String>,
+}
+
+pub enum Parsed {
+    Run(Options),
+    Help,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn accel(value: &str) -> Result<Accel, String> {
+    match value {
+        "auto" => Ok(Accel::Auto),
+        "kvm" => Ok(Accel::Kvm),
+        "tcg" => Ok(Accel::Tcg),
+        other => Err(format!(
+            "unknown accelerator `{other}`: expected auto, kvm or tcg"
+        )),
+    }
+}
+
+fn machine(value: &str) -> Result<Machine, String> {
+    match value {
+        "microvm" => Ok(Machine::Microvm),
+        "q35" => Ok(Machine::Q35),
+        "pc" => Ok(Machine::Pc),
+        other => Err(format!(
+            "unknown machine `{other}`: expected microvm, q35 or pc"
+        )),
+    }
+}
+
+fn memory(value: &str) -> Result<String, String> {
+    let digits = value.strip_suffix(['M', 'm', 'G', 'g']).unwrap_or(value);
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(value.to_string()),
+        _ => Err(format!(
+            "invalid memory size `{value}`: expected e.g. 64M or 1G"
+        )),
+    }
+}
+
+fn timeout(value: &str) -> Result<Option<Duration>, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s == 0.0 => Ok(None),
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
+        _ => Err(format!("invalid timeout `{value}`: expected seconds")),
+    }
+}
+
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+    let mut opts = Options {
+        image: PathBuf::new(),
+        accel: env("UNIKERNEL_ACCEL")
+            .as_deref()
+            .map_or(Ok(Accel::Auto), accel)?,
+        machine: env("UNIKERNEL_MACHINE")
+            .as_deref()
+            .map_or(Ok(Machine::Microvm), machine)?,
+        memory: env("UNIKERNEL_MEMORY")
+            .as_deref()
+            .map_or(Ok("64M".to_string()), memory)?,
+        timeout: env("UNIKERNEL_TIMEOUT")
+            .as_deref()
+            .map_or(Ok(None), timeout)?,
+        qemu_args: env("UNIKERNEL_QEMU_ARGS")
+            .map(|a| a.split_whitespace().map(String::from).collect())
+            .unwrap_or_default(),
+        print_command: false,
+        kernel_args: Vec::new(),
+    };
+    let mut image = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--accel" => opts.accel = accel(&value("--accel")?)?,
+            "--machine" => opts.machine = machine(&value("--machine")?)?,
+            "--memory" => opts.memory = memory(&value("--memory")?)?,
+            "--timeout" => opts.timeout = timeout(&value("--timeout")?)?,
+            "--qemu-arg" => opts.qemu_args.push(value("--qemu-arg")?),
+            "--print-command" => opts.print_command = true,
+            "--" => opts.kernel_args.extend(args.by_ref()),
+            _ if image.is_none() => image = Some(PathBuf::from(arg)),
+            _ => opts.kernel_args.push(arg),
+        }
+    }
+    opts.image = image.ok_or("missing IMAGE")?;
+    Ok(Parsed::Run(opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Options {
+        match parse(args.iter().map(|s| s.to_string())) {
+            Ok(Parsed::Run(o)) => o,
+            Ok(Parsed::Help) => panic!("help"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn options_and_kernel_args_mix() {
+        let o = run(&[
+            "img",
+            "log=debug",
+            "--accel",
+            "tcg",
+            "--memory",
+            "32M",
+            "--",
+            "--accel",
+            "x",
+        ]);
+        assert_eq!(o.image, PathBuf::from("img"));
+        assert_eq!(o.accel, Accel::Tcg);
+        assert_eq!(o.memory, "32M");
+        assert_eq!(o.kernel_args, ["log=debug", "--accel", "x"]);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        let err = |args: &[&str]| {
+            parse(args.iter().map(|s| s.to_string()))
+                .err()
+                .expect("should fail")
+        };
+        assert!(err(&["img", "--accel", "hvf"]).contains("unknown accelerator"));
+        assert!(err(&["img", "--memory", "lots"]).contains("invalid memory size"));
+        assert!(err(&["img", "--timeout"]).contains("needs a value"));
+        assert!(err(&[]).contains("missing IMAGE"));
+    }
+}

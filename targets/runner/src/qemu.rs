@@ -1,0 +1,257 @@
+//! Finding (or installing) QEMU, building its command line, running it.
+
+use crate::image::Image;
+use crate::options::{Accel, Machine, Options};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const QEMU: &str = "qemu-system-x86_64";
+const INSTALL: &str = "apt-get install -y qemu-system-x86";
+/// qboot: skips SeaBIOS, which takes seconds under nested KVM.
+const QBOOT: &str = "/usr/share/qemu/bios-microvm.bin";
+/// The guest writes `status + 1` to `isa-debug-exit` (see `guest_status`).
+const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
+/// Status for a guest stopped by `--timeout`, as timeout(1) uses.
+const TIMED_OUT: u8 = 124;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chosen {
+    Kvm,
+    Tcg { kvm_missing: bool },
+}
+
+impl Chosen {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kvm => "KVM",
+            Self::Tcg { .. } => "TCG",
+        }
+    }
+
+    pub fn why(self) -> &'static str {
+        match self {
+            Self::Kvm => "hardware virtualization",
+            Self::Tcg { kvm_missing: true } => "software emulation: /dev/kvm is not usable here",
+            Self::Tcg { kvm_missing: false } => "software emulation, as requested",
+        }
+    }
+}
+
+fn kvm_usable() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+pub fn choose_accel(requested: Accel) -> Result<Chosen, String> {
+    match requested {
+        Accel::Tcg => Ok(Chosen::Tcg { kvm_missing: false }),
+        Accel::Kvm if kvm_usable() => Ok(Chosen::Kvm),
+        Accel::Kvm => Err("--accel kvm: /dev/kvm is missing or not accessible".into()),
+        Accel::Auto if kvm_usable() => Ok(Chosen::Kvm),
+        Accel::Auto => Ok(Chosen::Tcg { kvm_missing: true }),
+    }
+}
+
+pub fn command(opts: &Options, accel: Chosen) -> Result<Command, String> {
+    let mut cmd = Command::new(find_or_install()?);
+    let machine = match opts.machine {
+        Machine::Microvm => "microvm",
+        Machine::Q35 => "q35",
+        Machine::Pc => "pc",
+    };
+    cmd.args([
+        "-M",
+        machine,
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
+    if opts.machine != Machine::Microvm && Path::new(QBOOT).exists() {
+        cmd.args(["-bios", QBOOT]);
+    }
+    match accel {
+        // Nested kvm_pvm rejects the ARCH_CAPABILITIES MSR that `host`
+        // implies; the guest does not use it.
+        Chosen::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host,-arch-capabilities"]),
+        // `max` emulates every feature TCG has, RDRAND included.
+        Chosen::Tcg { .. } => cmd.args(["-accel", "tcg", "-cpu", "max"]),
+    };
+    cmd.args([
+        "-m",
+        &opts.memory,
+        "-serial",
+        "stdio",
+        "-device",
+        DEBUG_EXIT,
+    ]);
+    cmd.arg("-kernel").arg(&opts.image);
+    if !opts.kernel_args.is_empty() {
+        cmd.arg("-append").arg(opts.kernel_args.join(" "));
+    }
+    cmd.args(&opts.qemu_args);
+    Ok(cmd)
+}
+
+/// How a QEMU run ended.
+pub enum Outcome {
+    /// The guest reported this status (or timed out: [`TIMED_OUT`]).
+    Guest(u8),
+    /// QEMU failed; `printed` says whether the guest had written anything.
+    QemuFailed { reason: String, printed: bool },
+}
+
+/// Runs QEMU to the end.
+pub fn run(
+    mut command: Command,
+    image: &Image,
+    timeout: Option<Duration>,
+) -> Result<Outcome, String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let started = Instant::now();
+    let status = std::thread::scope(|scope| {
+        let streamer = scope.spawn(|| crate::console::stream(stdout, image));
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                break Some(status);
+            }
+            if timeout.is_some_and(|t| started.elapsed() >= t) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            // Short sleeps while the guest is likely to finish soon.
+            let pause = if started.elapsed() < Duration::from_millis(200) {
+                1
+            } else {
+                10
+            };
+            std::thread::sleep(Duration::from_millis(pause));
+        };
+        let printed = streamer.join().unwrap_or(true);
+        Ok::<_, String>((status, printed))
+    })?;
+    let (Some(status), printed) = status else {
+        eprintln!(
+            "unikernel-runner: guest timed out after {:?}; stopped it",
+            timeout.unwrap_or_default()
+        );
+        return Ok(Outcome::Guest(TIMED_OUT));
+    };
+    Ok(match guest_status(status.code()) {
+        Ok(code) => Outcome::Guest(code),
+        Err(reason) => Outcome::QemuFailed { reason, printed },
+    })
+}
+
+/// QEMU's exit status `((status + 1) << 1) | 1` becomes the guest's status.
+/// The `+ 1` keeps the guest's 0 apart from QEMU's own failure status 1.
+fn guest_status(code: Option<i32>) -> Result<u8, String> {
+    match code {
+        Some(c) if c >= 3 && c % 2 == 1 => Ok(((c >> 1) - 1) as u8),
+        Some(0) => Err(
+            "the guest stopped without reporting an exit status (triple fault or shutdown)".into(),
+        ),
+        Some(c) => Err(format!("{QEMU} failed with status {c}")),
+        None => Err(format!("{QEMU} was killed by a signal")),
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|f| f.is_file())
+        })
+        .unwrap_or(None)
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// QEMU's path; installs Debian's package when missing and allowed to.
+fn find_or_install() -> Result<PathBuf, String> {
+    if let Some(path) = on_path(QEMU) {
+        return Ok(path);
+    }
+    if !is_root() || on_path("apt-get").is_none() {
+        return Err(format!(
+            "{QEMU} not found. Install it with:\n    sudo {INSTALL}\n(Debian/Ubuntu; elsewhere install your distribution's QEMU for x86_64)"
+        ));
+    }
+    eprintln!("unikernel-runner: {QEMU} not found; running `{INSTALL}`");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=600", "-q"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            // apt's progress belongs on stderr: stdout is the guest's console.
+            .stdout(std::io::stderr())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine may have no package lists yet.
+    let installed = apt(&["install", "-y", "qemu-system-x86"])
+        || (apt(&["update"]) && apt(&["install", "-y", "qemu-system-x86"]));
+    match on_path(QEMU) {
+        Some(path) if installed => Ok(path),
+        _ => Err(format!(
+            "installing QEMU failed; install it with `{INSTALL}` and try again"
+        )),
+    }
+}
+
+/// The command as one line a shell would accept.
+pub fn shell_words(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=,./:".contains(c))
+            {
+                a.into_owned()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guest_status;
+
+    #[test]
+    fn exit_statuses_map_back_to_the_guest() {
+        assert_eq!(guest_status(Some(3)), Ok(0));
+        assert_eq!(guest_status(Some(5)), Ok(1));
+        assert_eq!(guest_status(Some(((101 + 1) << 1) | 1)), Ok(101));
+        assert!(
+            guest_status(Some(1)).is_err(),
+            "QEMU's own failure is not guest success"
+        );
+        assert!(guest_status(Some(0)).is_err());
+        assert!(guest_status(None).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The final page tables: identity map of the first 4 GiB. The image and
+//! the stacks get 4 KiB pages so each part has its own permissions (W^X,
+//! guard pages unmapped, page 0 unmapped to catch null pointers); the rest
+//! uses 2 MiB pages, uncached outside RAM (device memory).
+
+use crate::memory::{PAGE, Plan};
+use crate::{layout, start_info::StartInfo};
+use core::sync::atomic::{AtomicU64, Ordering};
+use x86_64::PhysAddr;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
+
+/// Everything above is unmapped.
+pub const IDENTITY_LIMIT: u64 = 4 << 30;
+const HUGE: u64 = 2 << 20;
+/// Page tables for 4 KiB mappings, each covering 2 MiB.
+const FINE_TABLES: usize = 8;
+/// The end of the range mapped with 4 KiB pages.
+pub const FINE_LIMIT: u64 = FINE_TABLES as u64 * HUGE;
+
+static mut PML4: PageTable = PageTable::new();
+static mut PDPT: PageTable = PageTable::new();
+static mut PDS: [PageTable; 4] = [const { PageTable::new() }; 4];
+static mut PTS: [PageTable; FINE_TABLES] = [const { PageTable::new() }; FINE_TABLES];
+static MAIN_STACK_GUARD: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn table_addr(table: *const PageTable) -> PhysAddr {
+    // Identity mapping: a table's virtual address is its physical address.
+    PhysAddr::new(table as u64)
+}
+
+/// Permissions of the 4 KiB page at `addr`; empty means unmapped.
+fn page_flags(addr: u64, plan: &Plan) -> F {
+    let rw_nx = F::PRESENT | F::WRITABLE | F::NO_EXECUTE;
+    if addr == 0 || addr == plan.stack_guard || addr == layout::boot_stack_guard() {
+        F::empty()
+    } else if (layout::image_start()..layout::text_end()).contains(&addr) {
+        F::PRESENT
+    } else if (layout::text_end()..layout::rodata_end()).contains(&addr) {
+        F::PRESENT | F::NO_EXECUTE
+    } else {
+        rw_nx
+    }
+}
+
+pub fn init(plan: &Plan, info: &StartInfo) {
+    MAIN_STACK_GUARD.store(plan.stack_guard, Ordering::Relaxed);
+    let fine_end = plan.stack.end.next_multiple_of(HUGE);
+    let table = F::PRESENT | F::WRITABLE;
+    // SAFETY: boot runs on one CPU with interrupts off, before anything else
+    // can reach these tables; the boot tables stay live until Cr3::write.
+    unsafe {
+        let (pml4, pdpt, pds, pts) = (
+            &mut *(&raw mut PML4),
+            &mut *(&raw mut PDPT),
+            &mut *(&raw mut PDS),
+            &mut *(&raw mut PTS),
+        );
+        pml4[0].set_addr(table_addr(pdpt), table);
+        for (gib, pd) in pds.iter_mut().enumerate() {
+            pdpt[gib].set_addr(table_addr(pd), table);
+            for (i, entry) in pd.iter_mut().enumerate() {
+                let base = (gib as u64) << 30 | (i as u64) * HUGE;
+                if base < fine_end {
+                    let pt = &mut pts[(base / HUGE) as usize];
+                    for (j, page) in pt.iter_mut().enumerate() {
+                        let addr = base + j as u64 * PAGE;
+                        let flags = page_flags(addr, plan);
+                        if !flags.is_empty() {
+                            page.set_addr(PhysAddr::new(addr), flags);
+                        }
+                    }
+                    entry.set_addr(table_addr(pt), table);
+                } else {
+                    let in_ram = info.ram().any(|r| r.start <= base && base + HUGE <= r.end);
+                    let cache = if in_ram {
+                        F::empty()
+                    } else {
+                        F::NO_CACHE | F::WRITE_THROUGH
+                    };
+                    entry.set_addr(
+                        PhysAddr::new(base),
+                        F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::HUGE_PAGE | cache,
+                    );
+                }
+            }
+        }
+        let frame = PhysFrame::containing_address(table_addr(pml4));
+        Cr3::write(frame, Cr3Flags::empty());
+    }
+}
+
+/// Whether reading `addr` would not fault (for the crash report).
+pub fn is_mapped(addr: u64) -> bool {
+    if addr >= IDENTITY_LIMIT {
+        return false;
+    }
+    // SAFETY: read-only walk of tables written once in `init`; before that
+    // they are all empty and nothing counts as mapped.
+    let (pds, pts) = unsafe { (&*(&raw const PDS), &*(&raw const PTS)) };
+    let pde = &pds[(addr >> 30) as usize][((addr >> 21) & 511) as usize];
+    if pde.flags().contains(F::HUGE_PAGE) {
+        return pde.flags().contains(F::PRESENT);
+    }
+    pde.flags().contains(F::PRESENT)
+        && pts[(addr / HUGE) as usize][((addr >> 12) & 511) as usize]
+            .flags()
+            .contains(F::PRESENT)
+}
+
+/// Describes `addr` when it lies in a stack's guard page.
+pub fn guard_page_of(addr: u64) -> Option<&'static str> {
+    let page = addr & !(PAGE - 1);
+    if page == MAIN_STACK_GUARD.load(Ordering::Relaxed) {
+        Some("stack overflow: guard page below the main stack")
+    } else if page == layout::boot_stack_guard() {
+        Some("stack overflow: guard page below the boot stack")
+    } else {
+        None
+    }
+}

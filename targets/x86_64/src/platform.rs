@@ -1,0 +1,44 @@
+//! The bare-metal [`Platform`]: COM1 console, `isa-debug-exit`, the heap.
+
+use crate::{boot, serial, stack};
+use unikernel_core::{Error, Platform, heap, println};
+use x86_64::instructions::port::Port;
+
+/// QEMU's `isa-debug-exit` (the runner adds it): writing `v` makes QEMU exit
+/// with status `(v << 1) | 1`. The guest writes `status + 1` so that no
+/// guest status looks like QEMU's own failure status 1; the runner undoes it.
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+pub struct X86_64;
+
+impl Platform for X86_64 {
+    fn write(&self, bytes: &[u8]) {
+        serial::write(bytes);
+    }
+
+    fn exit(&self, code: u8) -> ! {
+        // SAFETY: without the device the write is ignored; with it QEMU exits.
+        unsafe { Port::<u32>::new(DEBUG_EXIT_PORT).write(u32::from(code.min(126)) + 1) };
+        println!("exit status {code}: no isa-debug-exit device, halting");
+        loop {
+            x86_64::instructions::interrupts::disable();
+            x86_64::instructions::hlt();
+        }
+    }
+
+    fn free_memory(&self) -> Option<usize> {
+        Some(heap::stats().free)
+    }
+
+    fn catch_panic(&self, _: fn() -> Result<(), Error>) -> Option<Result<(), Error>> {
+        None
+    }
+
+    fn restart(&self, f: fn() -> !) -> ! {
+        stack::run_on_main_stack(f)
+    }
+
+    fn boot_cycles(&self) -> Option<u64> {
+        Some(boot::cycles_since_entry())
+    }
+}

@@ -1,0 +1,35 @@
+//! Runtime tests that run inside the unikernel: `cargo test --test guest`
+//! boots them in QEMU; with `--target x86_64-unknown-linux-gnu` they run
+//! hosted. Arguments filter by name, as with libtest.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+use alloc::{boxed::Box, string::String, vec::Vec};
+use unikernel::Error;
+
+unikernel::test_main!();
+
+#[unikernel::test]
+fn heap_allocates_and_frees() {
+    let v: Vec<u64> = (0..10_000).collect();
+    assert_eq!(v.iter().sum::<u64>(), 49_995_000);
+    let s: String = ["uni", "kernel"].concat();
+    assert_eq!(s, "unikernel");
+    let b = Box::new([7u8; 4096]);
+    assert!(b.iter().all(|&x| x == 7));
+}
+
+#[unikernel::test]
+fn error_displays_its_message() -> Result<(), Error> {
+    let e = Error::msg("disk on fire");
+    assert_eq!(alloc::format!("{e}"), "disk on fire");
+    Ok(())
+}
+
+#[unikernel::test]
+fn cmdline_is_readable() {
+    // Every word the runner passed is visible; none were invented.
+    let words = unikernel::cmdline::args().count();
+    assert_eq!(words, unikernel::cmdline::get().split_whitespace().count());
+}
