@@ -30,7 +30,11 @@ pub mod heap {
 
 /// What most applications import.
 pub mod prelude {
-    pub use crate::{Error, print, println, unikernel};
+    pub use crate::{Error, unikernel};
+    // Hosted builds have std's `println!`, which also writes to stdout; a
+    // glob import of ours would make the name ambiguous there.
+    #[cfg(target_os = "none")]
+    pub use crate::{print, println};
 }
 
 /// What the macros expand to; not a public API.

@@ -28,6 +28,17 @@ struct Progress {
     line_open: bool,
 }
 
+/// Test indices in name order, as libtest runs them.
+static ORDER: spin::Once<alloc::vec::Vec<usize>> = spin::Once::new();
+
+fn order() -> &'static [usize] {
+    ORDER.call_once(|| {
+        let mut order: alloc::vec::Vec<usize> = (0..TESTS.len()).collect();
+        order.sort_by_key(|&i| TESTS[i].name);
+        order
+    })
+}
+
 static PROGRESS: Mutex<Progress> = Mutex::new(Progress {
     next: 0,
     passed: 0,
@@ -67,7 +78,7 @@ fn run_remaining() -> Result<(), Error> {
             p.next += 1;
             p.next - 1
         };
-        let test = &TESTS[index];
+        let test = &TESTS[order()[index]];
         if !selected(test) {
             PROGRESS.lock().filtered += 1;
             continue;

@@ -15,19 +15,21 @@ pub fn stream(mut from: impl Read, image: &Image) -> bool {
             break;
         }
         printed = true;
-        // Pass bytes through at once (partial lines included), so the
-        // console feels live; inspect completed lines afterwards.
-        let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
-        for &b in &buf[..n] {
-            if b != b'\n' {
-                line.push(b);
-                continue;
-            }
+        // Pass bytes through at once (partial lines included) so the console
+        // feels live; a completed crash-report line gets its note right after.
+        let mut rest = &buf[..n];
+        while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
+            let (done, tail) = rest.split_at(newline + 1);
+            line.extend_from_slice(done);
+            let _ = out.write_all(done);
             if let Some(note) = annotate(&String::from_utf8_lossy(&line), image) {
                 let _ = writeln!(out, "{note}");
             }
             line.clear();
+            rest = tail;
         }
+        line.extend_from_slice(rest);
+        let _ = out.write_all(rest).and_then(|()| out.flush());
     }
     printed
 }

@@ -8,7 +8,7 @@ use unikernel_core::runtime::Config;
 
 pub const PAGE: u64 = 4096;
 /// The heap `main` needs at the very least to be worth starting.
-const MIN_HEAP: u64 = 64 * 1024;
+const MIN_HEAP: u64 = 1024 * 1024;
 
 pub struct Plan {
     /// The unmapped page just below `stack`.

@@ -1,0 +1,207 @@
+//! Every example boots in QEMU through the runner; its console output and
+//! exit status are checked. The hosted builds must behave the same.
+
+mod common;
+
+use common::{BARE, boot, boot_example, examples, run_hosted};
+
+const FAULT: i32 = 102;
+const PANIC: i32 = 101;
+
+#[test]
+fn hello_boots_and_sees_its_command_line() {
+    let run = boot_example("hello", &["alpha", "beta=2"]);
+    run.assert(0, &["Hello from a unikernel! (cmdline: \"alpha beta=2\", "]);
+    // 64M of RAM minus image and stack: the heap got nearly all of it.
+    let free: u64 = run
+        .stdout
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("free MiB");
+    assert!(
+        (56..64).contains(&free),
+        "{free} MiB free of 64M\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn hello_boots_on_every_machine_type() {
+    for machine in ["q35", "pc"] {
+        boot_example("hello", &["--machine", machine]).assert(0, &["Hello from a unikernel!"]);
+    }
+}
+
+#[test]
+fn memory_size_reaches_the_heap() {
+    let run = boot_example("hello", &["--memory", "128M"]);
+    run.assert(0, &["MiB free)"]);
+    assert!(
+        run.stdout.contains(" 12") && run.stdout.contains("MiB free"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn too_little_memory_is_a_clear_boot_error() {
+    boot_example("hello", &["--memory", "2M"]).assert(1, &["boot failed: not enough memory"]);
+}
+
+#[test]
+fn debug_log_reports_boot_cycles() {
+    boot_example("hello", &["log=debug"])
+        .assert(0, &["[DEBUG", "TSC cycles from first instruction"]);
+}
+
+#[test]
+fn entropy_component_gives_random_numbers() {
+    let run = boot_example("random", &[]);
+    run.assert(0, &["random (RdRand): "]);
+    assert!(
+        run.stderr.contains("components: entropy"),
+        "runner saw: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn main_returning_err_exits_1() {
+    boot_example("crash", &["error"]).assert(1, &["Error: deliberate error"]);
+}
+
+#[test]
+fn panic_prints_location_and_exits_101() {
+    boot_example("crash", &["panic"]).assert(
+        PANIC,
+        &["panicked at examples/crash.rs:", "deliberate panic"],
+    );
+}
+
+#[test]
+fn null_dereference_is_a_page_fault_report() {
+    boot_example("crash", &["null"]).assert(
+        FAULT,
+        &[
+            "*** CPU exception: page fault (#PF, vector 14)",
+            "cr2 0x0000000000000000 (null pointer dereference)",
+            "    in ",
+            "stack: 0x",
+        ],
+    );
+}
+
+#[test]
+fn rodata_is_read_only() {
+    boot_example("crash", &["write-rodata"])
+        .assert(FAULT, &["page fault", "(write to a read-only page)"]);
+}
+
+#[test]
+fn stack_overflow_hits_the_guard_page() {
+    boot_example("crash", &["stack-overflow"]).assert(
+        FAULT,
+        &[
+            "double fault (#DF, vector 8)",
+            "stack overflow: guard page below the main stack",
+            "in crash::recurse",
+        ],
+    );
+}
+
+#[test]
+fn invalid_opcode_is_reported_with_the_function() {
+    boot_example("crash", &["ud2"]).assert(
+        FAULT,
+        &[
+            "invalid opcode (#UD, vector 6)",
+            "in crash::__unikernel_user_main",
+        ],
+    );
+}
+
+#[test]
+fn failing_tests_are_reported_and_the_rest_still_run() {
+    let run = boot_example("failing_tests", &[]);
+    run.assert(
+        1,
+        &[
+            "running 4 tests",
+            "test a_passes ... ok",
+            "test b_returns_an_error ... FAILED\n    error: expected failure",
+            "test c_panics ... FAILED\npanicked at",
+            "test d_runs_after_a_panic ... ok",
+            "2 passed, 2 failed",
+        ],
+    );
+}
+
+#[test]
+fn test_filter_comes_from_the_command_line() {
+    let run = boot_example("failing_tests", &["d_runs"]);
+    run.assert(
+        0,
+        &[
+            "running 1 test\n",
+            "test d_runs_after_a_panic ... ok",
+            "1 passed, 0 failed",
+            "3 filtered out",
+        ],
+    );
+}
+
+#[test]
+fn timeout_stops_a_guest_with_124() {
+    // The test image waits for nothing, so a zero-length budget is the only
+    // way to hit the timeout deterministically: use the smallest one.
+    let run = boot_example("hello", &["--timeout", "0.001"]);
+    assert_eq!(run.status, 124, "{}", run.stderr);
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+}
+
+#[test]
+fn runner_rejects_a_host_binary() {
+    let host = examples(common::HOST).join("hello");
+    let run = boot(&host, &[]);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr.contains("has no PVH entry note"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn runner_prints_the_qemu_command() {
+    let run = boot_example("random", &["--print-command", "--machine", "q35", "x=1"]);
+    run.assert(
+        0,
+        &[
+            "qemu-system-x86_64 -M q35",
+            "-device isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-append x=1",
+            BARE,
+        ],
+    );
+}
+
+#[test]
+fn hosted_builds_behave_like_the_guest() {
+    run_hosted("hello", &["alpha"]).assert(0, &["Hello from a unikernel! (cmdline: \"alpha\", "]);
+    run_hosted("random", &[]).assert(0, &["random (RdRand): "]);
+    run_hosted("crash", &["error"]).assert(1, &["Error: deliberate error"]);
+    run_hosted("crash", &["panic"]).assert(
+        PANIC,
+        &["panicked at examples/crash.rs:", "deliberate panic"],
+    );
+    run_hosted("failing_tests", &[]).assert(
+        1,
+        &[
+            "test c_panics ... FAILED",
+            "test d_runs_after_a_panic ... ok",
+            "2 passed, 2 failed",
+        ],
+    );
+}

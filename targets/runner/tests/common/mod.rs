@@ -1,0 +1,116 @@
+//! Helpers shared by the host-side tests: build images with the same cargo
+//! that runs the tests, boot them with the runner, run hosted builds.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub const BARE: &str = "x86_64-unknown-none";
+pub const HOST: &str = "x86_64-unknown-linux-gnu";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+fn cargo(args: &[&str]) {
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(workspace())
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "cargo {args:?} failed");
+}
+
+/// Builds every example of the facade for `target` (debug), once per process.
+pub fn examples(target: &'static str) -> PathBuf {
+    static BARE_BUILT: OnceLock<()> = OnceLock::new();
+    static HOST_BUILT: OnceLock<()> = OnceLock::new();
+    let once = if target == BARE {
+        &BARE_BUILT
+    } else {
+        &HOST_BUILT
+    };
+    once.get_or_init(|| {
+        cargo(&[
+            "build",
+            "--quiet",
+            "-p",
+            "unikernel",
+            "--examples",
+            "--target",
+            target,
+        ])
+    });
+    workspace()
+        .join("target")
+        .join(target)
+        .join("debug/examples")
+}
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).replace('\r', ""),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn assert(&self, status: i32, needles: &[&str]) {
+        assert_eq!(
+            self.status, status,
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        for needle in needles {
+            assert!(
+                self.stdout.contains(needle),
+                "missing {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+    }
+}
+
+/// Boots `image` with the runner. Tests use TCG unless `UNIKERNEL_ACCEL`
+/// says otherwise: it is the accelerator every machine has.
+pub fn boot(image: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"));
+    if std::env::var_os("UNIKERNEL_ACCEL").is_none() {
+        cmd.env("UNIKERNEL_ACCEL", "tcg");
+    }
+    Run::from(
+        cmd.arg(image)
+            .args(["--timeout", "60"])
+            .args(args)
+            .output()
+            .expect("run the runner"),
+    )
+}
+
+pub fn boot_example(name: &str, args: &[&str]) -> Run {
+    boot(&examples(BARE).join(name), args)
+}
+
+/// Runs the hosted (Linux process) build of an example.
+pub fn run_hosted(name: &str, args: &[&str]) -> Run {
+    Run::from(
+        Command::new(examples(HOST).join(name))
+            .args(args)
+            .output()
+            .expect("run hosted example"),
+    )
+}
