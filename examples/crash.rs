@@ -14,9 +14,7 @@ fn main() -> Result<(), Error> {
         "error" => Err(Error::msg("deliberate error")),
         "null" => {
             // SAFETY: none; the read faults on purpose (page 0 is unmapped).
-            let value = unsafe {
-                core::ptr::read_volatile(core::hint::black_box(core::ptr::null::<u64>()))
-            };
+            let value = unsafe { core::ptr::read_volatile(core::hint::black_box(core::ptr::null::<u64>())) };
             println!("read {value} from address 0");
             Ok(())
         }
@@ -42,11 +40,7 @@ fn main() -> Result<(), Error> {
 }
 
 fn unknown_mode(mode: &str) -> &'static str {
-    if mode.is_empty() {
-        "no crash mode given"
-    } else {
-        "unknown crash mode"
-    }
+    if mode.is_empty() { "no crash mode given" } else { "unknown crash mode" }
 }
 
 /// Recurses forever; `black_box` keeps the frames from being optimised out.

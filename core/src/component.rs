@@ -33,12 +33,8 @@ pub fn linked(name: &str) -> bool {
 pub fn init_all() -> Result<(), Error> {
     for component in start_order(&COMPONENTS)? {
         log::debug!("starting component {}", component.name);
-        (component.init)().map_err(|e| {
-            Error::msg(alloc::format!(
-                "component `{}` failed to start: {e}",
-                component.name
-            ))
-        })?;
+        (component.init)()
+            .map_err(|e| Error::msg(alloc::format!("component `{}` failed to start: {e}", component.name)))?;
     }
     Ok(())
 }
@@ -47,11 +43,7 @@ pub fn init_all() -> Result<(), Error> {
 /// ties keep link order. Fails on a missing dependency or a cycle.
 fn start_order(components: &[Component]) -> Result<Vec<&Component>, Error> {
     for c in components {
-        if let Some(missing) = c
-            .after
-            .iter()
-            .find(|d| !components.iter().any(|o| o.name == **d))
-        {
+        if let Some(missing) = c.after.iter().find(|d| !components.iter().any(|o| o.name == **d)) {
             return Err(Error::msg(alloc::format!(
                 "component `{}` needs `{missing}`, which is not in this image",
                 c.name
@@ -61,8 +53,7 @@ fn start_order(components: &[Component]) -> Result<Vec<&Component>, Error> {
     let mut order: Vec<&Component> = Vec::with_capacity(components.len());
     while order.len() < components.len() {
         let ready = components.iter().find(|c| {
-            !order.iter().any(|o| o.name == c.name)
-                && c.after.iter().all(|d| order.iter().any(|o| o.name == *d))
+            !order.iter().any(|o| o.name == c.name) && c.after.iter().all(|d| order.iter().any(|o| o.name == *d))
         });
         match ready {
             Some(c) => order.push(c),
@@ -81,37 +72,23 @@ mod tests {
     }
 
     fn c(name: &'static str, after: &'static [&'static str]) -> Component {
-        Component {
-            name,
-            after,
-            init: ok,
-        }
+        Component { name, after, init: ok }
     }
 
     fn names(cs: &[Component]) -> Result<Vec<&'static str>, String> {
-        start_order(cs)
-            .map(|o| o.iter().map(|c| c.name).collect())
-            .map_err(|e| e.to_string())
+        start_order(cs).map(|o| o.iter().map(|c| c.name).collect()).map_err(|e| e.to_string())
     }
 
     #[test]
     fn dependencies_start_first_and_ties_keep_link_order() {
-        let cs = [
-            c("net", &["virtio-net"]),
-            c("entropy", &[]),
-            c("virtio-net", &["pci"]),
-            c("pci", &[]),
-        ];
+        let cs = [c("net", &["virtio-net"]), c("entropy", &[]), c("virtio-net", &["pci"]), c("pci", &[])];
         assert_eq!(names(&cs).unwrap(), ["entropy", "pci", "virtio-net", "net"]);
     }
 
     #[test]
     fn missing_dependency_and_cycle_are_errors() {
         let missing = [c("net", &["virtio-net"])];
-        assert_eq!(
-            names(&missing).unwrap_err(),
-            "component `net` needs `virtio-net`, which is not in this image"
-        );
+        assert_eq!(names(&missing).unwrap_err(), "component `net` needs `virtio-net`, which is not in this image");
         let cycle = [c("a", &["b"]), c("b", &["a"])];
         assert!(names(&cycle).unwrap_err().contains("cycle"));
     }

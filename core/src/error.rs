@@ -18,17 +18,13 @@ enum Inner {
 impl Error {
     /// An error carrying only a message.
     pub fn msg(message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            inner: Inner::Message(message.into()),
-        }
+        Self { inner: Inner::Message(message.into()) }
     }
 }
 
 impl<E: core::error::Error + Send + Sync + 'static> From<E> for Error {
     fn from(error: E) -> Self {
-        Self {
-            inner: Inner::Source(Box::new(error)),
-        }
+        Self { inner: Inner::Source(Box::new(error)) }
     }
 }
 

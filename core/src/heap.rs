@@ -27,9 +27,5 @@ pub unsafe fn init(start: *mut u8, size: usize) {
 /// Current occupancy of the bare-metal heap.
 pub fn stats() -> Stats {
     let heap = HEAP.lock();
-    Stats {
-        size: heap.size(),
-        used: heap.used(),
-        free: heap.free(),
-    }
+    Stats { size: heap.size(), used: heap.used(), free: heap.free() }
 }

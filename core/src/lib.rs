@@ -25,17 +25,9 @@ pub use error::Error;
 pub use platform::Platform;
 
 /// Prints the panic report every target uses.
-pub fn report_panic(
-    location: Option<&core::panic::Location<'_>>,
-    message: &dyn core::fmt::Display,
-) {
+pub fn report_panic(location: Option<&core::panic::Location<'_>>, message: &dyn core::fmt::Display) {
     match location {
-        Some(l) => println!(
-            "panicked at {}:{}:{}:\n{message}",
-            l.file(),
-            l.line(),
-            l.column()
-        ),
+        Some(l) => println!("panicked at {}:{}:{}:\n{message}", l.file(), l.line(), l.column()),
         None => println!("panicked:\n{message}"),
     }
 }

@@ -11,12 +11,7 @@ impl Log for ConsoleLogger {
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
-            crate::println!(
-                "[{:<5} {}] {}",
-                record.level(),
-                record.target(),
-                record.args()
-            );
+            crate::println!("[{:<5} {}] {}", record.level(), record.target(), record.args());
         }
     }
 

@@ -33,9 +33,7 @@ pub fn install(platform: &'static dyn Platform) {
 /// # Panics
 /// If no target installed one: a runtime bug, not a user error.
 pub fn get() -> &'static dyn Platform {
-    *PLATFORM
-        .get()
-        .expect("no platform installed: the boot target must call platform::install first")
+    *PLATFORM.get().expect("no platform installed: the boot target must call platform::install first")
 }
 
 /// The installed platform, if any (the panic path must not panic again).

@@ -24,9 +24,7 @@ pub struct App {
 
 /// Runs the application on a booted machine and exits with its status.
 pub fn start(app: &App) -> ! {
-    let level = cmdline::value("log")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(app.config.log_level);
+    let level = cmdline::value("log").and_then(|l| l.parse().ok()).unwrap_or(app.config.log_level);
     crate::logger::init(level);
     log::debug!("cmdline: {:?}", cmdline::get());
     if let Some(cycles) = crate::platform::get().boot_cycles() {

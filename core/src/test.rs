@@ -39,13 +39,8 @@ fn order() -> &'static [usize] {
     })
 }
 
-static PROGRESS: Mutex<Progress> = Mutex::new(Progress {
-    next: 0,
-    passed: 0,
-    failed: 0,
-    filtered: 0,
-    line_open: false,
-});
+static PROGRESS: Mutex<Progress> =
+    Mutex::new(Progress { next: 0, passed: 0, failed: 0, filtered: 0, line_open: false });
 
 fn selected(test: &Test) -> bool {
     let mut filters = cmdline::args().filter(|w| !w.contains('=')).peekable();
@@ -60,10 +55,7 @@ fn display_name(name: &str) -> &str {
 /// The `main` of a test image.
 pub fn main() -> Result<(), Error> {
     let count = TESTS.iter().filter(|t| selected(t)).count();
-    println!(
-        "\nrunning {count} test{}",
-        if count == 1 { "" } else { "s" }
-    );
+    println!("\nrunning {count} test{}", if count == 1 { "" } else { "s" });
     run_remaining()
 }
 
@@ -85,9 +77,7 @@ fn run_remaining() -> Result<(), Error> {
         }
         print!("test {} ... ", display_name(test.name));
         PROGRESS.lock().line_open = true;
-        let outcome = platform::get()
-            .catch_panic(test.run)
-            .unwrap_or_else(|| (test.run)());
+        let outcome = platform::get().catch_panic(test.run).unwrap_or_else(|| (test.run)());
         let mut p = PROGRESS.lock();
         match outcome {
             Ok(()) => {
@@ -109,11 +99,7 @@ fn run_remaining() -> Result<(), Error> {
         "\ntest result: {verdict}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out\n{} passed, {} failed",
         p.passed, p.failed, p.filtered, p.passed, p.failed
     );
-    if p.failed == 0 {
-        Ok(())
-    } else {
-        Err(Error::msg(alloc::format!("{} test(s) failed", p.failed)))
-    }
+    if p.failed == 0 { Ok(()) } else { Err(Error::msg(alloc::format!("{} test(s) failed", p.failed))) }
 }
 
 /// Called by the panic path before it prints the panic: closes a pending

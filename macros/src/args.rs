@@ -46,9 +46,7 @@ pub fn parse(tokens: TokenStream) -> darling::Result<Args> {
         let meta = match item {
             NestedMeta::Meta(meta) => meta,
             NestedMeta::Lit(lit) => {
-                errors.push(
-                    Error::custom("expected a component name or `option = value`").with_span(&lit),
-                );
+                errors.push(Error::custom("expected a component name or `option = value`").with_span(&lit));
                 continue;
             }
         };
@@ -65,9 +63,7 @@ pub fn parse(tokens: TokenStream) -> darling::Result<Args> {
             continue;
         };
         if components.iter().any(|c| c.ident == ident) {
-            errors.push(
-                Error::custom(format!("component `{ident}` is named twice")).with_span(&ident),
-            );
+            errors.push(Error::custom(format!("component `{ident}` is named twice")).with_span(&ident));
             continue;
         }
         let krate = match crate::paths::component(spec.package, spec.name, ident.span()) {
@@ -82,23 +78,13 @@ pub fn parse(tokens: TokenStream) -> darling::Result<Args> {
             _ => Vec::new(),
         };
         if let Some(options) = errors.handle((spec.options)(&nested, &krate)) {
-            components.push(Named {
-                ident,
-                spec,
-                krate,
-                options,
-            });
+            components.push(Named { ident, spec, krate, options });
         }
     }
-    let globals = errors
-        .handle(Globals::from_list(&globals))
-        .unwrap_or_default();
+    let globals = errors.handle(Globals::from_list(&globals)).unwrap_or_default();
     errors.finish()?;
     add_dependencies(&mut components)?;
-    Ok(Args {
-        components,
-        globals,
-    })
+    Ok(Args { components, globals })
 }
 
 fn unknown_component(ident: &Ident) -> Error {
@@ -109,14 +95,8 @@ fn unknown_component(ident: &Ident) -> Error {
         .map(|k| (strsim::jaro_winkler(&name, k), k))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let hint = nearest
-        .map(|(_, k)| format!("; did you mean `{k}`?"))
-        .unwrap_or_default();
-    Error::custom(format!(
-        "unknown component `{name}`{hint} (known components: {})",
-        known.join(", ")
-    ))
-    .with_span(ident)
+    let hint = nearest.map(|(_, k)| format!("; did you mean `{k}`?")).unwrap_or_default();
+    Error::custom(format!("unknown component `{name}`{hint} (known components: {})", known.join(", "))).with_span(ident)
 }
 
 /// Components a named one starts after are linked too, with default options.
@@ -127,17 +107,11 @@ fn add_dependencies(components: &mut Vec<Named>) -> darling::Result<()> {
             if components.iter().any(|c| c.spec.name == *dep) {
                 continue;
             }
-            let spec =
-                components::find(dep).expect("components table names only known dependencies");
+            let spec = components::find(dep).expect("components table names only known dependencies");
             let span = components[i].ident.span();
             let krate = crate::paths::component(spec.package, spec.name, span)?;
             let options = (spec.options)(&[], &krate)?;
-            components.push(Named {
-                ident: Ident::new(spec.name, span),
-                spec,
-                krate,
-                options,
-            });
+            components.push(Named { ident: Ident::new(spec.name, span), spec, krate, options });
         }
         i += 1;
     }
@@ -193,16 +167,8 @@ fn parse_size(lit: &LitStr) -> darling::Result<u64> {
         Some(b'G' | b'g') => (&text[..text.len() - 1], 30),
         _ => (text.as_str(), 0),
     };
-    digits
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            Error::custom(format!(
-                "invalid size `{text}`: expected bytes or a number with K, M or G, like \"256K\""
-            ))
+    digits.trim().parse::<u64>().ok().and_then(|n| n.checked_mul(1 << shift)).filter(|n| *n > 0).ok_or_else(|| {
+        Error::custom(format!("invalid size `{text}`: expected bytes or a number with K, M or G, like \"256K\""))
             .with_span(lit)
-        })
+    })
 }

@@ -22,20 +22,10 @@ pub fn app(args: TokenStream, item: TokenStream) -> darling::Result<TokenStream>
     let unikernel = crate::paths::facade();
     let user_main = format_ident!("__unikernel_user_main", span = f.sig.ident.span());
     f.sig.ident = user_main.clone();
-    let handles = f
-        .sig
-        .inputs
-        .iter()
-        .zip(args.components.iter().filter(|c| c.spec.handle.is_some()))
-        .map(|(input, c)| {
-            let FnArg::Typed(param) = input else {
-                unreachable!("receivers were rejected")
-            };
-            let (ty, krate, handle) = (
-                &param.ty,
-                &c.krate,
-                format_ident!("{}", c.spec.handle.expect("filtered")),
-            );
+    let handles =
+        f.sig.inputs.iter().zip(args.components.iter().filter(|c| c.spec.handle.is_some())).map(|(input, c)| {
+            let FnArg::Typed(param) = input else { unreachable!("receivers were rejected") };
+            let (ty, krate, handle) = (&param.ty, &c.krate, format_ident!("{}", c.spec.handle.expect("filtered")));
             quote!({
                 let handle: #ty = <#krate::#handle as #unikernel::__private::Handle>::take()?;
                 handle
@@ -52,27 +42,16 @@ pub fn app(args: TokenStream, item: TokenStream) -> darling::Result<TokenStream>
 pub fn test_main(args: TokenStream) -> darling::Result<TokenStream> {
     let args = args::parse(args)?;
     let unikernel = crate::paths::facade();
-    application(
-        &args,
-        &unikernel,
-        quote!(#unikernel::__private::test_main()),
-    )
+    application(&args, &unikernel, quote!(#unikernel::__private::test_main()))
 }
 
 /// The registry entries, the component record for the runner, and the
 /// `App` static with the target entry points; `run` is the body of `main`.
-fn application(
-    args: &Args,
-    unikernel: &TokenStream,
-    run: TokenStream,
-) -> darling::Result<TokenStream> {
+fn application(args: &Args, unikernel: &TokenStream, run: TokenStream) -> darling::Result<TokenStream> {
     let registrations = args.components.iter().map(|c| {
         let (krate, options, name) = (&c.krate, &c.options, c.spec.name);
         let after = c.spec.after;
-        let entry = format_ident!(
-            "__UNIKERNEL_COMPONENT_{}",
-            name.to_uppercase().replace('-', "_")
-        );
+        let entry = format_ident!("__UNIKERNEL_COMPONENT_{}", name.to_uppercase().replace('-', "_"));
         quote! {
             #[#unikernel::__private::linkme::distributed_slice(#unikernel::__private::COMPONENTS)]
             #[linkme(crate = #unikernel::__private::linkme)]
@@ -83,11 +62,7 @@ fn application(
             };
         }
     });
-    let record: Vec<u8> = args
-        .components
-        .iter()
-        .flat_map(|c| c.spec.name.bytes().chain([0]))
-        .collect();
+    let record: Vec<u8> = args.components.iter().flat_map(|c| c.spec.name.bytes().chain([0])).collect();
     let record_len = record.len();
     let record = syn::LitByteStr::new(&record, proc_macro2::Span::call_site());
     let log_level = args.globals.log_level()?;

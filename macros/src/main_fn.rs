@@ -12,8 +12,10 @@ pub fn check_signature(f: &ItemFn, what: &str) -> darling::Result<()> {
     let sig = &f.sig;
     if let Some(token) = sig.asyncness {
         errors.push(
-            Error::custom(format!("`async fn` {what} needs the async executor, which this version does not have yet; use a plain `fn`"))
-                .with_span(&token),
+            Error::custom(format!(
+                "`async fn` {what} needs the async executor, which this version does not have yet; use a plain `fn`"
+            ))
+            .with_span(&token),
         );
     }
     if let Some(token) = sig.unsafety {
@@ -34,19 +36,14 @@ pub fn check_signature(f: &ItemFn, what: &str) -> darling::Result<()> {
     for input in &sig.inputs {
         if let FnArg::Receiver(receiver) = input {
             errors.push(
-                Error::custom(format!(
-                    "{what} cannot take `self`: it must be a free function"
-                ))
-                .with_span(receiver),
+                Error::custom(format!("{what} cannot take `self`: it must be a free function")).with_span(receiver),
             );
         }
     }
     if let ReturnType::Type(_, ty) = &sig.output
         && !returns_unit_or_result(ty)
     {
-        errors.push(
-            Error::custom(format!("{what} must return `()` or `Result<(), Error>`")).with_span(ty),
-        );
+        errors.push(Error::custom(format!("{what} must return `()` or `Result<(), Error>`")).with_span(ty));
     }
     errors.finish()
 }
@@ -54,9 +51,7 @@ pub fn check_signature(f: &ItemFn, what: &str) -> darling::Result<()> {
 fn returns_unit_or_result(ty: &Type) -> bool {
     match ty {
         Type::Tuple(t) => t.elems.is_empty(),
-        Type::Path(p) => {
-            p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Result")
-        }
+        Type::Path(p) => p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Result"),
         Type::Paren(p) => returns_unit_or_result(&p.elem),
         _ => false,
     }
@@ -66,10 +61,7 @@ fn returns_unit_or_result(ty: &Type) -> bool {
 /// components were named.
 pub fn check_handles(f: &ItemFn, components: &[Named]) -> darling::Result<()> {
     let mut errors = Error::accumulator();
-    let expected: Vec<(&Named, &str)> = components
-        .iter()
-        .filter_map(|c| c.spec.handle.map(|h| (c, h)))
-        .collect();
+    let expected: Vec<(&Named, &str)> = components.iter().filter_map(|c| c.spec.handle.map(|h| (c, h))).collect();
     let params: Vec<&syn::PatType> = f
         .sig
         .inputs
@@ -88,18 +80,12 @@ pub fn check_handles(f: &ItemFn, components: &[Named]) -> darling::Result<()> {
                 } else {
                     format!(
                         "the named components provide {}",
-                        list(
-                            expected
-                                .iter()
-                                .map(|(c, h)| format!("`{h}` ({})", c.spec.name))
-                        )
+                        list(expected.iter().map(|(c, h)| format!("`{h}` ({})", c.spec.name)))
                     )
                 };
                 errors.push(
-                    Error::custom(format!(
-                        "parameter of type `{found}` matches no component: {hint}"
-                    ))
-                    .with_span(&param.ty),
+                    Error::custom(format!("parameter of type `{found}` matches no component: {hint}"))
+                        .with_span(&param.ty),
                 );
             }
             Some((component, handle)) if !type_is(&param.ty, handle) => {
@@ -116,11 +102,8 @@ pub fn check_handles(f: &ItemFn, components: &[Named]) -> darling::Result<()> {
         }
     }
     for (component, handle) in expected.iter().skip(params.len()) {
-        let span = if params.is_empty() {
-            f.sig.paren_token.span.join()
-        } else {
-            params.last().expect("not empty").span()
-        };
+        let span =
+            if params.is_empty() { f.sig.paren_token.span.join() } else { params.last().expect("not empty").span() };
         let message = format!(
             "component `{0}` provides a handle: add a parameter `{0}: {handle}` to `main`",
             component.spec.name
@@ -132,11 +115,7 @@ pub fn check_handles(f: &ItemFn, components: &[Named]) -> darling::Result<()> {
 
 fn type_is(ty: &Type, name: &str) -> bool {
     match ty {
-        Type::Path(p) => p
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == name && s.arguments.is_none()),
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == name && s.arguments.is_none()),
         Type::Paren(p) => type_is(&p.elem, name),
         _ => false,
     }

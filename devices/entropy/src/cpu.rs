@@ -17,12 +17,12 @@ fn has_rdseed() -> bool {
 
 pub fn check(source: Source) -> Result<(), Error> {
     match source {
-        Source::RdRand if RdRand::new().is_none() => Err(Error::msg(
-            "this CPU has no RDRAND: run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM)",
-        )),
-        Source::RdSeed if !has_rdseed() => Err(Error::msg(
-            "this CPU has no RDSEED: run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM)",
-        )),
+        Source::RdRand if RdRand::new().is_none() => {
+            Err(Error::msg("this CPU has no RDRAND: run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM)"))
+        }
+        Source::RdSeed if !has_rdseed() => {
+            Err(Error::msg("this CPU has no RDSEED: run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM)"))
+        }
         _ => Ok(()),
     }
 }
@@ -37,12 +37,10 @@ fn next(source: Source) -> Option<u64> {
             let mut value = 0;
             // SAFETY: `check` verified the CPU supports RDSEED before the
             // component started, and handles exist only after that.
-            (unsafe { rdseed(&mut value) } == 1)
-                .then_some(value)
-                .or_else(|| {
-                    core::hint::spin_loop();
-                    None
-                })
+            (unsafe { rdseed(&mut value) } == 1).then_some(value).or_else(|| {
+                core::hint::spin_loop();
+                None
+            })
         }),
     }
 }
@@ -54,8 +52,7 @@ unsafe fn rdseed(value: &mut u64) -> i32 {
 
 pub fn fill(source: Source, buf: &mut [u8]) -> Result<(), Error> {
     for chunk in buf.chunks_mut(8) {
-        let value = next(source)
-            .ok_or_else(|| Error::msg("the CPU's random number generator kept failing"))?;
+        let value = next(source).ok_or_else(|| Error::msg("the CPU's random number generator kept failing"))?;
         chunk.copy_from_slice(&value.to_le_bytes()[..chunk.len()]);
     }
     Ok(())

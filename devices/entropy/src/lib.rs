@@ -62,9 +62,7 @@ impl Entropy {
 
 impl Handle for Entropy {
     fn take() -> Result<Self, Error> {
-        let source = *SOURCE
-            .get()
-            .ok_or_else(|| Error::msg("the entropy component has not started"))?;
+        let source = *SOURCE.get().ok_or_else(|| Error::msg("the entropy component has not started"))?;
         Ok(Self { source })
     }
 }

@@ -15,10 +15,8 @@ pub struct Image {
 
 impl Image {
     pub fn read(path: &Path) -> Result<Self, String> {
-        let data =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file = object::File::parse(&*data)
-            .map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
+        let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file = object::File::parse(&*data).map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
         if !has_pvh_note(&file) {
             return Err(format!(
                 "{} has no PVH entry note: build it for x86_64-unknown-none with `-C link-arg=-Tunikernel.ld` (see the README)",
@@ -39,27 +37,15 @@ impl Image {
         let mut symbols: Vec<_> = file
             .symbols()
             .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-            .filter_map(|s| {
-                Some((
-                    s.address(),
-                    s.size(),
-                    format!("{:#}", rustc_demangle::demangle(s.name().ok()?)),
-                ))
-            })
+            .filter_map(|s| Some((s.address(), s.size(), format!("{:#}", rustc_demangle::demangle(s.name().ok()?)))))
             .collect();
         symbols.sort_by_key(|s| s.0);
-        Ok(Self {
-            components,
-            symbols,
-        })
+        Ok(Self { components, symbols })
     }
 
     /// The function containing `addr`, as `name+0xoffset`.
     pub fn symbolize(&self, addr: u64) -> Option<String> {
-        let i = self
-            .symbols
-            .partition_point(|s| s.0 <= addr)
-            .checked_sub(1)?;
+        let i = self.symbols.partition_point(|s| s.0 <= addr).checked_sub(1)?;
         let (start, size, name) = &self.symbols[i];
         (addr < start + (*size).max(1)).then(|| format!("{name}+{:#x}", addr - start))
     }

@@ -44,10 +44,9 @@ fn run(opts: &options::Options) -> Result<u8, String> {
     match boot(opts, &image, accel)? {
         qemu::Outcome::Guest(status) => Ok(status),
         // KVM is opportunistic: when it fails before the guest ran, use TCG.
-        qemu::Outcome::QemuFailed {
-            reason,
-            printed: false,
-        } if accel == qemu::Chosen::Kvm && opts.accel == options::Accel::Auto => {
+        qemu::Outcome::QemuFailed { reason, printed: false }
+            if accel == qemu::Chosen::Kvm && opts.accel == options::Accel::Auto =>
+        {
             eprintln!("unikernel-runner: KVM failed ({reason}); falling back to TCG");
             match boot(opts, &image, qemu::Chosen::Tcg { kvm_missing: true })? {
                 qemu::Outcome::Guest(status) => Ok(status),
@@ -58,11 +57,7 @@ fn run(opts: &options::Options) -> Result<u8, String> {
     }
 }
 
-fn boot(
-    opts: &options::Options,
-    image: &image::Image,
-    accel: qemu::Chosen,
-) -> Result<qemu::Outcome, String> {
+fn boot(opts: &options::Options, image: &image::Image, accel: qemu::Chosen) -> Result<qemu::Outcome, String> {
     eprintln!(
         "unikernel-runner: booting {} on -M {} with {} ({}), {} RAM; components: {}",
         opts.image.display(),
@@ -70,11 +65,7 @@ fn boot(
         accel.name(),
         accel.why(),
         opts.memory,
-        if image.components.is_empty() {
-            "none".to_string()
-        } else {
-            image.components.join(", ")
-        }
+        if image.components.is_empty() { "none".to_string() } else { image.components.join(", ") }
     );
     qemu::run(qemu::command(opts, accel)?, image, opts.timeout)
 }

@@ -71,9 +71,7 @@ fn accel(value: &str) -> Result<Accel, String> {
         "auto" => Ok(Accel::Auto),
         "kvm" => Ok(Accel::Kvm),
         "tcg" => Ok(Accel::Tcg),
-        other => Err(format!(
-            "unknown accelerator `{other}`: expected auto, kvm or tcg"
-        )),
+        other => Err(format!("unknown accelerator `{other}`: expected auto, kvm or tcg")),
     }
 }
 
@@ -82,9 +80,7 @@ fn machine(value: &str) -> Result<Machine, String> {
         "microvm" => Ok(Machine::Microvm),
         "q35" => Ok(Machine::Q35),
         "pc" => Ok(Machine::Pc),
-        other => Err(format!(
-            "unknown machine `{other}`: expected microvm, q35 or pc"
-        )),
+        other => Err(format!("unknown machine `{other}`: expected microvm, q35 or pc")),
     }
 }
 
@@ -92,9 +88,7 @@ fn memory(value: &str) -> Result<String, String> {
     let digits = value.strip_suffix(['M', 'm', 'G', 'g']).unwrap_or(value);
     match digits.parse::<u64>() {
         Ok(n) if n > 0 => Ok(value.to_string()),
-        _ => Err(format!(
-            "invalid memory size `{value}`: expected e.g. 64M or 1G"
-        )),
+        _ => Err(format!("invalid memory size `{value}`: expected e.g. 64M or 1G")),
     }
 }
 
@@ -109,18 +103,10 @@ fn timeout(value: &str) -> Result<Option<Duration>, String> {
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     let mut opts = Options {
         image: PathBuf::new(),
-        accel: env("UNIKERNEL_ACCEL")
-            .as_deref()
-            .map_or(Ok(Accel::Auto), accel)?,
-        machine: env("UNIKERNEL_MACHINE")
-            .as_deref()
-            .map_or(Ok(Machine::Microvm), machine)?,
-        memory: env("UNIKERNEL_MEMORY")
-            .as_deref()
-            .map_or(Ok("64M".to_string()), memory)?,
-        timeout: env("UNIKERNEL_TIMEOUT")
-            .as_deref()
-            .map_or(Ok(None), timeout)?,
+        accel: env("UNIKERNEL_ACCEL").as_deref().map_or(Ok(Accel::Auto), accel)?,
+        machine: env("UNIKERNEL_MACHINE").as_deref().map_or(Ok(Machine::Microvm), machine)?,
+        memory: env("UNIKERNEL_MEMORY").as_deref().map_or(Ok("64M".to_string()), memory)?,
+        timeout: env("UNIKERNEL_TIMEOUT").as_deref().map_or(Ok(None), timeout)?,
         qemu_args: env("UNIKERNEL_QEMU_ARGS")
             .map(|a| a.split_whitespace().map(String::from).collect())
             .unwrap_or_default(),
@@ -162,17 +148,7 @@ mod tests {
 
     #[test]
     fn options_and_kernel_args_mix() {
-        let o = run(&[
-            "img",
-            "log=debug",
-            "--accel",
-            "tcg",
-            "--memory",
-            "32M",
-            "--",
-            "--accel",
-            "x",
-        ]);
+        let o = run(&["img", "log=debug", "--accel", "tcg", "--memory", "32M", "--", "--accel", "x"]);
         assert_eq!(o.image, PathBuf::from("img"));
         assert_eq!(o.accel, Accel::Tcg);
         assert_eq!(o.memory, "32M");
@@ -181,11 +157,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors() {
-        let err = |args: &[&str]| {
-            parse(args.iter().map(|s| s.to_string()))
-                .err()
-                .expect("should fail")
-        };
+        let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
         assert!(err(&["img", "--accel", "hvf"]).contains("unknown accelerator"));
         assert!(err(&["img", "--memory", "lots"]).contains("invalid memory size"));
         assert!(err(&["img", "--timeout"]).contains("needs a value"));

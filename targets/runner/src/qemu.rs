@@ -39,11 +39,7 @@ impl Chosen {
 }
 
 fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
 }
 
 pub fn choose_accel(requested: Accel) -> Result<Chosen, String> {
@@ -63,15 +59,7 @@ pub fn command(opts: &Options, accel: Chosen) -> Result<Command, String> {
         Machine::Q35 => "q35",
         Machine::Pc => "pc",
     };
-    cmd.args([
-        "-M",
-        machine,
-        "-nodefaults",
-        "-no-user-config",
-        "-display",
-        "none",
-        "-no-reboot",
-    ]);
+    cmd.args(["-M", machine, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
     if opts.machine != Machine::Microvm && Path::new(QBOOT).exists() {
         cmd.args(["-bios", QBOOT]);
     }
@@ -82,14 +70,7 @@ pub fn command(opts: &Options, accel: Chosen) -> Result<Command, String> {
         // `max` emulates every feature TCG has, RDRAND included.
         Chosen::Tcg { .. } => cmd.args(["-accel", "tcg", "-cpu", "max"]),
     };
-    cmd.args([
-        "-m",
-        &opts.memory,
-        "-serial",
-        "stdio",
-        "-device",
-        DEBUG_EXIT,
-    ]);
+    cmd.args(["-m", &opts.memory, "-serial", "stdio", "-device", DEBUG_EXIT]);
     cmd.arg("-kernel").arg(&opts.image);
     if !opts.kernel_args.is_empty() {
         cmd.arg("-append").arg(opts.kernel_args.join(" "));
@@ -107,16 +88,9 @@ pub enum Outcome {
 }
 
 /// Runs QEMU to the end.
-pub fn run(
-    mut command: Command,
-    image: &Image,
-    timeout: Option<Duration>,
-) -> Result<Outcome, String> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>) -> Result<Outcome, String> {
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let started = Instant::now();
     let status = std::thread::scope(|scope| {
@@ -131,21 +105,14 @@ pub fn run(
                 break None;
             }
             // Short sleeps while the guest is likely to finish soon.
-            let pause = if started.elapsed() < Duration::from_millis(200) {
-                1
-            } else {
-                10
-            };
+            let pause = if started.elapsed() < Duration::from_millis(200) { 1 } else { 10 };
             std::thread::sleep(Duration::from_millis(pause));
         };
         let printed = streamer.join().unwrap_or(true);
         Ok::<_, String>((status, printed))
     })?;
     let (Some(status), printed) = status else {
-        eprintln!(
-            "unikernel-runner: guest timed out after {:?}; stopped it",
-            timeout.unwrap_or_default()
-        );
+        eprintln!("unikernel-runner: guest timed out after {:?}; stopped it", timeout.unwrap_or_default());
         return Ok(Outcome::Guest(TIMED_OUT));
     };
     Ok(match guest_status(status.code()) {
@@ -159,9 +126,7 @@ pub fn run(
 fn guest_status(code: Option<i32>) -> Result<u8, String> {
     match code {
         Some(c) if c >= 3 && c % 2 == 1 => Ok(((c >> 1) - 1) as u8),
-        Some(0) => Err(
-            "the guest stopped without reporting an exit status (triple fault or shutdown)".into(),
-        ),
+        Some(0) => Err("the guest stopped without reporting an exit status (triple fault or shutdown)".into()),
         Some(c) => Err(format!("{QEMU} failed with status {c}")),
         None => Err(format!("{QEMU} was killed by a signal")),
     }
@@ -169,22 +134,14 @@ fn guest_status(code: Option<i32>) -> Result<u8, String> {
 
 fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(name))
-                .find(|f| f.is_file())
-        })
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
         .unwrap_or(None)
 }
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
 }
 
@@ -210,13 +167,11 @@ fn find_or_install() -> Result<PathBuf, String> {
             .is_ok_and(|s| s.success())
     };
     // A fresh machine may have no package lists yet.
-    let installed = apt(&["install", "-y", "qemu-system-x86"])
-        || (apt(&["update"]) && apt(&["install", "-y", "qemu-system-x86"]));
+    let installed =
+        apt(&["install", "-y", "qemu-system-x86"]) || (apt(&["update"]) && apt(&["install", "-y", "qemu-system-x86"]));
     match on_path(QEMU) {
         Some(path) if installed => Ok(path),
-        _ => Err(format!(
-            "installing QEMU failed; install it with `{INSTALL}` and try again"
-        )),
+        _ => Err(format!("installing QEMU failed; install it with `{INSTALL}` and try again")),
     }
 }
 
@@ -226,9 +181,7 @@ pub fn shell_words(cmd: &Command) -> String {
         .chain(cmd.get_args())
         .map(|a| {
             let a = a.to_string_lossy();
-            if a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=,./:".contains(c))
-            {
+            if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=,./:".contains(c)) {
                 a.into_owned()
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -247,10 +200,7 @@ mod tests {
         assert_eq!(guest_status(Some(3)), Ok(0));
         assert_eq!(guest_status(Some(5)), Ok(1));
         assert_eq!(guest_status(Some(((101 + 1) << 1) | 1)), Ok(101));
-        assert!(
-            guest_status(Some(1)).is_err(),
-            "QEMU's own failure is not guest success"
-        );
+        assert!(guest_status(Some(1)).is_err(), "QEMU's own failure is not guest success");
         assert!(guest_status(Some(0)).is_err());
         assert!(guest_status(None).is_err());
     }

@@ -13,18 +13,9 @@ fn hello_boots_and_sees_its_command_line() {
     let run = boot_example("hello", &["alpha", "beta=2"]);
     run.assert(0, &["Hello from a unikernel! (cmdline: \"alpha beta=2\", "]);
     // 64M of RAM minus image and stack: the heap got nearly all of it.
-    let free: u64 = run
-        .stdout
-        .split(", ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("free MiB");
-    assert!(
-        (56..64).contains(&free),
-        "{free} MiB free of 64M\n{}",
-        run.stdout
-    );
+    let free: u64 =
+        run.stdout.split(", ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).expect("free MiB");
+    assert!((56..64).contains(&free), "{free} MiB free of 64M\n{}", run.stdout);
 }
 
 #[test]
@@ -38,11 +29,7 @@ fn hello_boots_on_every_machine_type() {
 fn memory_size_reaches_the_heap() {
     let run = boot_example("hello", &["--memory", "128M"]);
     run.assert(0, &["MiB free)"]);
-    assert!(
-        run.stdout.contains(" 12") && run.stdout.contains("MiB free"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains(" 12") && run.stdout.contains("MiB free"), "{}", run.stdout);
 }
 
 #[test]
@@ -52,19 +39,14 @@ fn too_little_memory_is_a_clear_boot_error() {
 
 #[test]
 fn debug_log_reports_boot_cycles() {
-    boot_example("hello", &["log=debug"])
-        .assert(0, &["[DEBUG", "TSC cycles from first instruction"]);
+    boot_example("hello", &["log=debug"]).assert(0, &["[DEBUG", "TSC cycles from first instruction"]);
 }
 
 #[test]
 fn entropy_component_gives_random_numbers() {
     let run = boot_example("random", &[]);
     run.assert(0, &["random (RdRand): "]);
-    assert!(
-        run.stderr.contains("components: entropy"),
-        "runner saw: {}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("components: entropy"), "runner saw: {}", run.stderr);
 }
 
 #[test]
@@ -74,10 +56,7 @@ fn main_returning_err_exits_1() {
 
 #[test]
 fn panic_prints_location_and_exits_101() {
-    boot_example("crash", &["panic"]).assert(
-        PANIC,
-        &["panicked at examples/crash.rs:", "deliberate panic"],
-    );
+    boot_example("crash", &["panic"]).assert(PANIC, &["panicked at examples/crash.rs:", "deliberate panic"]);
 }
 
 #[test]
@@ -95,31 +74,21 @@ fn null_dereference_is_a_page_fault_report() {
 
 #[test]
 fn rodata_is_read_only() {
-    boot_example("crash", &["write-rodata"])
-        .assert(FAULT, &["page fault", "(write to a read-only page)"]);
+    boot_example("crash", &["write-rodata"]).assert(FAULT, &["page fault", "(write to a read-only page)"]);
 }
 
 #[test]
 fn stack_overflow_hits_the_guard_page() {
     boot_example("crash", &["stack-overflow"]).assert(
         FAULT,
-        &[
-            "double fault (#DF, vector 8)",
-            "stack overflow: guard page below the main stack",
-            "in crash::recurse",
-        ],
+        &["double fault (#DF, vector 8)", "stack overflow: guard page below the main stack", "in crash::recurse"],
     );
 }
 
 #[test]
 fn invalid_opcode_is_reported_with_the_function() {
-    boot_example("crash", &["ud2"]).assert(
-        FAULT,
-        &[
-            "invalid opcode (#UD, vector 6)",
-            "in crash::__unikernel_user_main",
-        ],
-    );
+    boot_example("crash", &["ud2"])
+        .assert(FAULT, &["invalid opcode (#UD, vector 6)", "in crash::__unikernel_user_main"]);
 }
 
 #[test]
@@ -141,15 +110,7 @@ fn failing_tests_are_reported_and_the_rest_still_run() {
 #[test]
 fn test_filter_comes_from_the_command_line() {
     let run = boot_example("failing_tests", &["d_runs"]);
-    run.assert(
-        0,
-        &[
-            "running 1 test\n",
-            "test d_runs_after_a_panic ... ok",
-            "1 passed, 0 failed",
-            "3 filtered out",
-        ],
-    );
+    run.assert(0, &["running 1 test\n", "test d_runs_after_a_panic ... ok", "1 passed, 0 failed", "3 filtered out"]);
 }
 
 #[test]
@@ -166,11 +127,7 @@ fn runner_rejects_a_host_binary() {
     let host = examples(common::HOST).join("hello");
     let run = boot(&host, &[]);
     assert_eq!(run.status, 2);
-    assert!(
-        run.stderr.contains("has no PVH entry note"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("has no PVH entry note"), "{}", run.stderr);
 }
 
 #[test]
@@ -178,12 +135,7 @@ fn runner_prints_the_qemu_command() {
     let run = boot_example("random", &["--print-command", "--machine", "q35", "x=1"]);
     run.assert(
         0,
-        &[
-            "qemu-system-x86_64 -M q35",
-            "-device isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-append x=1",
-            BARE,
-        ],
+        &["qemu-system-x86_64 -M q35", "-device isa-debug-exit,iobase=0xf4,iosize=0x04", "-append x=1", BARE],
     );
 }
 
@@ -192,16 +144,7 @@ fn hosted_builds_behave_like_the_guest() {
     run_hosted("hello", &["alpha"]).assert(0, &["Hello from a unikernel! (cmdline: \"alpha\", "]);
     run_hosted("random", &[]).assert(0, &["random (RdRand): "]);
     run_hosted("crash", &["error"]).assert(1, &["Error: deliberate error"]);
-    run_hosted("crash", &["panic"]).assert(
-        PANIC,
-        &["panicked at examples/crash.rs:", "deliberate panic"],
-    );
-    run_hosted("failing_tests", &[]).assert(
-        1,
-        &[
-            "test c_panics ... FAILED",
-            "test d_runs_after_a_panic ... ok",
-            "2 passed, 2 failed",
-        ],
-    );
+    run_hosted("crash", &["panic"]).assert(PANIC, &["panicked at examples/crash.rs:", "deliberate panic"]);
+    run_hosted("failing_tests", &[])
+        .assert(1, &["test c_panics ... FAILED", "test d_runs_after_a_panic ... ok", "2 passed, 2 failed"]);
 }

@@ -5,7 +5,6 @@
 
 use crate::{gdt, paging, serial};
 use core::arch::naked_asm;
-use spin::Once;
 use unikernel_core::{console, exit, println};
 use x86_64::VirtAddr;
 use x86_64::registers::control::Cr2;
@@ -121,11 +120,15 @@ const NAMES: [(&str, &str); 32] = [
     ("reserved", "-"),
 ];
 
-static IDT: Once<InterruptDescriptorTable> = Once::new();
+/// Filled in place: building it on the stack and moving it costs two 4 KiB
+/// copies, which are slow under emulation.
+static mut IDT: InterruptDescriptorTable = InterruptDescriptorTable::new();
 
 pub fn init() {
-    IDT.call_once(|| {
-        let mut idt = InterruptDescriptorTable::new();
+    // SAFETY: runs once during boot, on one CPU, before interrupts or
+    // exceptions can consult the table.
+    let idt = unsafe { &mut *(&raw mut IDT) };
+    {
         let addr = |v: usize| VirtAddr::new(STUBS[v] as usize as u64);
         // SAFETY: each stub is a valid handler for its vector: it pushes a
         // dummy error code exactly for the vectors where the CPU pushes none.
@@ -138,9 +141,7 @@ pub fn init() {
             idt.bound_range_exceeded.set_handler_addr(addr(5));
             idt.invalid_opcode.set_handler_addr(addr(6));
             idt.device_not_available.set_handler_addr(addr(7));
-            idt.double_fault
-                .set_handler_addr(addr(8))
-                .set_stack_index(gdt::DOUBLE_FAULT_IST);
+            idt.double_fault.set_handler_addr(addr(8)).set_stack_index(gdt::DOUBLE_FAULT_IST);
             idt.invalid_tss.set_handler_addr(addr(10));
             idt.segment_not_present.set_handler_addr(addr(11));
             idt.stack_segment_fault.set_handler_addr(addr(12));
@@ -156,9 +157,8 @@ pub fn init() {
             idt.vmm_communication_exception.set_handler_addr(addr(29));
             idt.security_exception.set_handler_addr(addr(30));
         }
-        idt
-    })
-    .load();
+    }
+    idt.load();
 }
 
 /// Every CPU exception is fatal for now: report and exit.
@@ -174,10 +174,7 @@ extern "C" fn exception(frame: &mut TrapFrame) {
 
 fn report(f: &TrapFrame) {
     let (name, mnemonic) = NAMES[f.vector as usize & 31];
-    println!(
-        "\n*** CPU exception: {name} ({mnemonic}, vector {}), error code {:#x}",
-        f.vector, f.error_code
-    );
+    println!("\n*** CPU exception: {name} ({mnemonic}, vector {}), error code {:#x}", f.vector, f.error_code);
     println!("    at rip {:#018x}", f.rip);
     if f.vector == 14 || f.vector == 8 {
         let cr2 = Cr2::read_raw();
@@ -189,22 +186,10 @@ fn report(f: &TrapFrame) {
         };
         println!("    cr2 {cr2:#018x} ({what})");
     }
-    println!(
-        "    rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}",
-        f.rax, f.rbx, f.rcx, f.rdx
-    );
-    println!(
-        "    rsi {:#018x} rdi {:#018x} rbp {:#018x} rsp {:#018x}",
-        f.rsi, f.rdi, f.rbp, f.rsp
-    );
-    println!(
-        "    r8  {:#018x} r9  {:#018x} r10 {:#018x} r11 {:#018x}",
-        f.r8, f.r9, f.r10, f.r11
-    );
-    println!(
-        "    r12 {:#018x} r13 {:#018x} r14 {:#018x} r15 {:#018x}",
-        f.r12, f.r13, f.r14, f.r15
-    );
+    println!("    rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}", f.rax, f.rbx, f.rcx, f.rdx);
+    println!("    rsi {:#018x} rdi {:#018x} rbp {:#018x} rsp {:#018x}", f.rsi, f.rdi, f.rbp, f.rsp);
+    println!("    r8  {:#018x} r9  {:#018x} r10 {:#018x} r11 {:#018x}", f.r8, f.r9, f.r10, f.r11);
+    println!("    r12 {:#018x} r13 {:#018x} r14 {:#018x} r15 {:#018x}", f.r12, f.r13, f.r14, f.r15);
     println!("    rflags {:#x} cs {:#x} ss {:#x}", f.rflags, f.cs, f.ss);
     unikernel_core::print!("    stack:");
     for i in 0..6 {

@@ -50,12 +50,7 @@ extern "C" fn boot_main(start_info: u32) -> ! {
     paging::init(&plan, &info);
     // SAFETY: the plan reserves this range for the heap alone, and paging
     // maps it read+write.
-    unsafe {
-        unikernel_core::heap::init(
-            plan.heap.start as *mut u8,
-            (plan.heap.end - plan.heap.start) as usize,
-        )
-    };
+    unsafe { unikernel_core::heap::init(plan.heap.start as *mut u8, (plan.heap.end - plan.heap.start) as usize) };
     stack::set_main_stack_top(plan.stack.end);
     stack::run_on_main_stack(run_app)
 }

@@ -47,17 +47,11 @@ impl fmt::Display for PlanError {
 
 pub fn plan(info: &StartInfo, config: &Config) -> Result<Plan, PlanError> {
     let image_end = layout::image_end().next_multiple_of(PAGE);
-    let region = info
-        .ram()
-        .find(|r| r.start <= image_end && image_end < r.end)
-        .ok_or(PlanError::NoRamAfterImage)?;
+    let region = info.ram().find(|r| r.start <= image_end && image_end < r.end).ok_or(PlanError::NoRamAfterImage)?;
     let stack_guard = image_end;
-    let stack =
-        stack_guard + PAGE..stack_guard + PAGE + (config.stack_size as u64).next_multiple_of(PAGE);
+    let stack = stack_guard + PAGE..stack_guard + PAGE + (config.stack_size as u64).next_multiple_of(PAGE);
     if stack.end > paging::FINE_LIMIT {
-        return Err(PlanError::StackTooLarge {
-            size: config.stack_size,
-        });
+        return Err(PlanError::StackTooLarge { size: config.stack_size });
     }
     let ram_end = region.end.min(paging::IDENTITY_LIMIT);
     let heap_end = match config.heap_size {
@@ -65,14 +59,7 @@ pub fn plan(info: &StartInfo, config: &Config) -> Result<Plan, PlanError> {
         None => ram_end,
     };
     if heap_end < stack.end + MIN_HEAP {
-        return Err(PlanError::TooLittleMemory {
-            have: region.end,
-            need: stack.end + MIN_HEAP,
-        });
+        return Err(PlanError::TooLittleMemory { have: region.end, need: stack.end + MIN_HEAP });
     }
-    Ok(Plan {
-        stack_guard,
-        stack: stack.clone(),
-        heap: stack.end..heap_end,
-    })
+    Ok(Plan { stack_guard, stack: stack.clone(), heap: stack.end..heap_end })
 }

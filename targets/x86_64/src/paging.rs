@@ -1,7 +1,10 @@
-//! The final page tables: identity map of the first 4 GiB. The image and
-//! the stacks get 4 KiB pages so each part has its own permissions (W^X,
-//! guard pages unmapped, page 0 unmapped to catch null pointers); the rest
-//! uses 2 MiB pages, uncached outside RAM (device memory).
+//! The final page tables: an identity map of RAM and of the device window
+//! below 4 GiB (local APIC, I/O APIC, HPET, microvm's virtio-mmio), nothing
+//! else. The image and the stacks get 4 KiB pages so each part has its own
+//! permissions (W^X, guard pages unmapped, page 0 unmapped to catch null
+//! pointers); the rest uses 2 MiB pages, uncached for devices. Mapping only
+//! what exists matters under shadow paging (nested KVM), where the cost of
+//! switching to these tables grows with what they map.
 
 use crate::memory::{PAGE, Plan};
 use crate::{layout, start_info::StartInfo};
@@ -12,6 +15,8 @@ use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 
 /// Everything above is unmapped.
 pub const IDENTITY_LIMIT: u64 = 4 << 30;
+/// Memory-mapped devices of PC-like machines live in the last 32 MiB.
+const DEVICE_WINDOW: u64 = IDENTITY_LIMIT - (32 << 20);
 const HUGE: u64 = 2 << 20;
 /// Page tables for 4 KiB mappings, each covering 2 MiB.
 const FINE_TABLES: usize = 8;
@@ -46,16 +51,13 @@ fn page_flags(addr: u64, plan: &Plan) -> F {
 pub fn init(plan: &Plan, info: &StartInfo) {
     MAIN_STACK_GUARD.store(plan.stack_guard, Ordering::Relaxed);
     let fine_end = plan.stack.end.next_multiple_of(HUGE);
+    let ram_end = info.ram().map(|r| r.end).max().unwrap_or(0).min(DEVICE_WINDOW);
     let table = F::PRESENT | F::WRITABLE;
     // SAFETY: boot runs on one CPU with interrupts off, before anything else
     // can reach these tables; the boot tables stay live until Cr3::write.
     unsafe {
-        let (pml4, pdpt, pds, pts) = (
-            &mut *(&raw mut PML4),
-            &mut *(&raw mut PDPT),
-            &mut *(&raw mut PDS),
-            &mut *(&raw mut PTS),
-        );
+        let (pml4, pdpt, pds, pts) =
+            (&mut *(&raw mut PML4), &mut *(&raw mut PDPT), &mut *(&raw mut PDS), &mut *(&raw mut PTS));
         pml4[0].set_addr(table_addr(pdpt), table);
         for (gib, pd) in pds.iter_mut().enumerate() {
             pdpt[gib].set_addr(table_addr(pd), table);
@@ -71,17 +73,10 @@ pub fn init(plan: &Plan, info: &StartInfo) {
                         }
                     }
                     entry.set_addr(table_addr(pt), table);
-                } else {
-                    let in_ram = info.ram().any(|r| r.start <= base && base + HUGE <= r.end);
-                    let cache = if in_ram {
-                        F::empty()
-                    } else {
-                        F::NO_CACHE | F::WRITE_THROUGH
-                    };
-                    entry.set_addr(
-                        PhysAddr::new(base),
-                        F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::HUGE_PAGE | cache,
-                    );
+                } else if base < ram_end || base >= DEVICE_WINDOW {
+                    let cache = if base < ram_end { F::empty() } else { F::NO_CACHE | F::WRITE_THROUGH };
+                    let flags = F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::HUGE_PAGE | cache;
+                    entry.set_addr(PhysAddr::new(base), flags);
                 }
             }
         }
@@ -103,9 +98,7 @@ pub fn is_mapped(addr: u64) -> bool {
         return pde.flags().contains(F::PRESENT);
     }
     pde.flags().contains(F::PRESENT)
-        && pts[(addr / HUGE) as usize][((addr >> 12) & 511) as usize]
-            .flags()
-            .contains(F::PRESENT)
+        && pts[(addr / HUGE) as usize][((addr >> 12) & 511) as usize].flags().contains(F::PRESENT)
 }
 
 /// Describes `addr` when it lies in a stack's guard page.

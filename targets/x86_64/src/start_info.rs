@@ -58,8 +58,7 @@ impl StartInfo {
         }
         // SAFETY: the loader stores a NUL-terminated string there, in low
         // memory that nothing reuses.
-        let cstr =
-            unsafe { CStr::from_ptr(self.raw.cmdline_paddr as usize as *const core::ffi::c_char) };
+        let cstr = unsafe { CStr::from_ptr(self.raw.cmdline_paddr as usize as *const core::ffi::c_char) };
         cstr.to_str().unwrap_or("")
     }
 

@@ -11,18 +11,11 @@ pub const BARE: &str = "x86_64-unknown-none";
 pub const HOST: &str = "x86_64-unknown-linux-gnu";
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
 fn cargo(args: &[&str]) {
-    let status = Command::new(env!("CARGO"))
-        .args(args)
-        .current_dir(workspace())
-        .status()
-        .expect("run cargo");
+    let status = Command::new(env!("CARGO")).args(args).current_dir(workspace()).status().expect("run cargo");
     assert!(status.success(), "cargo {args:?} failed");
 }
 
@@ -30,26 +23,9 @@ fn cargo(args: &[&str]) {
 pub fn examples(target: &'static str) -> PathBuf {
     static BARE_BUILT: OnceLock<()> = OnceLock::new();
     static HOST_BUILT: OnceLock<()> = OnceLock::new();
-    let once = if target == BARE {
-        &BARE_BUILT
-    } else {
-        &HOST_BUILT
-    };
-    once.get_or_init(|| {
-        cargo(&[
-            "build",
-            "--quiet",
-            "-p",
-            "unikernel",
-            "--examples",
-            "--target",
-            target,
-        ])
-    });
-    workspace()
-        .join("target")
-        .join(target)
-        .join("debug/examples")
+    let once = if target == BARE { &BARE_BUILT } else { &HOST_BUILT };
+    once.get_or_init(|| cargo(&["build", "--quiet", "-p", "unikernel", "--examples", "--target", target]));
+    workspace().join("target").join(target).join("debug/examples")
 }
 
 pub struct Run {
@@ -69,11 +45,7 @@ impl Run {
 
     #[track_caller]
     pub fn assert(&self, status: i32, needles: &[&str]) {
-        assert_eq!(
-            self.status, status,
-            "exit status\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.status, status, "exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
         for needle in needles {
             assert!(
                 self.stdout.contains(needle),
@@ -92,13 +64,7 @@ pub fn boot(image: &Path, args: &[&str]) -> Run {
     if std::env::var_os("UNIKERNEL_ACCEL").is_none() {
         cmd.env("UNIKERNEL_ACCEL", "tcg");
     }
-    Run::from(
-        cmd.arg(image)
-            .args(["--timeout", "60"])
-            .args(args)
-            .output()
-            .expect("run the runner"),
-    )
+    Run::from(cmd.arg(image).args(["--timeout", "60"]).args(args).output().expect("run the runner"))
 }
 
 pub fn boot_example(name: &str, args: &[&str]) -> Run {
@@ -107,10 +73,5 @@ pub fn boot_example(name: &str, args: &[&str]) -> Run {
 
 /// Runs the hosted (Linux process) build of an example.
 pub fn run_hosted(name: &str, args: &[&str]) -> Run {
-    Run::from(
-        Command::new(examples(HOST).join(name))
-            .args(args)
-            .output()
-            .expect("run hosted example"),
-    )
+    Run::from(Command::new(examples(HOST).join(name)).args(args).output().expect("run hosted example"))
 }

@@ -1,0 +1,86 @@
+//! Inspects built images: a component that is not named never reaches the
+//! image, the runner's component record is right, and the layout keeps
+//! code, read-only data and writable data apart (W^X).
+
+mod common;
+
+use common::{BARE, examples};
+use object::elf::{SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE};
+use object::{Object, ObjectSection, ObjectSymbol, SectionFlags};
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(examples(BARE).join(name)).expect("read image")
+}
+
+fn symbols_of(data: &[u8], crate_name: &str) -> Vec<String> {
+    let file = object::File::parse(data).expect("ELF");
+    let mangled = format!("{}{crate_name}", crate_name.len());
+    file.symbols().filter_map(|s| s.name().ok().map(str::to_owned)).filter(|n| n.contains(&mangled)).collect()
+}
+
+fn components(data: &[u8]) -> Vec<String> {
+    let file = object::File::parse(data).expect("ELF");
+    let section = file.section_by_name(".unikernel.components").expect("component record section");
+    section
+        .data()
+        .unwrap()
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+#[test]
+fn unnamed_component_is_not_in_the_image() {
+    let hello = read("hello");
+    let random = read("random");
+    // Both are built in one cargo invocation with `unikernel-entropy` as a
+    // dependency of the package: only the macro's mention links it.
+    assert_eq!(
+        symbols_of(&hello, "unikernel_entropy"),
+        Vec::<String>::new(),
+        "hello must not contain the entropy component"
+    );
+    let in_random = symbols_of(&random, "unikernel_entropy");
+    assert!(!in_random.is_empty(), "random names entropy, so its code must be there");
+    assert!(in_random.iter().any(|s| s.contains("__component4init")), "the component's init is linked: {in_random:?}");
+}
+
+#[test]
+fn component_record_lists_exactly_the_named_components() {
+    assert_eq!(components(&read("hello")), Vec::<String>::new());
+    assert_eq!(components(&read("random")), ["entropy"]);
+}
+
+#[test]
+fn sections_respect_write_xor_execute() {
+    for name in ["hello", "random"] {
+        let data = read(name);
+        let file = object::File::parse(&*data).expect("ELF");
+        let symbol =
+            |n: &str| file.symbols().find(|s| s.name() == Ok(n)).unwrap_or_else(|| panic!("{n} missing")).address();
+        let (start, text_end, rodata_end, end) =
+            (symbol("__image_start"), symbol("__text_end"), symbol("__rodata_end"), symbol("__image_end"));
+        for section in file.sections() {
+            let SectionFlags::Elf { sh_flags } = section.flags() else { unreachable!() };
+            if sh_flags & u64::from(SHF_ALLOC) == 0 || section.size() == 0 {
+                continue;
+            }
+            let range = section.address()..section.address() + section.size();
+            let name = section.name().unwrap_or("?").to_string();
+            let (writable, exec) = (sh_flags & u64::from(SHF_WRITE) != 0, sh_flags & u64::from(SHF_EXECINSTR) != 0);
+            let (lo, hi, kind) = match (writable, exec) {
+                (_, true) => (start, text_end, "executable"),
+                // `.got` is written by the linker only, so it is read-only at run time.
+                (true, false) if name == ".got" => (text_end, rodata_end, "read-only"),
+                (true, false) => (rodata_end, end, "writable"),
+                (false, false) => (start, rodata_end, "read-only"),
+            };
+            assert!(!(exec && writable), "{name} in {name} is both writable and executable");
+            assert!(
+                lo <= range.start && range.end <= hi,
+                "{name}: {kind} section {name} at {range:x?} is outside [{lo:#x}, {hi:#x})"
+            );
+        }
+    }
+}
