@@ -4,30 +4,53 @@ use crate::args::{self, Args};
 use crate::main_fn;
 use darling::Error;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn};
 
-pub fn app(args: TokenStream, item: TokenStream) -> darling::Result<TokenStream> {
-    let mut f: ItemFn = syn::parse2(item)?;
+pub fn app(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut f: ItemFn = match syn::parse2(item) {
+        Ok(f) => f,
+        Err(e) => return e.into_compile_error(),
+    };
+    let user_main = format_ident!("__unikernel_user_main", span = f.sig.ident.span());
+    f.sig.ident = user_main.clone();
+    app_for(args, &f).unwrap_or_else(|e| {
+        // Keep the function (renamed) and a stand-in `main`, so the only
+        // errors the user sees are the ones above, not knock-on ones.
+        let errors = e.write_errors();
+        quote! {
+            #errors
+            #[allow(dead_code, unused)]
+            #f
+            #[cfg(not(target_os = "none"))]
+            fn main() {}
+        }
+    })
+}
+
+fn app_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
     let args = args::parse(args);
     let mut errors = Error::accumulator();
-    errors.handle(main_fn::check_signature(&f, "`main`"));
+    errors.handle(main_fn::check_signature(f, "`main`"));
     let args = errors.handle(args);
     if let Some(args) = &args {
-        errors.handle(main_fn::check_handles(&f, &args.components));
+        errors.handle(main_fn::check_handles(f, &args.components));
     }
     errors.finish()?;
     let args = args.expect("errors returned above");
 
     let unikernel = crate::paths::facade();
-    let user_main = format_ident!("__unikernel_user_main", span = f.sig.ident.span());
-    f.sig.ident = user_main.clone();
+    let user_main = &f.sig.ident;
     let handles =
         f.sig.inputs.iter().zip(args.components.iter().filter(|c| c.spec.handle.is_some())).map(|(input, c)| {
             let FnArg::Typed(param) = input else { unreachable!("receivers were rejected") };
             let (ty, krate, handle) = (&param.ty, &c.krate, format_ident!("{}", c.spec.handle.expect("filtered")));
-            quote!({
-                let handle: #ty = <#krate::#handle as #unikernel::__private::Handle>::take()?;
+            // Spanned on the parameter's type: a same-named impostor type
+            // is reported there.
+            quote_spanned!(ty.span()=> {
+                let handle = <#krate::#handle as #unikernel::__private::Handle>::take()?;
+                let handle: #ty = handle;
                 handle
             })
         });
@@ -93,13 +116,23 @@ fn application(args: &Args, unikernel: &TokenStream, run: TokenStream) -> darlin
     })
 }
 
-pub fn test(args: TokenStream, item: TokenStream) -> darling::Result<TokenStream> {
-    let f: ItemFn = syn::parse2(item)?;
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    let f: ItemFn = match syn::parse2(item) {
+        Ok(f) => f,
+        Err(e) => return e.into_compile_error(),
+    };
+    test_for(args, &f).unwrap_or_else(|e| {
+        let errors = e.write_errors();
+        quote!(#errors #[allow(dead_code, unused)] #f)
+    })
+}
+
+fn test_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
     let mut errors = Error::accumulator();
     if !args.is_empty() {
         errors.push(Error::custom("`#[unikernel::test]` takes no arguments").with_span(&args));
     }
-    errors.handle(main_fn::check_signature(&f, "a test"));
+    errors.handle(main_fn::check_signature(f, "a test"));
     if let Some(param) = f.sig.inputs.first() {
         errors.push(Error::custom("a test takes no parameters").with_span(param));
     }

@@ -24,13 +24,13 @@ use proc_macro::TokenStream;
 /// `Result<(), E>`.
 #[proc_macro_attribute]
 pub fn unikernel(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::app(args.into(), item.into()).unwrap_or_else(|e| e.write_errors()).into()
+    expand::app(args.into(), item.into()).into()
 }
 
 /// Registers a function as an in-guest test (run by `test_main!`).
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::test(args.into(), item.into()).unwrap_or_else(|e| e.write_errors()).into()
+    expand::test(args.into(), item.into()).into()
 }
 
 /// Makes this crate a test image that runs every `#[unikernel::test]`.

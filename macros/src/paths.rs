@@ -33,3 +33,19 @@ pub fn component(package: &str, name: &str, span: Span) -> syn::Result<TokenStre
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::component;
+    use proc_macro2::Span;
+
+    #[test]
+    fn a_component_crate_that_is_not_a_dependency_is_named_in_the_error() {
+        // This crate's own manifest does not depend on `unikernel-entropy`.
+        let err = component("unikernel-entropy", "entropy", Span::call_site()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "component `entropy` is implemented by the crate `unikernel-entropy`, which is not a dependency of this crate: add `unikernel-entropy` to [dependencies] in Cargo.toml"
+        );
+    }
+}

@@ -1,1 +1,2 @@
-
+//! Only `tests/ui.rs` matters here; the dependencies above are what the
+//! trybuild cases compile against.

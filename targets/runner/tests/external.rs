@@ -24,6 +24,7 @@ fn a_crate_outside_the_workspace_builds_and_boots() {
         .arg("--root")
         .arg(root.join("tools"))
         .env("CARGO_TARGET_DIR", ws.join("target/external"))
+        .current_dir(&root)
         .status()
         .unwrap();
     assert!(install.success(), "cargo install of the runner failed");
