@@ -9,7 +9,7 @@ static CMDLINE: Once<&'static str> = Once::new();
 
 /// Records the command line; called once by the boot target.
 pub fn set(cmdline: &'static str) {
-    CMDLINE.call_once(|| cmdline.trim());
+    CMDLINE.call_once(|| cmdline.trim_ascii());
 }
 
 /// The whole command line, trimmed; empty when none was given.

@@ -15,11 +15,11 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         println!("\npanicked while panicking: {}", info.message());
         exit::exit(exit::PANIC);
     }
-    let in_test = test::panicked();
+    let resume_tests = test::panicked();
     crate::report_panic(info.location(), &info.message());
-    if in_test {
+    if let Some(resume) = resume_tests {
         PANICKING.store(false, Ordering::SeqCst);
-        platform::get().restart(test::resume)
+        platform::get().restart(resume)
     }
     exit::exit(exit::PANIC)
 }

@@ -34,7 +34,7 @@ static ORDER: spin::Once<alloc::vec::Vec<usize>> = spin::Once::new();
 fn order() -> &'static [usize] {
     ORDER.call_once(|| {
         let mut order: alloc::vec::Vec<usize> = (0..TESTS.len()).collect();
-        order.sort_by_key(|&i| TESTS[i].name);
+        order.sort_unstable_by_key(|&i| TESTS[i].name);
         order
     })
 }
@@ -54,6 +54,7 @@ fn display_name(name: &str) -> &str {
 
 /// The `main` of a test image.
 pub fn main() -> Result<(), Error> {
+    RUNNER.call_once(|| Runner { close_failed_line, resume });
     let count = TESTS.iter().filter(|t| selected(t)).count();
     println!("\nrunning {count} test{}", if count == 1 { "" } else { "s" });
     run_remaining()
@@ -102,9 +103,25 @@ fn run_remaining() -> Result<(), Error> {
     if p.failed == 0 { Ok(()) } else { Err(Error::msg(alloc::format!("{} test(s) failed", p.failed))) }
 }
 
-/// Called by the panic path before it prints the panic: closes a pending
-/// `test NAME ... ` line with `FAILED`. Returns whether a test was running.
-pub fn panicked() -> bool {
+/// The test runner's part in panic handling. Reached through this pointer,
+/// set only by a test image's `main`, so that other images do not link the
+/// runner just because the panic handler mentions it.
+struct Runner {
+    close_failed_line: fn() -> bool,
+    resume: fn() -> !,
+}
+
+static RUNNER: spin::Once<Runner> = spin::Once::new();
+
+/// Called by the panic path before it prints the panic. When a test was
+/// running, closes its `test NAME ... ` line with `FAILED` and returns how
+/// to go on with the remaining tests (for targets that cannot unwind).
+pub fn panicked() -> Option<fn() -> !> {
+    let runner = RUNNER.get()?;
+    (runner.close_failed_line)().then_some(runner.resume)
+}
+
+fn close_failed_line() -> bool {
     // The panic may have interrupted a holder of the lock; it never runs again.
     if PROGRESS.is_locked() {
         // SAFETY: single CPU, and the interrupted holder is abandoned.
@@ -123,6 +140,6 @@ pub fn panicked() -> bool {
 
 /// Goes on with the next test after a panic on a target that cannot unwind:
 /// the platform calls this on a fresh stack.
-pub fn resume() -> ! {
+fn resume() -> ! {
     crate::runtime::finish(run_remaining())
 }

@@ -1,1 +1,68 @@
-fn main() {}
+//! `cargo xtask test`: every test of the project, summed up at the end.
+//! `cargo xtask bench [RUNS]`: image sizes and boot times, side by side with
+//! a floor kernel, in one run.
+
+mod bench;
+mod tally;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HOST: &str = "x86_64-unknown-linux-gnu";
+const BARE: &str = "x86_64-unknown-none";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace());
+    cmd
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("bench") => {
+            bench::run(args.get(1).map(|r| r.parse().map_err(|_| format!("RUNS must be a number, not {r}"))))
+        }
+        _ => Err("usage: cargo xtask test | cargo xtask bench [RUNS]".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Host tests (unit, trybuild, boot, ELF, hosted guest tests), then the
+/// in-guest tests in QEMU. Tests run under TCG unless UNIKERNEL_ACCEL is set.
+fn test() -> Result<(), String> {
+    let accel = std::env::var("UNIKERNEL_ACCEL").unwrap_or_else(|_| "tcg".into());
+    let steps: [(&str, Vec<&str>); 2] = [
+        ("host tests", vec!["test", "--workspace", "--exclude", "floor", "--target", HOST]),
+        ("in-guest tests in QEMU", vec!["test", "-p", "unikernel", "--target", BARE]),
+    ];
+    let mut total = tally::Tally::default();
+    let mut failed_steps = Vec::new();
+    for (name, args) in steps {
+        eprintln!("xtask: {name}: cargo {}", args.join(" "));
+        let mut cmd = cargo();
+        cmd.args(&args).env("UNIKERNEL_ACCEL", &accel);
+        let (ok, tally) = tally::run(cmd)?;
+        total += tally;
+        if !ok {
+            failed_steps.push(name);
+        }
+    }
+    println!("\ntotal: {} passed, {} failed", total.passed, total.failed);
+    if failed_steps.is_empty() && total.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("failing: {}", failed_steps.join(", ")))
+    }
+}

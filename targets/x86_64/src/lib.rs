@@ -33,7 +33,6 @@ fn app() -> &'static App {
 /// Rust entry, called by `boot.rs` in long mode on the boot stack with the
 /// physical address of PVH's `hvm_start_info`.
 extern "C" fn boot_main(start_info: u32) -> ! {
-    serial::init();
     unikernel_core::platform::install(&platform::X86_64);
     gdt::init();
     interrupts::init();
