@@ -3,12 +3,11 @@
 
 use spin::Once;
 use x86_64::VirtAddr;
-use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
 use x86_64::instructions::tables::load_tss;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
 
-/// IST slot (0-based, as the `x86_64` crate counts) for double faults.
+/// IST slot (0-based, as the TSS array counts) for double faults.
 pub const DOUBLE_FAULT_IST: u16 = 0;
 const IST_STACK_SIZE: usize = 16 * 1024;
 
@@ -33,13 +32,12 @@ pub fn init() {
         let tss_sel = gdt.append(Descriptor::tss_segment(tss));
         (gdt, code, data, tss_sel)
     });
+    // The boot GDT (boot.rs) has the same code and data descriptors at the
+    // same selectors, so CS, DS, ES and SS stay valid across the switch and
+    // are not reloaded: a far return and three segment loads are slow under
+    // emulation.
+    assert!(code.0 == 0x08 && data.0 == 0x10, "selectors must match the boot GDT in boot.rs");
     gdt.load();
-    // SAFETY: the selectors index the GDT just loaded, with the right kinds.
-    unsafe {
-        CS::set_reg(*code);
-        DS::set_reg(*data);
-        ES::set_reg(*data);
-        SS::set_reg(*data);
-        load_tss(*tss_sel);
-    }
+    // SAFETY: the selector indexes the TSS descriptor of the GDT just loaded.
+    unsafe { load_tss(*tss_sel) };
 }
