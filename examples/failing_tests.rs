@@ -22,5 +22,5 @@ fn c_panics() {
 
 #[unikernel::test]
 fn d_runs_after_a_panic() {
-    assert_eq!(2 + 2, 4);
+    assert_eq!(core::hint::black_box(2) + 2, 4);
 }

@@ -28,7 +28,12 @@ pub fn value(key: &str) -> Option<&'static str> {
 }
 
 fn value_in<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline.split_whitespace().filter_map(|word| word.split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).last()
+    cmdline
+        .split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+        .next_back()
 }
 
 #[cfg(test)]

@@ -63,6 +63,13 @@ fn start_order(components: &[Component]) -> Result<Vec<&Component>, Error> {
     Ok(order)
 }
 
+/// A component's handle, the typed proof in `main`'s signature that the
+/// component is in the image: `fn main(rng: Entropy)`.
+pub trait Handle: Sized {
+    /// Called once, after every component started, to build the handle.
+    fn take() -> Result<Self, Error>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,11 +99,4 @@ mod tests {
         let cycle = [c("a", &["b"]), c("b", &["a"])];
         assert!(names(&cycle).unwrap_err().contains("cycle"));
     }
-}
-
-/// A component's handle, the typed proof in `main`'s signature that the
-/// component is in the image: `fn main(rng: Entropy)`.
-pub trait Handle: Sized {
-    /// Called once, after every component started, to build the handle.
-    fn take() -> Result<Self, Error>;
 }

@@ -94,7 +94,7 @@ fn memory(value: &str) -> Result<String, String> {
 
 fn timeout(value: &str) -> Result<Option<Duration>, String> {
     match value.parse::<f64>() {
-        Ok(s) if s == 0.0 => Ok(None),
+        Ok(0.0) => Ok(None),
         Ok(s) if s > 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
         _ => Err(format!("invalid timeout `{value}`: expected seconds")),
     }

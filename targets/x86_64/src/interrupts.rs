@@ -3,6 +3,7 @@
 //! report and exits with `exit::FAULT`. Written with naked functions because
 //! `extern "x86-interrupt"` is not stable.
 
+use crate::boot_cell::BootCell;
 use crate::{gdt, paging, serial};
 use core::arch::naked_asm;
 use unikernel_core::{console, exit, println};
@@ -163,13 +164,13 @@ impl Gate {
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);
 
-static mut IDT: Idt = Idt([Gate::MISSING; 256]);
+static IDT: BootCell<Idt> = BootCell::new(Idt([Gate::MISSING; 256]));
 
 pub fn init() {
     let code = CS::get_reg();
     // SAFETY: runs once during boot, on one CPU, before any exception can
     // consult the table.
-    let idt = unsafe { &mut *(&raw mut IDT) };
+    let idt = unsafe { &mut *IDT.get() };
     for (vector, stub) in STUBS.iter().enumerate() {
         // Double faults switch to their own stack: a stack overflow must
         // not fault again while pushing the exception frame.

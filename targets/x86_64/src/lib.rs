@@ -8,6 +8,7 @@
 #![cfg(target_os = "none")]
 
 mod boot;
+mod boot_cell;
 mod gdt;
 mod interrupts;
 mod layout;

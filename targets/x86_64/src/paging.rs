@@ -6,6 +6,7 @@
 //! what exists matters under shadow paging (nested KVM), where the cost of
 //! switching to these tables grows with what they map.
 
+use crate::boot_cell::BootCell;
 use crate::memory::{PAGE, Plan};
 use crate::{layout, start_info::StartInfo};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -23,10 +24,10 @@ const FINE_TABLES: usize = 8;
 /// The end of the range mapped with 4 KiB pages.
 pub const FINE_LIMIT: u64 = FINE_TABLES as u64 * HUGE;
 
-static mut PML4: PageTable = PageTable::new();
-static mut PDPT: PageTable = PageTable::new();
-static mut PDS: [PageTable; 4] = [const { PageTable::new() }; 4];
-static mut PTS: [PageTable; FINE_TABLES] = [const { PageTable::new() }; FINE_TABLES];
+static PML4: BootCell<PageTable> = BootCell::new(PageTable::new());
+static PDPT: BootCell<PageTable> = BootCell::new(PageTable::new());
+static PDS: BootCell<[PageTable; 4]> = BootCell::new([const { PageTable::new() }; 4]);
+static PTS: BootCell<[PageTable; FINE_TABLES]> = BootCell::new([const { PageTable::new() }; FINE_TABLES]);
 static MAIN_STACK_GUARD: AtomicU64 = AtomicU64::new(u64::MAX);
 
 fn table_addr(table: *const PageTable) -> PhysAddr {
@@ -56,8 +57,7 @@ pub fn init(plan: &Plan, info: &StartInfo) {
     // SAFETY: boot runs on one CPU with interrupts off, before anything else
     // can reach these tables; the boot tables stay live until Cr3::write.
     unsafe {
-        let (pml4, pdpt, pds, pts) =
-            (&mut *(&raw mut PML4), &mut *(&raw mut PDPT), &mut *(&raw mut PDS), &mut *(&raw mut PTS));
+        let (pml4, pdpt, pds, pts) = (&mut *PML4.get(), &mut *PDPT.get(), &mut *PDS.get(), &mut *PTS.get());
         pml4[0].set_addr(table_addr(pdpt), table);
         for (gib, pd) in pds.iter().enumerate() {
             pdpt[gib].set_addr(table_addr(pd), table);
@@ -94,7 +94,7 @@ pub fn is_mapped(addr: u64) -> bool {
     }
     // SAFETY: read-only walk of tables written once in `init`; before that
     // they are all empty and nothing counts as mapped.
-    let (pds, pts) = unsafe { (&*(&raw const PDS), &*(&raw const PTS)) };
+    let (pds, pts) = unsafe { (&*PDS.get(), &*PTS.get()) };
     let pde = &pds[(addr >> 30) as usize][((addr >> 21) & 511) as usize];
     if pde.flags().contains(F::HUGE_PAGE) {
         return pde.flags().contains(F::PRESENT);
