@@ -24,15 +24,18 @@ pub struct App {
 
 /// Runs the application on a booted machine and exits with its status.
 pub fn start(app: &App) -> ! {
-    // Read first: the figure is boot cost, not the cost of logging it.
-    let boot_cycles = crate::platform::get().boot_cycles();
     let level = cmdline::value("log").and_then(|l| l.parse().ok()).unwrap_or(app.config.log_level);
     crate::logger::init(level);
-    log::debug!("cmdline: {:?}", cmdline::get());
-    if let Some(cycles) = boot_cycles {
-        log::debug!("boot: {cycles} TSC cycles from first instruction to runtime start");
-    }
-    finish(component::init_all().and_then(|()| (app.main)()))
+    let result = component::init_all().and_then(|()| {
+        // Read before logging: the figure is the cost of booting, not of logging it.
+        let boot_cycles = crate::platform::get().boot_cycles();
+        log::debug!("cmdline: {:?}", cmdline::get());
+        if let Some(cycles) = boot_cycles {
+            log::debug!("boot: {cycles} TSC cycles from first instruction to main");
+        }
+        (app.main)()
+    });
+    finish(result)
 }
 
 /// Reports `result` and exits: 0 for `Ok`, [`exit::FAILURE`] for `Err`.

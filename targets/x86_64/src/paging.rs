@@ -35,18 +35,20 @@ fn table_addr(table: *const PageTable) -> PhysAddr {
     PhysAddr::new(table as u64)
 }
 
-/// Permissions of the 4 KiB page at `addr`; empty means unmapped.
-fn page_flags(addr: u64, plan: &Plan) -> F {
+/// The 4 KiB mappings below `fine_end`, as address runs with their
+/// permissions, in address order. The gaps stay unmapped: page 0 (null
+/// pointers) and the guard pages below the boot and main stacks.
+fn fine_runs(plan: &Plan, fine_end: u64) -> [(u64, u64, F); 6] {
     let rw_nx = F::PRESENT | F::WRITABLE | F::NO_EXECUTE;
-    if addr == 0 || addr == plan.stack_guard || addr == layout::boot_stack_guard() {
-        F::empty()
-    } else if (layout::image_start()..layout::text_end()).contains(&addr) {
-        F::PRESENT
-    } else if (layout::text_end()..layout::rodata_end()).contains(&addr) {
-        F::PRESENT | F::NO_EXECUTE
-    } else {
-        rw_nx
-    }
+    let boot_guard = layout::boot_stack_guard();
+    [
+        (PAGE, layout::image_start(), rw_nx),
+        (layout::image_start(), layout::text_end(), F::PRESENT),
+        (layout::text_end(), layout::rodata_end(), F::PRESENT | F::NO_EXECUTE),
+        (layout::rodata_end(), boot_guard, rw_nx),
+        (boot_guard + PAGE, plan.stack_guard, rw_nx),
+        (plan.stack_guard + PAGE, fine_end, rw_nx),
+    ]
 }
 
 pub fn init(plan: &Plan, info: &StartInfo) {
@@ -68,18 +70,15 @@ pub fn init(plan: &Plan, info: &StartInfo) {
         for base in ram.chain((DEVICE_WINDOW..IDENTITY_LIMIT).step_by(HUGE as usize)) {
             let entry = &mut pds[(base >> 30) as usize][((base >> 21) & 511) as usize];
             if base < fine_end {
-                let pt = &mut pts[(base / HUGE) as usize];
-                for (j, page) in pt.iter_mut().enumerate() {
-                    let addr = base + j as u64 * PAGE;
-                    let flags = page_flags(addr, plan);
-                    if !flags.is_empty() {
-                        page.set_addr(PhysAddr::new(addr), flags);
-                    }
-                }
-                entry.set_addr(table_addr(pt), table);
+                entry.set_addr(table_addr(&pts[(base / HUGE) as usize]), table);
             } else {
                 let cache = if base < ram_end { F::empty() } else { F::NO_CACHE | F::WRITE_THROUGH };
                 entry.set_addr(PhysAddr::new(base), F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::HUGE_PAGE | cache);
+            }
+        }
+        for (start, end, flags) in fine_runs(plan, fine_end) {
+            for addr in (start..end).step_by(PAGE as usize) {
+                pts[(addr / HUGE) as usize][((addr >> 12) & 511) as usize].set_addr(PhysAddr::new(addr), flags);
             }
         }
         let frame = PhysFrame::containing_address(table_addr(pml4));
