@@ -17,6 +17,21 @@ fn size(path: &Path) -> Result<u64, String> {
     std::fs::metadata(path).map(|m| m.len()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Bytes QEMU loads into guest memory: the file contents of the loadable
+/// segments, without the page-alignment padding the file carries.
+fn loaded(path: &Path) -> Result<u64, String> {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let elf = ElfFile64::<object::Endianness>::parse(&*data).map_err(|e| e.to_string())?;
+    let endian = elf.endian();
+    Ok(elf
+        .elf_program_headers()
+        .iter()
+        .filter(|h| h.p_type(endian) == object::elf::PT_LOAD)
+        .map(|h| h.p_filesz(endian))
+        .sum())
+}
+
 /// The QEMU command the runner would use for `image` under `accel`.
 fn qemu_command(runner: &Path, image: &Path, accel: &str, extra: &[&str]) -> Result<Command, String> {
     let out = Command::new(runner)
@@ -102,9 +117,15 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
     let (hello, floor) = (bare("release", "examples/hello"), bare("release", "floor"));
 
     println!("## Image size (x86_64-unknown-none, release: opt-level s, LTO)\n");
-    println!("| image | ELF | stripped |\n|---|---:|---:|");
+    println!("| image | ELF | stripped | loaded into RAM |\n|---|---:|---:|---:|");
     for (name, path) in [("hello", "examples/hello"), ("random (entropy)", "examples/random"), ("floor", "floor")] {
-        println!("| {name} | {} B | {} B |", size(&bare("release", path))?, size(&bare("stripped", path))?);
+        let stripped = bare("stripped", path);
+        println!(
+            "| {name} | {} B | {} B | {} B |",
+            size(&bare("release", path))?,
+            size(&stripped)?,
+            loaded(&stripped)?
+        );
     }
 
     let mut accels = vec!["tcg"];
@@ -126,7 +147,7 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
     }
 
     let hz = tsc_hz();
-    println!("\n## Guest: first instruction → runtime start (TSC, host rate {:.2} GHz), median of {runs}\n", hz / 1e9);
+    println!("\n## Guest: first instruction → main (TSC, host rate {:.2} GHz), median of {runs}\n", hz / 1e9);
     println!("| accel | cycles | time |\n|---|---:|---:|");
     for accel in &accels {
         let mut cmd = qemu_command(&runner, &hello, accel, &["log=debug"])?;
