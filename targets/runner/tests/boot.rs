@@ -148,3 +148,48 @@ fn hosted_builds_behave_like_the_guest() {
     run_hosted("failing_tests", &[])
         .assert(1, &["test c_panics ... FAILED", "test d_runs_after_a_panic ... ok", "2 passed, 2 failed"]);
 }
+
+#[test]
+fn without_isa_debug_exit_the_guest_halts_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let image = examples(BARE).join("hello");
+    let printed = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(&image)
+        .args(["--print-command", "--accel", "tcg"])
+        .output()
+        .expect("runner");
+    let line = String::from_utf8(printed.stdout).unwrap();
+    let mut words: Vec<&str> = line.split_whitespace().collect();
+    let device = words.iter().position(|w| w.starts_with("isa-debug-exit")).expect("runner adds isa-debug-exit");
+    words.drain(device - 1..=device);
+    let mut qemu = Command::new(words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let lines = BufReader::new(qemu.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        seen.push(line);
+        if seen.last().unwrap().contains("halting") {
+            break;
+        }
+    }
+    // The guest stays halted (QEMU does not exit by itself): stop it.
+    let still_running = qemu.try_wait().unwrap().is_none();
+    qemu.kill().unwrap();
+    qemu.wait().unwrap();
+    assert!(seen.iter().any(|l| l.contains("Hello from a unikernel!")), "{seen:?}");
+    assert!(seen.last().is_some_and(|l| l.contains("exit status 0: no isa-debug-exit device, halting")), "{seen:?}");
+    assert!(still_running, "the guest halts rather than resetting or exiting");
+}
+
+#[test]
+fn missing_qemu_names_the_package_to_install() {
+    let image = examples(BARE).join("hello");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(&image)
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runner");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("qemu-system-x86_64 not found") && stderr.contains("apt-get install -y qemu-system-x86"), "{stderr}");
+}
