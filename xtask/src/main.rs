@@ -1,3 +1,5 @@
+//! `cargo xtask run ARGS`: `cargo run ARGS` once the bare-metal target is
+//! installed (the README's first command: `cargo xtask run --example hello`).
 //! `cargo xtask test`: every test of the project, summed up at the end.
 //! `cargo xtask bench [RUNS]`: image sizes and boot times, side by side with
 //! a floor kernel, in one run.
@@ -24,11 +26,12 @@ fn cargo() -> Command {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("test") => test(),
+        Some("run") => ensure_target().and_then(|()| run(&args[1..])),
+        Some("test") => ensure_target().and_then(|()| test()),
         Some("bench") => {
             bench::run(args.get(1).map(|r| r.parse().map_err(|_| format!("RUNS must be a number, not {r}"))))
         }
-        _ => Err("usage: cargo xtask test | cargo xtask bench [RUNS]".to_string()),
+        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS]".to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,6 +40,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// rustup installs a missing toolchain with the targets its file lists, but
+/// not a target missing from an installed toolchain: a fresh machine that
+/// already has this Rust version needs `x86_64-unknown-none` added.
+fn ensure_target() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(workspace())
+        .output()
+        .map_err(|e| format!("cannot run rustup: {e}"))?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|t| t.trim() == BARE) {
+        return Ok(());
+    }
+    eprintln!("xtask: adding the {BARE} target to this toolchain");
+    let status = Command::new("rustup").args(["target", "add", BARE]).current_dir(workspace()).status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(format!("`rustup target add {BARE}` failed")),
+    }
+}
+
+/// `cargo run ARGS`, exiting with its status (the unikernel's).
+fn run(args: &[String]) -> Result<(), String> {
+    let status = cargo().arg("run").args(args).status().map_err(|e| e.to_string())?;
+    std::process::exit(status.code().unwrap_or(1))
 }
 
 /// Host tests (unit, trybuild, boot, ELF, hosted guest tests), then the

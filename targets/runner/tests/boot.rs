@@ -163,7 +163,8 @@ fn without_isa_debug_exit_the_guest_halts_cleanly() {
     let mut words: Vec<&str> = line.split_whitespace().collect();
     let device = words.iter().position(|w| w.starts_with("isa-debug-exit")).expect("runner adds isa-debug-exit");
     words.drain(device - 1..=device);
-    let mut qemu = Command::new(words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut qemu =
+        Command::new(words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let lines = BufReader::new(qemu.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.map_while(Result::ok) {
@@ -191,5 +192,8 @@ fn missing_qemu_names_the_package_to_install() {
         .expect("runner");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("qemu-system-x86_64 not found") && stderr.contains("apt-get install -y qemu-system-x86"), "{stderr}");
+    assert!(
+        stderr.contains("qemu-system-x86_64 not found") && stderr.contains("apt-get install -y qemu-system-x86"),
+        "{stderr}"
+    );
 }
