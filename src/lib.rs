@@ -23,6 +23,18 @@ pub use unikernel_macros::unikernel;
 /// makes a test image that runs them.
 pub use unikernel_macros::{test, test_main};
 
+pub use unikernel_core::executor::{JoinHandle, block_on, spawn};
+pub use unikernel_core::timer::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
+pub use unikernel_core::{interrupt, time};
+
+/// Combinators for futures (`join`, `select`, `AtomicWaker`, ...), from
+/// `futures-util` (no_std).
+pub mod future {
+    pub use futures_util::future::{Either, join, join_all, join3, select, select_all};
+    pub use futures_util::task::AtomicWaker;
+    pub use futures_util::{FutureExt, join, pin_mut, select_biased};
+}
+
 /// Heap statistics of the bare-metal heap.
 pub mod heap {
     pub use unikernel_core::heap::{Stats, stats};
@@ -30,7 +42,8 @@ pub mod heap {
 
 /// What most applications import.
 pub mod prelude {
-    pub use crate::{Error, unikernel};
+    pub use crate::time::{Duration, Instant, SystemTime};
+    pub use crate::{Error, sleep, spawn, timeout, unikernel};
     // Hosted builds have std's `println!`, which also writes to stdout; a
     // glob import of ours would make the name ambiguous there.
     #[cfg(target_os = "none")]
@@ -43,6 +56,7 @@ pub mod __private {
     pub use linkme;
     pub use log::LevelFilter;
     pub use unikernel_core::component::{COMPONENTS, Component, Handle};
+    pub use unikernel_core::executor::block_on;
     pub use unikernel_core::runtime::{App, Config, Termination};
     pub use unikernel_core::test::{TESTS, Test, main as test_main};
     #[cfg(not(target_os = "none"))]

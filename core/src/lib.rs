@@ -12,14 +12,18 @@ pub mod cmdline;
 pub mod component;
 pub mod console;
 mod error;
+pub mod executor;
 pub mod exit;
 pub mod heap;
+pub mod interrupt;
 mod logger;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod platform;
 pub mod runtime;
 pub mod test;
+pub mod time;
+pub mod timer;
 
 pub use error::Error;
 pub use platform::Platform;

@@ -19,6 +19,18 @@ pub trait Platform: Sync {
     fn restart(&self, f: fn() -> !) -> !;
     /// CPU cycles from the first guest instruction until now, where known.
     fn boot_cycles(&self) -> Option<u64>;
+    /// Monotonic nanoseconds since an arbitrary start (boot, or the first
+    /// call where the clock is calibrated lazily).
+    fn now_ns(&self) -> u64;
+    /// Nanoseconds since the Unix epoch, UTC.
+    fn unix_time_ns(&self) -> u64;
+    /// Sleeps the CPU until an interrupt or until `deadline_ns` (in
+    /// [`Platform::now_ns`] time), whichever comes first, provided that
+    /// `still_idle` holds once interrupts are off: a wake-up that lands
+    /// between the caller's check and the halt is not lost.
+    fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool);
+    /// Routes device interrupt line `irq` to [`crate::interrupt::dispatch`].
+    fn enable_irq(&self, irq: u8) -> Result<(), crate::Error>;
 }
 
 static PLATFORM: Once<&'static dyn Platform> = Once::new();

@@ -74,7 +74,13 @@ pub fn parse(tokens: TokenStream) -> darling::Result<Args> {
             }
         };
         let nested = match &meta {
-            Meta::List(list) => NestedMeta::parse_meta_list(list.tokens.clone())?,
+            Meta::List(list) => match NestedMeta::parse_meta_list(list.tokens.clone()) {
+                Ok(nested) => nested,
+                Err(e) => {
+                    errors.push(e.into());
+                    continue;
+                }
+            },
             _ => Vec::new(),
         };
         if let Some(options) = errors.handle((spec.options)(&nested, &krate)) {

@@ -54,7 +54,8 @@ fn app_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
                 handle
             })
         });
-    let run = quote!(#unikernel::__private::Termination::into_result(#user_main(#(#handles),*)));
+    let call = quote!(#user_main(#(#handles),*));
+    let run = termination(&unikernel, f, call);
     let app = application(&args, &unikernel, run)?;
     Ok(quote! {
         #f
@@ -66,6 +67,16 @@ pub fn test_main(args: TokenStream) -> darling::Result<TokenStream> {
     let args = args::parse(args)?;
     let unikernel = crate::paths::facade();
     application(&args, &unikernel, quote!(#unikernel::__private::test_main()))
+}
+
+/// Turns the call of a `main` or test into `Result<(), Error>`; an `async`
+/// one runs on the executor until it completes.
+fn termination(unikernel: &TokenStream, f: &ItemFn, call: TokenStream) -> TokenStream {
+    let call = match f.sig.asyncness {
+        Some(_) => quote!(#unikernel::__private::block_on(#call)),
+        None => call,
+    };
+    quote!(#unikernel::__private::Termination::into_result(#call))
 }
 
 /// The registry entries, the component record for the runner, and the
@@ -139,6 +150,7 @@ fn test_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
     errors.finish()?;
     let unikernel = crate::paths::facade();
     let name = &f.sig.ident;
+    let run = termination(&unikernel, f, quote!(#name()));
     let entry = format_ident!("__UNIKERNEL_TEST_{}", name.to_string().to_uppercase());
     Ok(quote! {
         #f
@@ -147,7 +159,7 @@ fn test_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
         #[linkme(crate = #unikernel::__private::linkme)]
         static #entry: #unikernel::__private::Test = #unikernel::__private::Test {
             name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-            run: || #unikernel::__private::Termination::into_result(#name()),
+            run: || #run,
         };
     })
 }

@@ -10,14 +10,6 @@ use syn::{FnArg, ItemFn, ReturnType, Type};
 pub fn check_signature(f: &ItemFn, what: &str) -> darling::Result<()> {
     let mut errors = Error::accumulator();
     let sig = &f.sig;
-    if let Some(token) = sig.asyncness {
-        errors.push(
-            Error::custom(format!(
-                "`async fn` {what} needs the async executor, which this version does not have yet; use a plain `fn`"
-            ))
-            .with_span(&token),
-        );
-    }
     if let Some(token) = sig.unsafety {
         errors.push(Error::custom(format!("{what} cannot be `unsafe`")).with_span(&token));
     }

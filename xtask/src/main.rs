@@ -73,8 +73,8 @@ fn run(args: &[String]) -> Result<(), String> {
 fn test() -> Result<(), String> {
     let accel = std::env::var("UNIKERNEL_ACCEL").unwrap_or_else(|_| "tcg".into());
     let steps: [(&str, Vec<&str>); 2] = [
-        ("host tests", vec!["test", "--workspace", "--exclude", "floor", "--target", HOST]),
-        ("in-guest tests in QEMU", vec!["test", "-p", "unikernel", "--target", BARE]),
+        ("host tests", vec!["test", "--no-fail-fast", "--workspace", "--exclude", "floor", "--target", HOST]),
+        ("in-guest tests in QEMU", vec!["test", "--no-fail-fast", "-p", "unikernel", "--target", BARE]),
     ];
     let mut total = tally::Tally::default();
     let mut failed_steps = Vec::new();

@@ -5,6 +5,8 @@
 
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
 use unikernel_core::runtime::App;
 use unikernel_core::{Error, Platform, exit};
 
@@ -38,6 +40,38 @@ impl Platform for Hosted {
 
     fn boot_cycles(&self) -> Option<u64> {
         None
+    }
+
+    fn now_ns(&self) -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let start = *START.get_or_init(Instant::now);
+        u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn unix_time_ns(&self) -> u64 {
+        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The executor and its wakers share one thread here, so nothing can
+    /// wake it early: sleeping until the deadline is exact.
+    fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
+        if !still_idle() {
+            return;
+        }
+        match deadline_ns {
+            Some(deadline) => std::thread::sleep(Duration::from_nanos(deadline.saturating_sub(self.now_ns()))),
+            None => {
+                // Nothing can ever wake the executor: every task waits on
+                // something that will not happen.
+                unikernel_core::println!("all tasks are blocked with no timer pending: deadlock");
+                self.exit(exit::FAILURE)
+            }
+        }
+    }
+
+    fn enable_irq(&self, irq: u8) -> Result<(), Error> {
+        Err(Error::msg(format!("interrupt line {irq}: the hosted target has no device interrupts")))
     }
 }
 

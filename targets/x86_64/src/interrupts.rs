@@ -1,10 +1,12 @@
-//! CPU exceptions: every vector 0–31 enters through a small stub that saves
-//! the registers into a [`TrapFrame`], then [`exception`] prints a crash
-//! report and exits with `exit::FAULT`. Written with naked functions because
-//! `extern "x86-interrupt"` is not stable.
+//! Every vector enters through a small stub that saves the registers into a
+//! [`TrapFrame`] and calls [`trap`]. CPU exceptions (0–31) print a crash
+//! report and exit with `exit::FAULT`; interrupts (32–255) are the APIC
+//! timer, device lines routed by the I/O APIC, and strays, which are
+//! counted and reported but not fatal. Written with naked functions and
+//! assembly because `extern "x86-interrupt"` is not stable.
 
 use crate::boot_cell::BootCell;
-use crate::{gdt, paging, serial};
+use crate::{apic, gdt, paging, serial};
 use core::arch::naked_asm;
 use unikernel_core::{console, exit, println};
 use x86_64::VirtAddr;
@@ -57,7 +59,7 @@ extern "C" fn common_entry() {
         "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
         "add rsp, 16",
         "iretq",
-        handler = sym exception,
+        handler = sym trap,
     )
 }
 
@@ -87,6 +89,38 @@ stubs! {
     8 code, 9 no_code, 10 code, 11 code, 12 code, 13 code, 14 code, 15 no_code,
     16 no_code, 17 code, 18 no_code, 19 no_code, 20 no_code, 21 code, 22 no_code, 23 no_code,
     24 no_code, 25 no_code, 26 no_code, 27 no_code, 28 no_code, 29 code, 30 code, 31 no_code,
+}
+
+/// First device vector: line `n` of the I/O APIC arrives as `IRQ_BASE + n`.
+pub const IRQ_BASE: u8 = 48;
+/// Each stub of vectors 32–255 is 16-byte aligned and at most 12 bytes long,
+/// so vector `v` enters at `__unikernel_irq_stubs + (v - 32) * 16`.
+const IRQ_STUB_SIZE: usize = 16;
+
+core::arch::global_asm!(
+    r#"
+    .text
+    .balign 16
+    .global __unikernel_irq_stubs
+__unikernel_irq_stubs:
+    .set vector, 32
+    .rept 224
+    .balign 16
+    pushq $0
+    pushq $vector
+    jmp {common}
+    .set vector, vector + 1
+    .endr
+    .global __unikernel_irq_stubs_end
+__unikernel_irq_stubs_end:
+"#,
+    common = sym common_entry,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    static __unikernel_irq_stubs: u8;
+    static __unikernel_irq_stubs_end: u8;
 }
 
 const NAMES: [(&str, &str); 32] = [
@@ -177,14 +211,50 @@ pub fn init() {
         let ist = if vector == 8 { gdt::DOUBLE_FAULT_IST as u8 + 1 } else { 0 };
         idt.0[vector] = Gate::new(*stub as usize as u64, code, ist);
     }
+    let (stubs, end) = ((&raw const __unikernel_irq_stubs) as u64, (&raw const __unikernel_irq_stubs_end) as u64);
+    assert!(end - stubs <= (224 * IRQ_STUB_SIZE) as u64, "an interrupt stub outgrew its 16 bytes");
+    for (i, gate) in idt.0[32..].iter_mut().enumerate() {
+        *gate = Gate::new(stubs + (i * IRQ_STUB_SIZE) as u64, code, 0);
+    }
     let pointer = DescriptorTablePointer { limit: (size_of::<Idt>() - 1) as u16, base: VirtAddr::from_ptr(idt) };
     // SAFETY: the table is static and holds valid gates for vectors 0–31;
     // the others are not present and would raise #GP, which is reported.
     unsafe { lidt(&pointer) };
 }
 
-/// Every CPU exception is fatal for now: report and exit.
-extern "C" fn exception(frame: &mut TrapFrame) {
+/// Entered from every stub with interrupts off.
+extern "C" fn trap(frame: &mut TrapFrame) {
+    match frame.vector {
+        0..32 => exception(frame),
+        v => interrupt(v as u8),
+    }
+}
+
+fn interrupt(vector: u8) {
+    let apic = crate::clock::get().apic;
+    match vector {
+        apic::TIMER_VECTOR => {}
+        // Spurious interrupts are not in service: no end-of-interrupt.
+        apic::SPURIOUS_VECTOR => {
+            unikernel_core::interrupt::count_unexpected();
+            return;
+        }
+        v if (IRQ_BASE..IRQ_BASE + unikernel_core::interrupt::LINES as u8).contains(&v) => {
+            if !unikernel_core::interrupt::dispatch(v - IRQ_BASE) {
+                println!("interrupt: line {} fired with no handler", v - IRQ_BASE);
+            }
+        }
+        v => {
+            unikernel_core::interrupt::count_unexpected();
+            println!("interrupt: unexpected vector {v} ignored");
+        }
+    }
+    // Harmless when nothing is in service (a software `int`).
+    apic.end_of_interrupt();
+}
+
+/// CPU exceptions are fatal: report and exit.
+fn exception(frame: &TrapFrame) -> ! {
     // SAFETY: the interrupted code never resumes, so its locks are dead.
     unsafe {
         serial::force_unlock();

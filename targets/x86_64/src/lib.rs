@@ -7,14 +7,19 @@
 #![no_std]
 #![cfg(target_os = "none")]
 
+mod apic;
 mod boot;
 mod boot_cell;
+mod clock;
 mod gdt;
 mod interrupts;
+mod ioapic;
 mod layout;
 mod memory;
 mod paging;
+mod pit;
 mod platform;
+mod rtc;
 mod serial;
 mod stack;
 mod start_info;

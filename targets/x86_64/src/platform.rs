@@ -1,7 +1,7 @@
 //! The bare-metal [`Platform`]: COM1 console, `isa-debug-exit`, the heap.
 
-use crate::{boot, serial, stack};
-use unikernel_core::{Error, Platform, heap, println};
+use crate::{boot, clock, interrupts, serial, stack};
+use unikernel_core::{Error, Platform, exit, heap, interrupt, println};
 use x86_64::instructions::port::Port;
 
 /// QEMU's `isa-debug-exit` (the runner adds it): writing `v` makes QEMU exit
@@ -40,5 +40,45 @@ impl Platform for X86_64 {
 
     fn boot_cycles(&self) -> Option<u64> {
         Some(boot::cycles_since_entry())
+    }
+
+    fn now_ns(&self) -> u64 {
+        clock::get().now_ns()
+    }
+
+    fn unix_time_ns(&self) -> u64 {
+        clock::get().unix_ns()
+    }
+
+    fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
+        let clock = clock::get();
+        // Interrupts are off outside this function, so nothing can change
+        // `still_idle` between this check and the halt.
+        if !still_idle() {
+            return;
+        }
+        match deadline_ns {
+            Some(deadline) => {
+                let now = clock.now_ns();
+                if deadline <= now {
+                    return;
+                }
+                clock.arm_timer(deadline - now);
+            }
+            None if !interrupt::any_registered() => {
+                println!("all tasks are blocked with no timer pending and no interrupt source: deadlock");
+                self.exit(exit::FAILURE)
+            }
+            None => {}
+        }
+        // `sti; hlt`: an interrupt arriving right after `sti` still ends the halt.
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+    }
+
+    fn enable_irq(&self, irq: u8) -> Result<(), Error> {
+        let apic = clock::get().apic;
+        crate::ioapic::route(irq, interrupts::IRQ_BASE + irq, apic.id());
+        Ok(())
     }
 }

@@ -1,0 +1,130 @@
+//! Clocks: [`Instant`] (monotonic) and [`SystemTime`] (wall clock, UTC).
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Sub};
+pub use core::time::Duration;
+
+/// A point on the monotonic clock, with nanosecond resolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    pub fn now() -> Self {
+        Self(crate::platform::get().now_ns())
+    }
+
+    /// The clock's reading in nanoseconds (its zero is arbitrary).
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Time since `earlier`; zero if `earlier` is later.
+    pub fn duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+
+    pub fn elapsed(self) -> Duration {
+        Instant::now().duration_since(self)
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(nanos(d)))
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, earlier: Instant) -> Duration {
+        self.duration_since(earlier)
+    }
+}
+
+/// Wall-clock time: nanoseconds since 1970-01-01T00:00:00Z. Displays as
+/// RFC 3339 (`2026-11-26T17:30:05.123Z`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SystemTime(u64);
+
+impl SystemTime {
+    pub const UNIX_EPOCH: SystemTime = SystemTime(0);
+
+    pub fn now() -> Self {
+        Self(crate::platform::get().unix_time_ns())
+    }
+
+    /// Time since `earlier`, or `None` when `earlier` is later.
+    pub fn duration_since(self, earlier: SystemTime) -> Option<Duration> {
+        self.0.checked_sub(earlier.0).map(Duration::from_nanos)
+    }
+}
+
+/// (year, month, day) of a day count since 1970-01-01, proleptic
+/// Gregorian; Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+impl fmt::Display for SystemTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0 / 1_000_000_000;
+        let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+        let rest = secs % 86_400;
+        let millis = self.0 / 1_000_000 % 1000;
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            rest / 3600,
+            rest / 60 % 60,
+            rest % 60
+        )
+    }
+}
+
+/// Days since 1970-01-01 of a (year, month, day); the inverse of
+/// `civil_from_days`, for turning an RTC reading into [`SystemTime`].
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_display_and_calendar_round_trip() {
+        assert_eq!(SystemTime(0).to_string(), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29T12:34:56.789Z, a leap day in a century leap year.
+        let t = SystemTime((days_from_civil(2000, 2, 29) as u64 * 86_400 + 45_296) * 1_000_000_000 + 789_000_000);
+        assert_eq!(t.to_string(), "2000-02-29T12:34:56.789Z");
+        for days in [-1, 0, 59, 365, 10_957, 20_000, 24_000, 100_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}

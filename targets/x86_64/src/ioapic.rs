@@ -1,0 +1,42 @@
+//! The I/O APIC at its standard address: routes device interrupt lines to
+//! vectors on the local APIC. Lines are edge-triggered, active-high, as the
+//! ISA devices this target knows use; a line stays masked until a driver
+//! registers for it.
+
+const BASE: u64 = 0xfec0_0000;
+const VERSION: u32 = 1;
+const REDIRECTION: u32 = 0x10;
+const MASKED: u32 = 1 << 16;
+
+fn write(reg: u32, value: u32) {
+    // SAFETY: IOREGSEL/IOWIN of the I/O APIC, identity mapped uncached by
+    // paging.rs; this target uses one CPU, so the pair is not raced.
+    unsafe {
+        (BASE as *mut u32).write_volatile(reg);
+        ((BASE + 0x10) as *mut u32).write_volatile(value);
+    }
+}
+
+fn read(reg: u32) -> u32 {
+    // SAFETY: as in `write`.
+    unsafe {
+        (BASE as *mut u32).write_volatile(reg);
+        ((BASE + 0x10) as *const u32).read_volatile()
+    }
+}
+
+/// Masks every line; returns how many there are.
+pub fn init() -> u32 {
+    let lines = ((read(VERSION) >> 16) & 0xff) + 1;
+    for line in 0..lines {
+        write(REDIRECTION + 2 * line, MASKED);
+    }
+    lines
+}
+
+/// Delivers `line` as `vector` to the local APIC `apic_id`, unmasked.
+pub fn route(line: u8, vector: u8, apic_id: u8) {
+    let reg = REDIRECTION + 2 * u32::from(line);
+    write(reg + 1, u32::from(apic_id) << 24);
+    write(reg, u32::from(vector));
+}
