@@ -25,6 +25,10 @@ pub use unikernel_macros::{test, test_main};
 
 pub use unikernel_core::executor::{JoinHandle, block_on, spawn};
 pub use unikernel_core::timer::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
+/// Timer internals worth observing (tests, diagnostics).
+pub mod timer {
+    pub use unikernel_core::timer::pending;
+}
 pub use unikernel_core::{interrupt, time};
 
 /// Combinators for futures (`join`, `select`, `AtomicWaker`, ...), from

@@ -128,6 +128,16 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Forgets every task and timer and leaves the executor idle: the state a
+/// test starts from, whatever the previous test (perhaps one that panicked
+/// out of `block_on`) left behind.
+pub(crate) fn reset() {
+    RUN_QUEUE.lock().clear();
+    crate::timer::clear();
+    MAIN_WOKEN.store(false, Ordering::Release);
+    RUNNING.store(false, Ordering::Release);
+}
+
 /// Polls each task queued when this round started; tasks woken meanwhile
 /// wait for the next round, so the main future is not starved.
 fn run_ready_tasks() {

@@ -76,6 +76,7 @@ fn run_remaining() -> Result<(), Error> {
             PROGRESS.lock().filtered += 1;
             continue;
         }
+        crate::executor::reset();
         print!("test {} ... ", display_name(test.name));
         PROGRESS.lock().line_open = true;
         let outcome = platform::get().catch_panic(test.run).unwrap_or_else(|| (test.run)());

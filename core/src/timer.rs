@@ -20,6 +20,18 @@ pub(crate) fn next_deadline() -> Option<u64> {
     TIMERS.lock().first_key_value().map(|(k, _)| k.0)
 }
 
+/// Timers registered and not yet fired or cancelled.
+pub fn pending() -> usize {
+    TIMERS.lock().len()
+}
+
+/// Drops every pending timer (see `executor::reset`).
+pub(crate) fn clear() {
+    // Taken out first: dropping wakers may drop tasks, whose sleeps lock TIMERS.
+    let timers = core::mem::take(&mut *TIMERS.lock());
+    drop(timers);
+}
+
 /// Wakes every timer due at `now`; returns how many.
 pub(crate) fn fire_expired(now: u64) -> usize {
     let mut fired = 0;

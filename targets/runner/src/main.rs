@@ -48,7 +48,7 @@ fn run(opts: &options::Options) -> Result<u8, String> {
             if accel == qemu::Chosen::Kvm && opts.accel == options::Accel::Auto =>
         {
             eprintln!("unikernel-runner: KVM failed ({reason}); falling back to TCG");
-            match boot(opts, &image, qemu::Chosen::Tcg { kvm_missing: true })? {
+            match boot(opts, &image, qemu::Chosen::Tcg { why: qemu::TcgReason::KvmFailed })? {
                 qemu::Outcome::Guest(status) => Ok(status),
                 qemu::Outcome::QemuFailed { reason, .. } => Err(reason),
             }

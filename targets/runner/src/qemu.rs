@@ -4,6 +4,7 @@ use crate::image::Image;
 use crate::options::{Accel, Machine, Options};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const QEMU: &str = "qemu-system-x86_64";
@@ -18,7 +19,15 @@ const TIMED_OUT: u8 = 124;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chosen {
     Kvm,
-    Tcg { kvm_missing: bool },
+    Tcg { why: TcgReason },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcgReason {
+    Requested,
+    NoKvm,
+    NoHardwareVirtualization,
+    KvmFailed,
 }
 
 impl Chosen {
@@ -31,9 +40,13 @@ impl Chosen {
 
     pub fn why(self) -> &'static str {
         match self {
-            Self::Kvm => "hardware virtualization",
-            Self::Tcg { kvm_missing: true } => "software emulation: /dev/kvm is not usable here",
-            Self::Tcg { kvm_missing: false } => "software emulation, as requested",
+            Self::Kvm => "accelerated by the host kernel",
+            Self::Tcg { why: TcgReason::Requested } => "software emulation, as requested",
+            Self::Tcg { why: TcgReason::NoKvm } => "software emulation: /dev/kvm is not usable here",
+            Self::Tcg { why: TcgReason::NoHardwareVirtualization } => {
+                "software emulation: /dev/kvm here is paravirtual (no VT-x/AMD-V), slower than TCG; --accel kvm forces it"
+            }
+            Self::Tcg { why: TcgReason::KvmFailed } => "software emulation: KVM failed to start the guest",
         }
     }
 }
@@ -42,13 +55,25 @@ fn kvm_usable() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
 }
 
+/// Whether the CPU has hardware virtualization (VT-x or AMD-V). Without
+/// it, a /dev/kvm comes from a paravirtual module such as `kvm_pvm`, which
+/// here boots slower than TCG and stops the guest on software interrupts.
+fn hardware_virtualization() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines()
+            .filter(|l| l.starts_with("flags"))
+            .any(|l| l.split_whitespace().any(|flag| flag == "vmx" || flag == "svm"))
+    })
+}
+
 pub fn choose_accel(requested: Accel) -> Result<Chosen, String> {
     match requested {
-        Accel::Tcg => Ok(Chosen::Tcg { kvm_missing: false }),
+        Accel::Tcg => Ok(Chosen::Tcg { why: TcgReason::Requested }),
         Accel::Kvm if kvm_usable() => Ok(Chosen::Kvm),
         Accel::Kvm => Err("--accel kvm: /dev/kvm is missing or not accessible".into()),
-        Accel::Auto if kvm_usable() => Ok(Chosen::Kvm),
-        Accel::Auto => Ok(Chosen::Tcg { kvm_missing: true }),
+        Accel::Auto if !kvm_usable() => Ok(Chosen::Tcg { why: TcgReason::NoKvm }),
+        Accel::Auto if !hardware_virtualization() => Ok(Chosen::Tcg { why: TcgReason::NoHardwareVirtualization }),
+        Accel::Auto => Ok(Chosen::Kvm),
     }
 }
 
@@ -91,20 +116,28 @@ pub enum Outcome {
 
 /// Runs QEMU to the end.
 pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>) -> Result<Outcome, String> {
-    let mut child =
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stopped = AtomicBool::new(false);
     let started = Instant::now();
     let status = std::thread::scope(|scope| {
         let streamer = scope.spawn(|| crate::console::stream(stdout, image));
+        scope.spawn(|| watch_stderr(stderr, &stopped));
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                break Some(status);
+                break Ok(status);
             }
-            if timeout.is_some_and(|t| started.elapsed() >= t) {
+            let timed_out = timeout.is_some_and(|t| started.elapsed() >= t);
+            if timed_out || stopped.load(Ordering::Relaxed) {
                 let _ = child.kill();
                 let _ = child.wait();
-                break None;
+                break Err(timed_out);
             }
             // Short sleeps while the guest is likely to finish soon.
             let pause = if started.elapsed() < Duration::from_millis(200) { 1 } else { 10 };
@@ -113,14 +146,32 @@ pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>) -> Re
         let printed = streamer.join().unwrap_or(true);
         Ok::<_, String>((status, printed))
     })?;
-    let (Some(status), printed) = status else {
-        eprintln!("unikernel-runner: guest timed out after {:?}; stopped it", timeout.unwrap_or_default());
-        return Ok(Outcome::Guest(TIMED_OUT));
-    };
-    Ok(match guest_status(status.code()) {
-        Ok(code) => Outcome::Guest(code),
-        Err(reason) => Outcome::QemuFailed { reason, printed },
-    })
+    match status {
+        (Ok(status), printed) => Ok(match guest_status(status.code()) {
+            Ok(code) => Outcome::Guest(code),
+            Err(reason) => Outcome::QemuFailed { reason, printed },
+        }),
+        (Err(true), _) => {
+            eprintln!("unikernel-runner: guest timed out after {:?}; stopped it", timeout.unwrap_or_default());
+            Ok(Outcome::Guest(TIMED_OUT))
+        }
+        (Err(false), printed) => Ok(Outcome::QemuFailed {
+            reason: "the accelerator stopped the guest (see QEMU's error above)".into(),
+            printed,
+        }),
+    }
+}
+
+/// Passes QEMU's stderr through. On an accelerator's internal error QEMU
+/// pauses the guest and waits forever; flag it so the run ends instead.
+fn watch_stderr(stderr: impl std::io::Read, stopped: &AtomicBool) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        eprintln!("{line}");
+        if line.contains("internal error") {
+            stopped.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// QEMU's exit status `((status + 1) << 1) | 1` becomes the guest's status.
