@@ -165,5 +165,68 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
     let mut cmd = Command::new(&hosted);
     let t = median((0..runs).map(|_| time(&mut cmd, 0).map(|r| r.0)).collect::<Result<_, _>>()?);
     println!("\n## Hosted target: the same hello as a Linux process, start → exit, median of {runs}\n\n{}", ms(t));
+
+    runtime(&runner, &accels, &|name| bare("release", &format!("examples/{name}")), &|name| {
+        target.join(HOST).join("release/examples").join(name)
+    })
+}
+
+/// Host CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    let fields: Vec<&str> = stat.rsplit_once(')').ok_or("stat format")?.1.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().map_err(|e| e.to_string())? + fields[12].parse::<u64>().map_err(|e| e.to_string())?;
+    Ok(ticks as f64 / 100.0) // USER_HZ
+}
+
+/// Percent of one host core `cmd` uses from 1 s to 3 s into its run (it
+/// sleeps for 4 s), then waits for it to exit with `ok_status`.
+fn idle_cpu_percent(cmd: &mut Command, ok_status: i32) -> Result<f64, String> {
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(1));
+    let before = cpu_seconds(child.id())?;
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(child.id())? - before;
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.code() != Some(ok_status) {
+        return Err(format!("{cmd:?} exited with {status}"));
+    }
+    Ok(used / 2.0 * 100.0)
+}
+
+fn runtime_figures(stdout: &str) -> Result<String, String> {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("bench: ")).ok_or("bench_runtime printed no figures")?;
+    let value = |key: &str| {
+        line.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')).unwrap_or("?").to_string()
+    };
+    Ok(format!("{} | {} | {}", value("spawn_join_ns"), value("wake_median_us"), value("wake_p99_us")))
+}
+
+/// The async runtime, guest next to hosted: spawn+join cost, how late a
+/// 1 ms sleep wakes, and host CPU use while sleeping.
+fn runtime(
+    runner: &Path,
+    accels: &[&str],
+    bare: &dyn Fn(&str) -> PathBuf,
+    hosted: &dyn Fn(&str) -> PathBuf,
+) -> Result<(), String> {
+    build(&["--release", "-p", "unikernel", "--example", "bench_runtime", "--example", "idle", "--target", BARE])?;
+    build(&["--release", "-p", "unikernel", "--example", "bench_runtime", "--example", "idle", "--target", HOST])?;
+    println!(
+        "\n## Async runtime (release): 10,000 tasks spawned and joined; 200 × sleep(1 ms); an idle guest sleeping\n"
+    );
+    println!(
+        "| where | spawn+join ns/task | wake-up late, median µs | p99 µs | idle host CPU % |\n|---|---:|---:|---:|---:|"
+    );
+    for accel in accels {
+        let (_, out) = time(&mut qemu_command(runner, &bare("bench_runtime"), accel, &[])?, 3)?;
+        let idle = idle_cpu_percent(&mut qemu_command(runner, &bare("idle"), accel, &["seconds=4"])?, 3)?;
+        println!("| guest, {} | {} | {idle:.1} |", accel.to_uppercase(), runtime_figures(&out)?);
+    }
+    let (_, out) = time(&mut Command::new(hosted("bench_runtime")), 0)?;
+    let idle = idle_cpu_percent(Command::new(hosted("idle")).arg("seconds=4"), 0)?;
+    println!("| hosted (Linux process) | {} | {idle:.1} |", runtime_figures(&out)?);
     Ok(())
 }
