@@ -1,6 +1,7 @@
 //! Fails on purpose, in the way the command line names, to show the crash
-//! reports: `cargo run --example crash -- MODE` with MODE one of
-//! `panic`, `error`, `null`, `write-rodata`, `stack-overflow`, `ud2`.
+//! reports: `cargo run --example crash -- MODE` with MODE one of `panic`,
+//! `error`, `null`, `write-rodata`, `write-text`, `exec-stack`,
+//! `stack-overflow`, `ud2`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use unikernel::prelude::*;
@@ -23,6 +24,20 @@ fn main() -> Result<(), Error> {
             let p = core::hint::black_box(&raw const CONSTANT).cast_mut();
             // SAFETY: none; the write faults on purpose (rodata is read-only).
             unsafe { core::ptr::write_volatile(p, 7) };
+            Ok(())
+        }
+        "write-text" => {
+            let p = core::hint::black_box(recurse as *const u8).cast_mut();
+            // SAFETY: none; the write faults on purpose (code is read-only).
+            unsafe { core::ptr::write_volatile(p, 0xc3) };
+            Ok(())
+        }
+        "exec-stack" => {
+            // `ret` on the stack: W^X must refuse to run it.
+            let code = core::hint::black_box([0xc3u8; 16]);
+            // SAFETY: none; the call faults on purpose (the stack is NX).
+            let f: extern "C" fn() = unsafe { core::mem::transmute(code.as_ptr()) };
+            f();
             Ok(())
         }
         "stack-overflow" => {

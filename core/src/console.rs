@@ -1,12 +1,10 @@
 //! Console output: `print!`/`println!` and the writer behind them.
 
 use core::fmt::{self, Write};
-use spin::Mutex;
 
-/// Serialises writers so that lines from the log, the panic path and the
-/// application do not interleave.
-static CONSOLE: Mutex<Console> = Mutex::new(Console);
-
+/// Writes each formatted piece straight to the platform. No lock is held
+/// while user `Display` code runs, so a panic inside it can still print its
+/// report; the platform's writer serialises the pieces themselves.
 struct Console;
 
 impl Write for Console {
@@ -22,17 +20,7 @@ impl Write for Console {
 pub fn _print(args: fmt::Arguments<'_>) {
     // Formatting errors can only come from user Display impls; there is
     // nowhere better to report them than the console that failed.
-    let _ = CONSOLE.lock().write_fmt(args);
-}
-
-/// Frees the console lock held by code that will never run again (a panic or
-/// CPU fault in the middle of a `println!`), so the report gets out.
-///
-/// # Safety
-/// The caller must be on the single path that abandons that code.
-pub unsafe fn force_unlock() {
-    // SAFETY: forwarded to the caller; the lock only guards output order.
-    unsafe { CONSOLE.force_unlock() };
+    let _ = Console.write_fmt(args);
 }
 
 /// Prints to the unikernel console (serial on bare metal, stdout when hosted).

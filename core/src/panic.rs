@@ -1,7 +1,7 @@
 //! The bare-metal panic handler: print a report, then either go on with the
 //! next test or exit with [`crate::exit::PANIC`].
 
-use crate::{console, exit, platform, println, test};
+use crate::{exit, platform, println, test};
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,8 +9,6 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    // SAFETY: the code that held the console is abandoned by this panic.
-    unsafe { console::force_unlock() };
     if PANICKING.swap(true, Ordering::SeqCst) {
         println!("\npanicked while panicking: {}", info.message());
         exit::exit(exit::PANIC);

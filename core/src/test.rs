@@ -80,28 +80,32 @@ fn run_remaining() -> Result<(), Error> {
         print!("test {} ... ", display_name(test.name));
         PROGRESS.lock().line_open = true;
         let outcome = platform::get().catch_panic(test.run).unwrap_or_else(|| (test.run)());
-        let mut p = PROGRESS.lock();
+        // A closed line means a panic already failed the test (see
+        // `close_failed_line`), even if the test caught it itself: without
+        // unwinding on bare metal a panic always ends a test, and the hosted
+        // target keeps the same rule. No lock is held while printing.
+        let line_open = core::mem::replace(&mut PROGRESS.lock().line_open, false);
         match outcome {
+            _ if !line_open => {}
             Ok(()) => {
-                p.passed += 1;
+                PROGRESS.lock().passed += 1;
                 println!("ok");
             }
-            // A panic was already counted and reported by `panicked`.
-            Err(e) if p.line_open => {
-                p.failed += 1;
+            Err(e) => {
+                PROGRESS.lock().failed += 1;
                 println!("FAILED\n    error: {e}");
             }
-            Err(_) => {}
         }
-        p.line_open = false;
     }
-    let p = PROGRESS.lock();
-    let verdict = if p.failed == 0 { "ok" } else { "FAILED" };
+    let (passed, failed, filtered) = {
+        let p = PROGRESS.lock();
+        (p.passed, p.failed, p.filtered)
+    };
+    let verdict = if failed == 0 { "ok" } else { "FAILED" };
     println!(
-        "\ntest result: {verdict}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out\n{} passed, {} failed",
-        p.passed, p.failed, p.filtered, p.passed, p.failed
+        "\ntest result: {verdict}. {passed} passed; {failed} failed; 0 ignored; 0 measured; {filtered} filtered out\n{passed} passed, {failed} failed"
     );
-    if p.failed == 0 { Ok(()) } else { Err(Error::msg(alloc::format!("{} test(s) failed", p.failed))) }
+    if failed == 0 { Ok(()) } else { Err(Error::msg(alloc::format!("{failed} test(s) failed"))) }
 }
 
 /// The test runner's part in panic handling. Reached through this pointer,
@@ -123,20 +127,18 @@ pub fn panicked() -> Option<fn() -> !> {
 }
 
 fn close_failed_line() -> bool {
-    // The panic may have interrupted a holder of the lock; it never runs again.
-    if PROGRESS.is_locked() {
-        // SAFETY: single CPU, and the interrupted holder is abandoned.
-        unsafe { PROGRESS.force_unlock() };
-    }
-    let mut p = PROGRESS.lock();
-    if p.line_open {
+    // The runner never holds PROGRESS while test code or printing runs, so
+    // a panic cannot leave it locked.
+    let was_open = {
+        let mut p = PROGRESS.lock();
+        let open = core::mem::replace(&mut p.line_open, false);
+        p.failed += usize::from(open);
+        open
+    };
+    if was_open {
         println!("FAILED");
-        p.line_open = false;
-        p.failed += 1;
-        true
-    } else {
-        false
     }
+    was_open
 }
 
 /// Goes on with the next test after a panic on a target that cannot unwind:

@@ -157,7 +157,11 @@ impl Globals {
         match &self.heap_size {
             None => Ok(quote!(None)),
             Some(lit) => {
-                let size = parse_size(lit)? as usize;
+                let size = parse_size(lit)?;
+                if size < 1 << 20 {
+                    return Err(Error::custom("heap_size must be at least 1M").with_span(lit));
+                }
+                let size = size as usize;
                 Ok(quote!(Some(#size)))
             }
         }
@@ -166,12 +170,13 @@ impl Globals {
 
 /// "4096", "256K", "16M", "1G" (binary units).
 fn parse_size(lit: &LitStr) -> darling::Result<u64> {
-    let text = lit.value();
-    let (digits, shift) = match text.trim().as_bytes().last() {
+    let value = lit.value();
+    let text = value.trim();
+    let (digits, shift) = match text.as_bytes().last() {
         Some(b'K' | b'k') => (&text[..text.len() - 1], 10),
         Some(b'M' | b'm') => (&text[..text.len() - 1], 20),
         Some(b'G' | b'g') => (&text[..text.len() - 1], 30),
-        _ => (text.as_str(), 0),
+        _ => (text, 0),
     };
     digits.trim().parse::<u64>().ok().and_then(|n| n.checked_mul(1 << shift)).filter(|n| *n > 0).ok_or_else(|| {
         Error::custom(format!("invalid size `{text}`: expected bytes or a number with K, M or G, like \"256K\""))

@@ -5,6 +5,7 @@ use crate::main_fn;
 use darling::Error;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn};
 
@@ -151,7 +152,7 @@ fn test_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
     let unikernel = crate::paths::facade();
     let name = &f.sig.ident;
     let run = termination(&unikernel, f, quote!(#name()));
-    let entry = format_ident!("__UNIKERNEL_TEST_{}", name.to_string().to_uppercase());
+    let entry = format_ident!("__UNIKERNEL_TEST_{}", name.unraw().to_string().to_uppercase());
     Ok(quote! {
         #f
 

@@ -24,7 +24,11 @@ pub fn component(package: &str, name: &str, span: Span) -> syn::Result<TokenStre
             let ident = format_ident!("{krate}", span = span);
             Ok(quote!(::#ident))
         }
-        Ok(FoundCrate::Itself) => Ok(quote!(crate)),
+        // The component's own examples and tests see it by its crate name.
+        Ok(FoundCrate::Itself) => {
+            let ident = format_ident!("{}", package.replace('-', "_"), span = span);
+            Ok(quote!(::#ident))
+        }
         Err(_) => Err(syn::Error::new(
             span,
             format!(

@@ -8,7 +8,7 @@
 use crate::boot_cell::BootCell;
 use crate::{apic, gdt, paging, serial};
 use core::arch::naked_asm;
-use unikernel_core::{console, exit, println};
+use unikernel_core::{exit, println};
 use x86_64::VirtAddr;
 use x86_64::instructions::segmentation::{CS, Segment};
 use x86_64::instructions::tables::lidt;
@@ -256,10 +256,7 @@ fn interrupt(vector: u8) {
 /// CPU exceptions are fatal: report and exit.
 fn exception(frame: &TrapFrame) -> ! {
     // SAFETY: the interrupted code never resumes, so its locks are dead.
-    unsafe {
-        serial::force_unlock();
-        console::force_unlock();
-    }
+    unsafe { serial::force_unlock() };
     report(frame);
     exit::exit(exit::FAULT)
 }

@@ -20,6 +20,7 @@ pub struct Plan {
 pub enum PlanError {
     NoRamAfterImage,
     TooLittleMemory { have: u64, need: u64 },
+    HeapCapTooSmall { cap: usize },
     StackTooLarge { size: usize },
 }
 
@@ -33,14 +34,15 @@ impl fmt::Display for PlanError {
                 have / 1024,
                 need / 1024
             ),
-            Self::StackTooLarge { size } => {
-                write!(
-                    f,
-                    "stack_size {} KiB is more than the {} KiB this target supports",
-                    size / 1024,
-                    paging::FINE_LIMIT / 1024 - 1024
-                )
+            Self::HeapCapTooSmall { cap } => {
+                write!(f, "heap_size {} KiB leaves less than the {} KiB minimum heap", cap / 1024, MIN_HEAP / 1024)
             }
+            Self::StackTooLarge { size } => write!(
+                f,
+                "stack_size {} KiB does not fit: image, guard page and stack must end below {} MiB",
+                size / 1024,
+                paging::FINE_LIMIT >> 20
+            ),
         }
     }
 }
@@ -53,11 +55,14 @@ pub fn plan(info: &StartInfo, config: &Config) -> Result<Plan, PlanError> {
     if stack.end > paging::FINE_LIMIT {
         return Err(PlanError::StackTooLarge { size: config.stack_size });
     }
-    let ram_end = region.end.min(paging::IDENTITY_LIMIT);
+    let ram_end = paging::mappable(region.clone()).end.max(stack.end);
     let heap_end = match config.heap_size {
-        Some(max) => ram_end.min(stack.end + max as u64),
+        Some(max) => ram_end.min(stack.end.saturating_add(max as u64)),
         None => ram_end,
     };
+    if config.heap_size.is_some_and(|cap| (cap as u64) < MIN_HEAP) {
+        return Err(PlanError::HeapCapTooSmall { cap: config.heap_size.unwrap_or(0) });
+    }
     if heap_end < stack.end + MIN_HEAP {
         return Err(PlanError::TooLittleMemory { have: region.end, need: stack.end + MIN_HEAP });
     }

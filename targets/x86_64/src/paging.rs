@@ -12,13 +12,20 @@ use crate::{layout, start_info::StartInfo};
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::page_table::PageTableEntry;
 use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 
 /// Everything above is unmapped.
 pub const IDENTITY_LIMIT: u64 = 4 << 30;
 /// Memory-mapped devices of PC-like machines live in the last 32 MiB.
 const DEVICE_WINDOW: u64 = IDENTITY_LIMIT - (32 << 20);
-const HUGE: u64 = 2 << 20;
+pub const HUGE: u64 = 2 << 20;
+
+/// The 2 MiB-aligned part of a RAM range that the identity map covers
+/// (below the device window); the heap must stay inside it.
+pub fn mappable(ram: core::ops::Range<u64>) -> core::ops::Range<u64> {
+    ram.start.next_multiple_of(HUGE)..ram.end.min(DEVICE_WINDOW) & !(HUGE - 1)
+}
 /// Page tables for 4 KiB mappings, each covering 2 MiB.
 const FINE_TABLES: usize = 8;
 /// The end of the range mapped with 4 KiB pages.
@@ -29,6 +36,11 @@ static PDPT: BootCell<PageTable> = BootCell::new(PageTable::new());
 static PDS: BootCell<[PageTable; 4]> = BootCell::new([const { PageTable::new() }; 4]);
 static PTS: BootCell<[PageTable; FINE_TABLES]> = BootCell::new([const { PageTable::new() }; FINE_TABLES]);
 static MAIN_STACK_GUARD: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// The page-directory entry that maps the 2 MiB region at `base`.
+fn pd_entry(pds: &mut [PageTable; 4], base: u64) -> &mut PageTableEntry {
+    &mut pds[(base >> 30) as usize][((base >> 21) & 511) as usize]
+}
 
 fn table_addr(table: *const PageTable) -> PhysAddr {
     // Identity mapping: a table's virtual address is its physical address.
@@ -54,8 +66,8 @@ fn fine_runs(plan: &Plan, fine_end: u64) -> [(u64, u64, F); 6] {
 pub fn init(plan: &Plan, info: &StartInfo) {
     MAIN_STACK_GUARD.store(plan.stack_guard, Ordering::Relaxed);
     let fine_end = plan.stack.end.next_multiple_of(HUGE);
-    let ram_end = info.ram().map(|r| r.end).max().unwrap_or(0).min(DEVICE_WINDOW);
     let table = F::PRESENT | F::WRITABLE;
+    let huge = F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::HUGE_PAGE;
     // SAFETY: boot runs on one CPU with interrupts off, before anything else
     // can reach these tables; the boot tables stay live until Cr3::write.
     unsafe {
@@ -64,17 +76,19 @@ pub fn init(plan: &Plan, info: &StartInfo) {
         for (gib, pd) in pds.iter().enumerate() {
             pdpt[gib].set_addr(table_addr(pd), table);
         }
-        // Only the mapped 2 MiB regions are visited: each loop iteration
-        // costs, under emulation, and most of the 4 GiB is a hole.
-        let ram = (0..ram_end.max(fine_end)).step_by(HUGE as usize);
-        for base in ram.chain((DEVICE_WINDOW..IDENTITY_LIMIT).step_by(HUGE as usize)) {
-            let entry = &mut pds[(base >> 30) as usize][((base >> 21) & 511) as usize];
-            if base < fine_end {
-                entry.set_addr(table_addr(&pts[(base / HUGE) as usize]), table);
-            } else {
-                let cache = if base < ram_end { F::empty() } else { F::NO_CACHE | F::WRITE_THROUGH };
-                entry.set_addr(PhysAddr::new(base), F::PRESENT | F::WRITABLE | F::NO_EXECUTE | F::HUGE_PAGE | cache);
+        // Only mapped 2 MiB regions are visited: under emulation every loop
+        // iteration costs boot time, and most of the 4 GiB is a hole.
+        for base in (0..fine_end).step_by(HUGE as usize) {
+            pd_entry(pds, base).set_addr(table_addr(&pts[(base / HUGE) as usize]), table);
+        }
+        for ram in info.ram() {
+            let ram = mappable(ram);
+            for base in (ram.start.max(fine_end)..ram.end).step_by(HUGE as usize) {
+                pd_entry(pds, base).set_addr(PhysAddr::new(base), huge);
             }
+        }
+        for base in (DEVICE_WINDOW..IDENTITY_LIMIT).step_by(HUGE as usize) {
+            pd_entry(pds, base).set_addr(PhysAddr::new(base), huge | F::NO_CACHE | F::WRITE_THROUGH);
         }
         for (start, end, flags) in fine_runs(plan, fine_end) {
             for addr in (start..end).step_by(PAGE as usize) {

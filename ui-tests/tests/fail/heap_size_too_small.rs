@@ -1,0 +1,5 @@
+#![cfg_attr(target_os = "none", no_std, no_main)]
+use unikernel::prelude::*;
+
+#[unikernel(heap_size = "512K")]
+fn main() {}

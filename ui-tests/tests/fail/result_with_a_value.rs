@@ -1,0 +1,7 @@
+#![cfg_attr(target_os = "none", no_std, no_main)]
+use unikernel::prelude::*;
+
+#[unikernel]
+fn main() -> Result<u32, Error> {
+    Ok(1)
+}

@@ -1,0 +1,10 @@
+#![cfg_attr(target_os = "none", no_std, no_main)]
+use unikernel::prelude::*;
+use unikernel_entropy::Entropy as Rng;
+
+// The handle's type may be named through an alias.
+#[unikernel(entropy)]
+fn main(rng: Rng) -> Result<(), Error> {
+    rng.u64()?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+unikernel::test_main!();
+
+#[unikernel::test]
+fn r#match() {}
