@@ -72,27 +72,21 @@ pub fn check_handles(f: &ItemFn, components: &[Named]) -> darling::Result<()> {
             FnArg::Receiver(_) => None,
         })
         .collect();
-    for (i, param) in params.iter().enumerate() {
+    // Parameter types are checked by the compiler, against the handles the
+    // expansion passes (so aliases and full paths work); here, the count.
+    let hint = if expected.is_empty() {
+        "no named component provides a handle".to_string()
+    } else {
+        format!(
+            "the named components provide {}",
+            list(expected.iter().map(|(c, h)| format!("`{h}` ({})", c.spec.name)))
+        )
+    };
+    for param in params.iter().skip(expected.len()) {
         let found = param.ty.to_token_stream().to_string().replace(' ', "");
-        // A parameter's type is checked by the compiler, against the
-        // handle the expansion passes (so aliases and full paths work).
-        match expected.get(i) {
-            None => {
-                let hint = if expected.is_empty() {
-                    "no named component provides a handle".to_string()
-                } else {
-                    format!(
-                        "the named components provide {}",
-                        list(expected.iter().map(|(c, h)| format!("`{h}` ({})", c.spec.name)))
-                    )
-                };
-                errors.push(
-                    Error::custom(format!("parameter of type `{found}` matches no component: {hint}"))
-                        .with_span(&param.ty),
-                );
-            }
-            Some(_) => {}
-        }
+        errors.push(
+            Error::custom(format!("parameter of type `{found}` matches no component: {hint}")).with_span(&param.ty),
+        );
     }
     for (component, handle) in expected.iter().skip(params.len()) {
         let span =
