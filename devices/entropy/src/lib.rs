@@ -2,7 +2,10 @@
 //!
 //! On bare metal it reads the CPU's generator (RDRAND, or RDSEED with
 //! `entropy(source = "rdseed")`) and refuses to start on a CPU without it;
-//! hosted, it reads the operating system's (`getrandom`).
+//! hosted, it reads the operating system's (`getrandom`). On bare metal it
+//! is also `getrandom`'s custom backend, so crates that need randomness
+//! (hash maps, TCP initial sequence numbers) work in an image that names
+//! `entropy`.
 #![cfg_attr(target_os = "none", no_std)]
 
 use spin::Once;
@@ -65,6 +68,19 @@ impl Handle for Entropy {
         let source = *SOURCE.get().ok_or_else(|| Error::msg("the entropy component has not started"))?;
         Ok(Self { source })
     }
+}
+
+/// getrandom 0.3's custom backend (`--cfg getrandom_backend="custom"`).
+///
+/// # Safety
+/// getrandom passes a valid, writable `dest` of `len` bytes.
+#[cfg(target_os = "none")]
+#[unsafe(no_mangle)]
+unsafe extern "Rust" fn __getrandom_v03_custom(dest: *mut u8, len: usize) -> Result<(), getrandom::Error> {
+    // SAFETY: per getrandom's contract above.
+    let buf = unsafe { core::slice::from_raw_parts_mut(dest, len) };
+    let entropy = <Entropy as Handle>::take().map_err(|_| getrandom::Error::UNSUPPORTED)?;
+    entropy.fill(buf).map_err(|_| getrandom::Error::UNEXPECTED)
 }
 
 #[doc(hidden)]
