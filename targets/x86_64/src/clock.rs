@@ -30,6 +30,7 @@ fn mask_legacy_pic() {
 
 pub fn get() -> &'static Clock {
     CLOCK.call_once(|| {
+        crate::interrupts::install_interrupt_gates();
         mask_legacy_pic();
         let lines = ioapic::init();
         let apic = LocalApic::init();

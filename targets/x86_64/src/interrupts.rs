@@ -211,15 +211,27 @@ pub fn init() {
         let ist = if vector == 8 { gdt::DOUBLE_FAULT_IST as u8 + 1 } else { 0 };
         idt.0[vector] = Gate::new(*stub as usize as u64, code, ist);
     }
+    let pointer = DescriptorTablePointer { limit: (size_of::<Idt>() - 1) as u16, base: VirtAddr::from_ptr(idt) };
+    // SAFETY: the table is static and holds valid gates for vectors 0–31;
+    // 32–255 are filled in by `install_interrupt_gates`, and until then
+    // raise #NP, which is reported.
+    unsafe { lidt(&pointer) };
+}
+
+/// Installs the gates of vectors 32–255, when the APICs come up (see
+/// `clock`): images that never use interrupts do not pay for the loop at
+/// boot. Until then those vectors are not present and raise #NP, reported
+/// like any exception.
+pub fn install_interrupt_gates() {
+    let code = CS::get_reg();
+    // SAFETY: one CPU with interrupts off; the CPU reads a gate only when
+    // its vector fires, and none of these can before the APICs are set up.
+    let idt = unsafe { &mut *IDT.get() };
     let (stubs, end) = ((&raw const __unikernel_irq_stubs) as u64, (&raw const __unikernel_irq_stubs_end) as u64);
     assert!(end - stubs <= (224 * IRQ_STUB_SIZE) as u64, "an interrupt stub outgrew its 16 bytes");
     for (i, gate) in idt.0[32..].iter_mut().enumerate() {
         *gate = Gate::new(stubs + (i * IRQ_STUB_SIZE) as u64, code, 0);
     }
-    let pointer = DescriptorTablePointer { limit: (size_of::<Idt>() - 1) as u16, base: VirtAddr::from_ptr(idt) };
-    // SAFETY: the table is static and holds valid gates for vectors 0–31;
-    // the others are not present and would raise #GP, which is reported.
-    unsafe { lidt(&pointer) };
 }
 
 /// Entered from every stub with interrupts off.
