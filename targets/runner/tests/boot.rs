@@ -50,6 +50,13 @@ fn entropy_component_gives_random_numbers() {
 }
 
 #[test]
+fn entropy_refuses_to_start_without_a_hardware_source() {
+    // QEMU takes the last -cpu: qemu64 has no RDRAND.
+    let run = boot_example("random", &["--qemu-arg", "-cpu", "--qemu-arg", "qemu64"]);
+    run.assert(1, &["component `entropy` failed to start: this CPU has no RDRAND"]);
+}
+
+#[test]
 fn main_returning_err_exits_1() {
     boot_example("crash", &["error"]).assert(1, &["Error: deliberate error"]);
 }

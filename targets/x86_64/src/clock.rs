@@ -41,9 +41,13 @@ pub fn get() -> &'static Clock {
         // SAFETY: RDTSC has no side effects.
         let tsc_base = unsafe { core::arch::x86_64::_rdtsc() };
         let unix = rtc::unix_seconds();
+        // CPUID 0x8000_0007 EDX bit 8: the TSC ticks at a constant rate
+        // through power states; without it the clock may drift.
+        let invariant = core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
         log::debug!(
-            "clock: TSC {} kHz and APIC timer {} kHz, calibrated against the PIT; {:?} APIC; {lines} I/O APIC lines; RTC {}",
+            "clock: TSC {} kHz ({}) and APIC timer {} kHz, calibrated against the PIT; {:?} APIC; {lines} I/O APIC lines; RTC {}",
             rates.tsc_hz / 1000,
+            if invariant { "invariant" } else { "not advertised as invariant" },
             rates.apic_hz / 1000,
             apic,
             if unix.is_some() { "read" } else { "missing: wall clock starts at 1970" }

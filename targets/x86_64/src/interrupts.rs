@@ -161,7 +161,7 @@ const NAMES: [(&str, &str); 32] = [
 /// An interrupt gate (Intel SDM vol. 3, 6.14.1). The IDT is a plain array
 /// of these rather than `x86_64`'s `InterruptDescriptorTable`, whose typed
 /// per-exception fields take 23 separate calls to fill, measured at about
-/// 0.2 ms of boot under TCG; one loop over a uniform array is cheaper, and
+/// 0.5 ms of boot under TCG; one loop over a uniform array is cheaper, and
 /// device vectors (32–255) will use the same array.
 #[repr(C)]
 #[derive(Clone, Copy)]
