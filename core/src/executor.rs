@@ -59,7 +59,12 @@ impl Wake for MainWaker {
 
 /// Starts `future` as a task; its output comes from the [`JoinHandle`].
 /// Dropping the handle detaches the task, which runs on.
+///
+/// # Panics
+/// When called from another thread than the executor's (hosted target):
+/// the future would move between threads although it need not be `Send`.
 pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
+    assert!(platform::get().on_executor_thread(), "spawn called outside the executor's thread");
     let state = Rc::new(RefCell::new(JoinState { output: None, waiter: None }));
     let done = state.clone();
     let wrapped = async move {

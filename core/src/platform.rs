@@ -29,6 +29,10 @@ pub trait Platform: Sync {
     /// `still_idle` holds once interrupts are off: a wake-up that lands
     /// between the caller's check and the halt is not lost.
     fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool);
+    /// Whether the caller runs where the executor does (always, on a single
+    /// CPU; the main thread when hosted). Tasks are not `Send`, so they may
+    /// only be spawned there.
+    fn on_executor_thread(&self) -> bool;
     /// Routes device interrupt line `irq` to [`crate::interrupt::dispatch`].
     fn enable_irq(&self, irq: u8) -> Result<(), crate::Error>;
 }

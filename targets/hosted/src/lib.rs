@@ -70,9 +70,18 @@ impl Platform for Hosted {
         }
     }
 
+    fn on_executor_thread(&self) -> bool {
+        on_main_thread()
+    }
+
     fn enable_irq(&self, irq: u8) -> Result<(), Error> {
         Err(Error::msg(format!("interrupt line {irq}: the hosted target has no device interrupts")))
     }
+}
+
+/// The executor, and so every task and test, runs on the main thread.
+fn on_main_thread() -> bool {
+    std::thread::current().name() == Some("main")
 }
 
 /// Runs `app` as this process and exits with its status.
@@ -82,7 +91,7 @@ pub fn start(app: &'static App) -> ! {
     unikernel_core::cmdline::set(Box::leak(cmdline.into_boxed_str()));
     panic::set_hook(Box::new(|info| {
         // Tests run on the main thread; a panic elsewhere fails no test.
-        if std::thread::current().name() == Some("main") {
+        if on_main_thread() {
             unikernel_core::test::panicked();
         }
         let message = info.payload_as_str().unwrap_or("Box<dyn Any>");

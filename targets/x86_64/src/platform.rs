@@ -76,6 +76,10 @@ impl Platform for X86_64 {
         x86_64::instructions::interrupts::disable();
     }
 
+    fn on_executor_thread(&self) -> bool {
+        true
+    }
+
     fn enable_irq(&self, irq: u8) -> Result<(), Error> {
         let apic = clock::get().apic;
         crate::ioapic::route(irq, interrupts::IRQ_BASE + irq, apic.id());
