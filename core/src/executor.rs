@@ -4,7 +4,11 @@
 //! With nothing to run it fires expired timers, and when still nothing is
 //! ready it asks the platform to halt the CPU until the next timer deadline
 //! or a device interrupt. Tasks need not be `Send`: they never leave the
-//! executor's CPU (Embassy and tokio's `LocalSet` work the same way).
+//! executor's thread (Embassy and tokio's `LocalSet` work the same way).
+//!
+//! Task futures live in a slab that only the executor's thread touches;
+//! a waker carries just the task's slot and generation, so it can be sent,
+//! woken or dropped anywhere without touching the future.
 
 use crate::platform;
 use crate::time::Instant;
@@ -13,39 +17,56 @@ use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use alloc::sync::Arc;
 use alloc::task::Wake;
+use alloc::vec::Vec;
 use core::cell::{RefCell, UnsafeCell};
 use core::future::Future;
 use core::pin::{Pin, pin};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use spin::Mutex;
 
 type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
 
-struct Task {
-    /// `None` once the task has completed.
-    future: UnsafeCell<Option<BoxedTask>>,
+/// What a waker knows of its task.
+struct TaskRef {
+    slot: usize,
+    /// The executor generation the task belongs to (see [`reset`]).
+    generation: u64,
     /// In the run queue already: wakes in a row enqueue it once.
     queued: AtomicBool,
 }
 
-// SAFETY: there is one CPU and one executor. `future` is only touched by the
-// executor loop, never through a waker; wakers only use `queued` and the
-// run queue, which is locked. Interrupt handlers, which may wake tasks, run
-// only while the executor halts, so they never interrupt a lock holder.
-unsafe impl Send for Task {}
-// SAFETY: as above.
-unsafe impl Sync for Task {}
-
-impl Wake for Task {
+impl Wake for TaskRef {
     fn wake(self: Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
             RUN_QUEUE.lock().push_back(self);
+            platform::get().notify();
         }
     }
 }
 
-static RUN_QUEUE: Mutex<VecDeque<Arc<Task>>> = Mutex::new(VecDeque::new());
+/// State reached only from the executor's thread: `spawn`, `block_on` and
+/// `reset` check that they run there.
+struct ExecutorOnly<T>(UnsafeCell<T>);
+
+// SAFETY: every access goes through `with`, called only from functions that
+// assert `on_executor_thread`; so the !Send futures inside never cross
+// threads, and there is no concurrent access.
+unsafe impl<T> Sync for ExecutorOnly<T> {}
+
+impl<T> ExecutorOnly<T> {
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: see the Sync impl; `f` never re-enters `with` (task
+        // futures are taken out of the slab before they are polled).
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+/// Futures by slot; `None` for a free slot or a task being polled.
+static TASKS: ExecutorOnly<Vec<Option<BoxedTask>>> = ExecutorOnly(UnsafeCell::new(Vec::new()));
+static FREE_SLOTS: ExecutorOnly<Vec<usize>> = ExecutorOnly(UnsafeCell::new(Vec::new()));
+static RUN_QUEUE: Mutex<VecDeque<Arc<TaskRef>>> = Mutex::new(VecDeque::new());
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 static MAIN_WOKEN: AtomicBool = AtomicBool::new(false);
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
@@ -54,7 +75,12 @@ struct MainWaker;
 impl Wake for MainWaker {
     fn wake(self: Arc<Self>) {
         MAIN_WOKEN.store(true, Ordering::Release);
+        platform::get().notify();
     }
+}
+
+fn assert_executor_thread(what: &str) {
+    assert!(platform::get().on_executor_thread(), "{what} called outside the executor's thread");
 }
 
 /// Starts `future` as a task; its output comes from the [`JoinHandle`].
@@ -64,25 +90,64 @@ impl Wake for MainWaker {
 /// When called from another thread than the executor's (hosted target):
 /// the future would move between threads although it need not be `Send`.
 pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
-    assert!(platform::get().on_executor_thread(), "spawn called outside the executor's thread");
-    let state = Rc::new(RefCell::new(JoinState { output: None, waiter: None }));
-    let done = state.clone();
-    let wrapped = async move {
-        let output = future.await;
-        let mut state = done.borrow_mut();
-        state.output = Some(output);
-        if let Some(waiter) = state.waiter.take() {
-            waiter.wake();
+    assert_executor_thread("spawn");
+    let state = Rc::new(RefCell::new(JoinState::Running(None)));
+    let wrapped = Completion { state: state.clone(), future: Box::pin(future) };
+    let slot = TASKS.with(|tasks| {
+        let slot = FREE_SLOTS.with(Vec::pop).unwrap_or(tasks.len());
+        if slot == tasks.len() {
+            tasks.push(None);
         }
-    };
-    let task = Arc::new(Task { future: UnsafeCell::new(Some(Box::pin(wrapped))), queued: AtomicBool::new(false) });
-    Waker::from(task).wake();
+        tasks[slot] = Some(Box::pin(wrapped));
+        slot
+    });
+    let task = TaskRef { slot, generation: GENERATION.load(Ordering::Acquire), queued: AtomicBool::new(false) };
+    Waker::from(Arc::new(task)).wake();
     JoinHandle { state }
 }
 
-struct JoinState<T> {
-    output: Option<T>,
-    waiter: Option<Waker>,
+enum JoinState<T> {
+    /// Not finished; the waker of whoever awaits the handle.
+    Running(Option<Waker>),
+    Finished(T),
+    /// The output was taken, or the task was dropped unfinished.
+    Gone {
+        cancelled: bool,
+    },
+}
+
+/// A spawned future that hands its output to the [`JoinHandle`], or tells
+/// it the task was dropped unfinished.
+struct Completion<F: Future> {
+    state: Rc<RefCell<JoinState<F::Output>>>,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Completion<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Poll::Ready(output) = self.future.as_mut().poll(cx) else { return Poll::Pending };
+        let previous = core::mem::replace(&mut *self.state.borrow_mut(), JoinState::Finished(output));
+        if let JoinState::Running(Some(waiter)) = previous {
+            waiter.wake();
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future> Drop for Completion<F> {
+    fn drop(&mut self) {
+        let mut state = self.state.borrow_mut();
+        if let JoinState::Running(waiter) = &mut *state {
+            let waiter = waiter.take();
+            *state = JoinState::Gone { cancelled: true };
+            drop(state);
+            if let Some(waiter) = waiter {
+                waiter.wake();
+            }
+        }
+    }
 }
 
 /// Completes with the output of a [`spawn`]ed task.
@@ -94,14 +159,19 @@ pub struct JoinHandle<T> {
 impl<T> Future for JoinHandle<T> {
     type Output = T;
 
+    /// # Panics
+    /// When polled again after it completed, or when the task was dropped
+    /// before finishing (an executor reset between tests).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let mut state = self.state.borrow_mut();
-        match state.output.take() {
-            Some(output) => Poll::Ready(output),
-            None => {
-                state.waiter = Some(cx.waker().clone());
+        match core::mem::replace(&mut *state, JoinState::Gone { cancelled: false }) {
+            JoinState::Finished(output) => Poll::Ready(output),
+            JoinState::Running(_) => {
+                *state = JoinState::Running(Some(cx.waker().clone()));
                 Poll::Pending
             }
+            JoinState::Gone { cancelled: true } => panic!("the joined task was dropped before it finished"),
+            JoinState::Gone { cancelled: false } => panic!("JoinHandle polled after it completed"),
         }
     }
 }
@@ -110,8 +180,10 @@ impl<T> Future for JoinHandle<T> {
 /// task, halting the CPU whenever nothing is ready.
 ///
 /// # Panics
-/// When called from inside the executor (a task cannot block it).
+/// When called from inside the executor (a task cannot block it), or from
+/// another thread than the executor's.
 pub fn block_on<F: Future>(future: F) -> F::Output {
+    assert_executor_thread("block_on");
     assert!(!RUNNING.swap(true, Ordering::AcqRel), "block_on called inside the executor");
     let mut future = pin!(future);
     let main_waker = Waker::from(Arc::new(MainWaker));
@@ -133,31 +205,47 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Forgets every task and timer and leaves the executor idle: the state a
-/// test starts from, whatever the previous test (perhaps one that panicked
-/// out of `block_on`) left behind.
-pub(crate) fn reset() {
-    RUN_QUEUE.lock().clear();
-    crate::timer::clear();
-    MAIN_WOKEN.store(false, Ordering::Release);
-    RUNNING.store(false, Ordering::Release);
-}
-
 /// Polls each task queued when this round started; tasks woken meanwhile
 /// wait for the next round, so the main future is not starved.
 fn run_ready_tasks() {
+    let generation = GENERATION.load(Ordering::Acquire);
     let ready = RUN_QUEUE.lock().len();
     for _ in 0..ready {
         let Some(task) = RUN_QUEUE.lock().pop_front() else { break };
         task.queued.store(false, Ordering::Release);
-        // SAFETY: only this loop touches `future`, and not re-entrantly:
-        // `block_on` refuses to nest.
-        let slot = unsafe { &mut *task.future.get() };
-        if let Some(future) = slot.as_mut() {
-            let waker = Waker::from(task.clone());
-            if future.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
-                *slot = None;
+        if task.generation != generation {
+            continue; // from before a reset: its future is gone
+        }
+        // Taken out while polled, so the task may spawn without aliasing
+        // the slab; a completed task's slot is freed.
+        let Some(mut future) = TASKS.with(|tasks| tasks[task.slot].take()) else { continue };
+        let waker = Waker::from(task.clone());
+        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Pending => TASKS.with(|tasks| tasks[task.slot] = Some(future)),
+            Poll::Ready(()) => {
+                drop(future);
+                FREE_SLOTS.with(|free| free.push(task.slot));
             }
         }
     }
+}
+
+/// Forgets every task and timer and leaves the executor idle: the state a
+/// test starts from, whatever the previous test (perhaps one that panicked
+/// out of `block_on`) left behind. Wakers still held elsewhere (a driver's
+/// `AtomicWaker`) belong to the old generation and are ignored.
+pub(crate) fn reset() {
+    assert_executor_thread("reset");
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    // Dropped outside every lock: a dropped future may wake or sleep.
+    crate::timer::clear();
+    let queued = core::mem::take(&mut *RUN_QUEUE.lock());
+    drop(queued);
+    let tasks = TASKS.with(core::mem::take);
+    FREE_SLOTS.with(Vec::clear);
+    drop(tasks);
+    RUN_QUEUE.lock().clear();
+    crate::timer::clear();
+    MAIN_WOKEN.store(false, Ordering::Release);
+    RUNNING.store(false, Ordering::Release);
 }

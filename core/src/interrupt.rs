@@ -19,7 +19,7 @@ pub fn register(irq: u8, handler: fn()) -> Result<(), Error> {
     if slot.compare_exchange(0, handler as usize, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return Err(Error::msg("interrupt line already has a handler"));
     }
-    platform::get().enable_irq(irq)
+    platform::get().enable_irq(irq).inspect_err(|_| slot.store(0, Ordering::Release))
 }
 
 /// Runs the handler of line `irq`; returns false (and counts it as

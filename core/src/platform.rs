@@ -29,6 +29,9 @@ pub trait Platform: Sync {
     /// `still_idle` holds once interrupts are off: a wake-up that lands
     /// between the caller's check and the halt is not lost.
     fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool);
+    /// Ends an [`Platform::idle`] early: a waker fired from where the
+    /// executor's own idle check cannot see it (another host thread).
+    fn notify(&self);
     /// Whether the caller runs where the executor does (always, on a single
     /// CPU; the main thread when hosted). Tasks are not `Send`, so they may
     /// only be spawned there.

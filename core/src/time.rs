@@ -122,6 +122,11 @@ mod tests {
         // 2000-02-29T12:34:56.789Z, a leap day in a century leap year.
         let t = SystemTime((days_from_civil(2000, 2, 29) as u64 * 86_400 + 45_296) * 1_000_000_000 + 789_000_000);
         assert_eq!(t.to_string(), "2000-02-29T12:34:56.789Z");
+        // Fixed anchors, then the round trip.
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
         for days in [-1, 0, 59, 365, 10_957, 20_000, 24_000, 100_000] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);

@@ -53,20 +53,21 @@ impl Platform for Hosted {
         u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The executor and its wakers share one thread here, so nothing can
-    /// wake it early: sleeping until the deadline is exact.
+    /// Parks the executor's thread until the deadline or a `notify` from a
+    /// waker on another thread; `unpark` before `park` is not lost.
     fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
         if !still_idle() {
             return;
         }
         match deadline_ns {
-            Some(deadline) => std::thread::sleep(Duration::from_nanos(deadline.saturating_sub(self.now_ns()))),
-            None => {
-                // Nothing can ever wake the executor: every task waits on
-                // something that will not happen.
-                unikernel_core::println!("all tasks are blocked with no timer pending: deadlock");
-                self.exit(exit::FAILURE)
-            }
+            Some(deadline) => std::thread::park_timeout(Duration::from_nanos(deadline.saturating_sub(self.now_ns()))),
+            None => std::thread::park(),
+        }
+    }
+
+    fn notify(&self) {
+        if let Some(executor) = EXECUTOR_THREAD.get() {
+            executor.unpark();
         }
     }
 
@@ -79,6 +80,9 @@ impl Platform for Hosted {
     }
 }
 
+/// The thread `start` runs the application on, for `notify`.
+static EXECUTOR_THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
+
 /// The executor, and so every task and test, runs on the main thread.
 fn on_main_thread() -> bool {
     std::thread::current().name() == Some("main")
@@ -87,6 +91,7 @@ fn on_main_thread() -> bool {
 /// Runs `app` as this process and exits with its status.
 pub fn start(app: &'static App) -> ! {
     unikernel_core::platform::install(&Hosted);
+    let _ = EXECUTOR_THREAD.set(std::thread::current());
     let cmdline = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     unikernel_core::cmdline::set(Box::leak(cmdline.into_boxed_str()));
     panic::set_hook(Box::new(|info| {

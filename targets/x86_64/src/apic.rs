@@ -41,15 +41,17 @@ impl LocalApic {
         // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; setting the
         // enable bits keeps the base address where the firmware put it.
         let value = unsafe { base.read() };
+        // SAFETY: enabling the xAPIC keeps its base address; x2APIC may
+        // only be entered from the enabled xAPIC state, hence two writes.
+        unsafe { base.write(value | BASE_ENABLE) };
         let apic = if __cpuid(1).ecx & (1 << 21) != 0 {
-            // SAFETY: CPUID reports x2APIC support; enabling it is allowed
-            // from the enabled xAPIC state.
+            // SAFETY: CPUID reports x2APIC support, and the xAPIC is enabled.
             unsafe { base.write(value | BASE_ENABLE | BASE_X2APIC) };
             Self::X2
         } else {
-            // SAFETY: as above; the page is identity mapped uncached by paging.rs.
-            unsafe { base.write(value | BASE_ENABLE) };
-            Self::Mmio(value & 0xf_ffff_f000)
+            let mmio = value & 0xf_ffff_f000;
+            assert!(crate::paging::in_device_window(mmio), "local APIC at {mmio:#x}, outside the mapped device window");
+            Self::Mmio(mmio)
         };
         apic.write(TPR, 0);
         apic.write(LVT_ERROR, MASKED);

@@ -76,7 +76,8 @@ impl Clock {
     /// Arms the APIC timer to interrupt in `ns` (at least one tick; long
     /// waits are cut to the 32-bit counter and the idle loop re-arms).
     pub fn arm_timer(&self, ns: u64) {
-        let ticks = (u128::from(ns) * u128::from(self.apic_hz) / 1_000_000_000).clamp(1, u128::from(u32::MAX));
+        // Rounded up: a timer that fires early only costs another idle round.
+        let ticks = (u128::from(ns) * u128::from(self.apic_hz)).div_ceil(1_000_000_000).clamp(1, u128::from(u32::MAX));
         self.apic.start_timer(ticks as u32, false);
     }
 }

@@ -244,25 +244,28 @@ extern "C" fn trap(frame: &mut TrapFrame) {
 
 fn interrupt(vector: u8) {
     let apic = crate::clock::get().apic;
+    let lines = IRQ_BASE..IRQ_BASE + unikernel_core::interrupt::LINES as u8;
     match vector {
-        apic::TIMER_VECTOR => {}
         // Spurious interrupts are not in service: no end-of-interrupt.
-        apic::SPURIOUS_VECTOR => {
-            unikernel_core::interrupt::count_unexpected();
-            return;
-        }
-        v if (IRQ_BASE..IRQ_BASE + unikernel_core::interrupt::LINES as u8).contains(&v) => {
+        apic::SPURIOUS_VECTOR => unikernel_core::interrupt::count_unexpected(),
+        apic::TIMER_VECTOR => apic.end_of_interrupt(),
+        v if lines.contains(&v) => {
+            // Lines are edge-triggered and handlers run with interrupts off,
+            // so acknowledging first is safe, and a panicking handler cannot
+            // leave its vector in service, blocking lower-priority ones
+            // (the timer) for the rest of the run.
+            apic.end_of_interrupt();
             if !unikernel_core::interrupt::dispatch(v - IRQ_BASE) {
                 println!("interrupt: line {} fired with no handler", v - IRQ_BASE);
             }
         }
         v => {
+            // Harmless when nothing is in service (a software `int`).
+            apic.end_of_interrupt();
             unikernel_core::interrupt::count_unexpected();
             println!("interrupt: unexpected vector {v} ignored");
         }
     }
-    // Harmless when nothing is in service (a software `int`).
-    apic.end_of_interrupt();
 }
 
 /// CPU exceptions are fatal: report and exit.

@@ -21,6 +21,11 @@ pub const IDENTITY_LIMIT: u64 = 4 << 30;
 const DEVICE_WINDOW: u64 = IDENTITY_LIMIT - (32 << 20);
 pub const HUGE: u64 = 2 << 20;
 
+/// Whether `addr` is in the uncached device window this module maps.
+pub fn in_device_window(addr: u64) -> bool {
+    (DEVICE_WINDOW..IDENTITY_LIMIT).contains(&addr)
+}
+
 /// The 2 MiB-aligned part of a RAM range that the identity map covers
 /// (below the device window); the heap must stay inside it.
 pub fn mappable(ram: core::ops::Range<u64>) -> core::ops::Range<u64> {

@@ -76,6 +76,10 @@ impl Platform for X86_64 {
         x86_64::instructions::interrupts::disable();
     }
 
+    /// One CPU: wakers run on it, in a task or in an interrupt handler
+    /// that ends the halt by itself.
+    fn notify(&self) {}
+
     fn on_executor_thread(&self) -> bool {
         true
     }
