@@ -39,6 +39,12 @@ pub mod future {
     pub use futures_util::{FutureExt, join, pin_mut, select_biased};
 }
 
+/// For component crates and tests: a component's typed handle, and whether
+/// the image contains a component.
+pub mod component {
+    pub use unikernel_core::component::{Handle, linked};
+}
+
 /// Heap statistics of the bare-metal heap.
 pub mod heap {
     pub use unikernel_core::heap::{Stats, stats};

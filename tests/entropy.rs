@@ -2,8 +2,8 @@
 //! libraries call, both draw from the CPU (bare metal) or the OS (hosted).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use unikernel::__private::Handle;
 use unikernel::Error;
+use unikernel::component::{Handle, linked};
 use unikernel_entropy::Entropy;
 
 unikernel::test_main!(entropy);
@@ -16,6 +16,12 @@ fn distinct_draws(fill: impl Fn(&mut [u8; 32]) -> Result<(), Error>) -> Result<(
     assert_ne!(a, b);
     assert_ne!(a, [0; 32]);
     Ok(())
+}
+
+#[unikernel::test]
+fn the_image_contains_the_component() {
+    assert!(linked("entropy"));
+    assert!(!linked("net"));
 }
 
 #[unikernel::test]
