@@ -28,12 +28,13 @@ pub fn value(key: &str) -> Option<&'static str> {
 }
 
 fn value_in<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline
-        .split_whitespace()
-        .filter_map(|word| word.split_once('='))
-        .filter(|(k, _)| *k == key)
-        .map(|(_, v)| v)
-        .next_back()
+    let mut value = None;
+    for word in cmdline.split_ascii_whitespace() {
+        if let Some(v) = word.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')) {
+            value = Some(v);
+        }
+    }
+    value
 }
 
 #[cfg(test)]

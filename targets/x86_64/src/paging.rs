@@ -42,6 +42,21 @@ static PDS: BootCell<[PageTable; 4]> = BootCell::new([const { PageTable::new() }
 static PTS: BootCell<[PageTable; FINE_TABLES]> = BootCell::new([const { PageTable::new() }; FINE_TABLES]);
 static MAIN_STACK_GUARD: AtomicU64 = AtomicU64::new(u64::MAX);
 
+/// Identity-maps `range` with pages of `1 << shift` bytes: 4 KiB entries in
+/// the page tables, or 2 MiB entries in the page directories, both indexed
+/// by `addr >> shift` across the consecutive tables. Only mapped regions
+/// are visited, through this one loop: under emulation every distinct block
+/// and every iteration costs boot time.
+#[inline(never)]
+fn map_identity(tables: &mut [PageTable], range: core::ops::Range<u64>, shift: u32, flags: F) {
+    let mut addr = range.start;
+    while addr < range.end {
+        let index = (addr >> shift) as usize;
+        tables[index / 512][index % 512].set_addr(PhysAddr::new(addr), flags);
+        addr += 1 << shift;
+    }
+}
+
 /// The page-directory entry that maps the 2 MiB region at `base`.
 fn pd_entry(pds: &mut [PageTable; 4], base: u64) -> &mut PageTableEntry {
     &mut pds[(base >> 30) as usize][((base >> 21) & 511) as usize]
@@ -81,25 +96,17 @@ pub fn init(plan: &Plan, info: &StartInfo) {
         for (gib, pd) in pds.iter().enumerate() {
             pdpt[gib].set_addr(table_addr(pd), table);
         }
-        // Only mapped 2 MiB regions are visited: under emulation every loop
-        // iteration costs boot time, and most of the 4 GiB is a hole.
         for base in (0..fine_end).step_by(HUGE as usize) {
             pd_entry(pds, base).set_addr(table_addr(&pts[(base / HUGE) as usize]), table);
         }
+        for (start, end, flags) in fine_runs(plan, fine_end) {
+            map_identity(pts, start..end, 12, flags);
+        }
         for ram in info.ram() {
             let ram = mappable(ram);
-            for base in (ram.start.max(fine_end)..ram.end).step_by(HUGE as usize) {
-                pd_entry(pds, base).set_addr(PhysAddr::new(base), huge);
-            }
+            map_identity(pds, ram.start.max(fine_end)..ram.end, 21, huge);
         }
-        for base in (DEVICE_WINDOW..IDENTITY_LIMIT).step_by(HUGE as usize) {
-            pd_entry(pds, base).set_addr(PhysAddr::new(base), huge | F::NO_CACHE | F::WRITE_THROUGH);
-        }
-        for (start, end, flags) in fine_runs(plan, fine_end) {
-            for addr in (start..end).step_by(PAGE as usize) {
-                pts[(addr / HUGE) as usize][((addr >> 12) & 511) as usize].set_addr(PhysAddr::new(addr), flags);
-            }
-        }
+        map_identity(pds, DEVICE_WINDOW..IDENTITY_LIMIT, 21, huge | F::NO_CACHE | F::WRITE_THROUGH);
         let frame = PhysFrame::containing_address(table_addr(pml4));
         Cr3::write(frame, Cr3Flags::empty());
     }
