@@ -1,5 +1,6 @@
 //! Streams the guest's serial console to stdout as it arrives, and adds the
-//! function name under a crash report's `at rip 0x...` line.
+//! function name under a crash report's `at rip 0x...` and `called from
+//! 0x...` (backtrace) lines.
 
 use crate::image::Image;
 use std::io::{Read, Write};
@@ -35,7 +36,13 @@ pub fn stream(mut from: impl Read, image: &Image) -> bool {
 }
 
 fn annotate(line: &str, image: &Image) -> Option<String> {
-    let hex = line.trim().strip_prefix("at rip 0x")?;
-    let addr = u64::from_str_radix(hex.trim(), 16).ok()?;
-    Some(format!("    in {}", image.symbolize(addr)?))
+    let line = line.trim();
+    if let Some(hex) = line.strip_prefix("at rip 0x") {
+        let addr = u64::from_str_radix(hex, 16).ok()?;
+        return Some(format!("    in {}", image.symbolize(addr)?));
+    }
+    // A return address points just after its call: look up the call itself.
+    let hex = line.strip_prefix("called from 0x")?;
+    let addr = u64::from_str_radix(hex, 16).ok()?;
+    Some(format!("      {}", image.symbolize(addr.checked_sub(1)?)?))
 }

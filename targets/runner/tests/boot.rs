@@ -75,6 +75,9 @@ fn null_dereference_is_a_page_fault_report() {
             "cr2 0x0000000000000000 (null pointer dereference)",
             "    in ",
             "stack: 0x",
+            // The backtrace, symbolized by the runner, reaches main.
+            "    called from 0x",
+            "      crash::__unikernel_user_main+",
         ],
     );
 }
