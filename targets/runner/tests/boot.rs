@@ -163,18 +163,11 @@ fn hosted_builds_behave_like_the_guest() {
 fn without_isa_debug_exit_the_guest_halts_cleanly() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let image = examples(BARE).join("hello");
-    let printed = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
-        .arg(&image)
-        .args(["--print-command", "--accel", "tcg"])
-        .output()
-        .expect("runner");
-    let line = String::from_utf8(printed.stdout).unwrap();
-    let mut words: Vec<&str> = line.split_whitespace().collect();
+    let mut words = common::qemu_words(&examples(BARE).join("hello"), &[]);
     let device = words.iter().position(|w| w.starts_with("isa-debug-exit")).expect("runner adds isa-debug-exit");
     words.drain(device - 1..=device);
     let mut qemu =
-        Command::new(words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        Command::new(&words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let lines = BufReader::new(qemu.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.map_while(Result::ok) {
@@ -237,15 +230,9 @@ fn cpu_seconds(pid: u32) -> f64 {
 fn a_sleeping_guest_leaves_the_host_cpu_idle() {
     use std::process::{Command, Stdio};
     use std::time::Duration;
-    let printed = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
-        .arg(examples(BARE).join("idle"))
-        .args(["--print-command", "--accel", "tcg", "seconds=4"])
-        .output()
-        .expect("runner");
-    let line = String::from_utf8(printed.stdout).unwrap();
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let words = common::qemu_words(&examples(BARE).join("idle"), &["seconds=4"]);
     let mut qemu =
-        Command::new(words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        Command::new(&words[0]).args(&words[1..]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     // Past boot and calibration, measure 2 s of the guest's sleep.
     std::thread::sleep(Duration::from_millis(1000));
     let before = cpu_seconds(qemu.id());

@@ -75,3 +75,15 @@ pub fn boot_example(name: &str, args: &[&str]) -> Run {
 pub fn run_hosted(name: &str, args: &[&str]) -> Run {
     Run::from(Command::new(examples(HOST).join(name)).args(args).output().expect("run hosted example"))
 }
+
+/// The QEMU command line the runner would use for `image` under TCG, one
+/// argument per element (the images' paths contain no spaces).
+pub fn qemu_words(image: &Path, args: &[&str]) -> Vec<String> {
+    let printed = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(image)
+        .args(["--print-command", "--accel", "tcg"])
+        .args(args)
+        .output()
+        .expect("run the runner");
+    String::from_utf8(printed.stdout).expect("UTF-8 command").split_whitespace().map(String::from).collect()
+}
