@@ -151,7 +151,6 @@ impl<F: Future> Drop for Completion<F> {
 }
 
 /// Completes with the output of a [`spawn`]ed task.
-#[must_use = "dropping a JoinHandle detaches the task"]
 pub struct JoinHandle<T> {
     state: Rc<RefCell<JoinState<T>>>,
 }

@@ -38,7 +38,7 @@ fn run(opts: &options::Options) -> Result<u8, String> {
     let image = image::Image::read(&opts.image)?;
     let accel = qemu::choose_accel(opts.accel)?;
     if opts.print_command {
-        println!("{}", qemu::shell_words(&qemu::command(opts, accel)?));
+        println!("{}", qemu::shell_words(&qemu::command(opts, &image, accel)?));
         return Ok(0);
     }
     match boot(opts, &image, accel)? {
@@ -67,5 +67,5 @@ fn boot(opts: &options::Options, image: &image::Image, accel: qemu::Chosen) -> R
         opts.memory,
         if image.components.is_empty() { "none".to_string() } else { image.components.join(", ") }
     );
-    qemu::run(qemu::command(opts, accel)?, image, opts.timeout)
+    qemu::run(qemu::command(opts, image, accel)?, image, opts.timeout)
 }

@@ -17,6 +17,12 @@ options (environment variable in brackets):
   --memory SIZE            guest RAM, e.g. 64M (default) [UNIKERNEL_MEMORY]
   --timeout SECONDS        stop the guest after this long, exit 124 (default: none) [UNIKERNEL_TIMEOUT]
   --qemu-arg ARG           extra QEMU argument, repeatable [UNIKERNEL_QEMU_ARGS, space-separated]
+
+for images with the `net` component (a virtio-net device is added):
+  --forward [tcp:|udp:]HOST:GUEST
+                           forward host 127.0.0.1:HOST to the guest's port GUEST with QEMU's
+                           user networking, repeatable; default tcp:8080:80 [UNIKERNEL_FORWARD, comma-separated]
+  --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
   --print-command          print the QEMU command line instead of running it
   -h, --help               this text
 ";
@@ -45,6 +51,14 @@ impl Machine {
     }
 }
 
+/// A host port forwarded to a guest port (user networking).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    pub udp: bool,
+    pub host: u16,
+    pub guest: u16,
+}
+
 #[derive(Debug)]
 pub struct Options {
     pub image: PathBuf,
@@ -55,6 +69,8 @@ pub struct Options {
     pub qemu_args: Vec<String>,
     pub print_command: bool,
     pub kernel_args: Vec<String>,
+    pub forwards: Vec<Forward>,
+    pub tap: Option<String>,
 }
 
 pub enum Parsed {
@@ -92,6 +108,19 @@ fn memory(value: &str) -> Result<String, String> {
     }
 }
 
+fn forward(value: &str) -> Result<Forward, String> {
+    let (udp, ports) = match value.split_once(':') {
+        Some(("udp", rest)) => (true, rest),
+        Some(("tcp", rest)) => (false, rest),
+        _ => (false, value),
+    };
+    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0);
+    match ports.split_once(':').map(|(h, g)| (port(h), port(g))) {
+        Some((Some(host), Some(guest))) => Ok(Forward { udp, host, guest }),
+        _ => Err(format!("invalid forward `{value}`: expected [tcp:|udp:]HOST:GUEST, e.g. 8080:80")),
+    }
+}
+
 fn timeout(value: &str) -> Result<Option<Duration>, String> {
     match value.parse::<f64>() {
         Ok(0.0) => Ok(None),
@@ -112,6 +141,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             .unwrap_or_default(),
         print_command: false,
         kernel_args: Vec::new(),
+        forwards: match env("UNIKERNEL_FORWARD") {
+            Some(list) => list.split(',').map(forward).collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        },
+        tap: env("UNIKERNEL_TAP"),
     };
     let mut image = None;
     let mut args = args.into_iter();
@@ -125,12 +159,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--timeout" => opts.timeout = timeout(&value("--timeout")?)?,
             "--qemu-arg" => opts.qemu_args.push(value("--qemu-arg")?),
             "--print-command" => opts.print_command = true,
+            "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
+            "--tap" => opts.tap = Some(value("--tap")?),
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),
             _ => opts.kernel_args.push(arg),
         }
     }
     opts.image = image.ok_or("missing IMAGE")?;
+    if opts.forwards.is_empty() {
+        opts.forwards.push(Forward { udp: false, host: 8080, guest: 80 });
+    }
     Ok(Parsed::Run(opts))
 }
 
@@ -162,5 +201,17 @@ mod tests {
         assert!(err(&["img", "--memory", "lots"]).contains("invalid memory size"));
         assert!(err(&["img", "--timeout"]).contains("needs a value"));
         assert!(err(&[]).contains("missing IMAGE"));
+        assert!(err(&["img", "--forward", "8080"]).contains("invalid forward"));
+        assert!(err(&["img", "--forward", "sctp:1:2"]).contains("invalid forward"));
+    }
+
+    #[test]
+    fn forwards_default_to_8080_and_take_a_protocol() {
+        assert_eq!(run(&["img"]).forwards, [Forward { udp: false, host: 8080, guest: 80 }]);
+        let o = run(&["img", "--forward", "udp:5555:7", "--forward", "tcp:2222:22"]);
+        assert_eq!(
+            o.forwards,
+            [Forward { udp: true, host: 5555, guest: 7 }, Forward { udp: false, host: 2222, guest: 22 }]
+        );
     }
 }

@@ -77,12 +77,13 @@ pub fn choose_accel(requested: Accel) -> Result<Chosen, String> {
     }
 }
 
-pub fn command(opts: &Options, accel: Chosen) -> Result<Command, String> {
+pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Command, String> {
     let mut cmd = Command::new(find_or_install()?);
     let machine = match opts.machine {
         // microvm leaves the RTC out under KVM unless asked; it is the
-        // guest's wall clock.
-        Machine::Microvm => "microvm,rtc=on",
+        // guest's wall clock. Without the second I/O APIC, virtio-mmio
+        // devices interrupt on the first one, which the guest drives.
+        Machine::Microvm => "microvm,rtc=on,ioapic2=off",
         Machine::Q35 => "q35",
         Machine::Pc => "pc",
     };
@@ -102,8 +103,32 @@ pub fn command(opts: &Options, accel: Chosen) -> Result<Command, String> {
     if !opts.kernel_args.is_empty() {
         cmd.arg("-append").arg(opts.kernel_args.join(" "));
     }
+    if image.components.iter().any(|c| c == "net") {
+        net_device(&mut cmd, opts);
+    }
     cmd.args(&opts.qemu_args);
     Ok(cmd)
+}
+
+/// A virtio-net device on user networking with port forwards, or on a tap.
+fn net_device(cmd: &mut Command, opts: &Options) {
+    let netdev = match &opts.tap {
+        Some(tap) => format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
+        None => opts.forwards.iter().fold("user,id=net0".to_string(), |mut spec, f| {
+            let proto = if f.udp { "udp" } else { "tcp" };
+            spec += &format!(",hostfwd={proto}:127.0.0.1:{}-:{}", f.host, f.guest);
+            spec
+        }),
+    };
+    let device = match opts.machine {
+        // Modern (virtio 1.x) rather than QEMU's legacy default, as Firecracker.
+        Machine::Microvm => {
+            cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
+            "virtio-net-device,netdev=net0"
+        }
+        Machine::Q35 | Machine::Pc => "virtio-net-pci,netdev=net0",
+    };
+    cmd.args(["-netdev", &netdev, "-device", device]);
 }
 
 /// How a QEMU run ended.

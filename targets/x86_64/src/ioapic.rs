@@ -1,12 +1,15 @@
 //! The I/O APIC at its standard address: routes device interrupt lines to
-//! vectors on the local APIC. Lines are edge-triggered, active-high, as the
-//! ISA devices this target knows use; a line stays masked until a driver
-//! registers for it.
+//! vectors on the local APIC. ISA lines (0-15) are edge-triggered, the
+//! others (PCI and virtio-mmio) level-triggered, all active-high; a line
+//! stays masked until a driver registers for it.
 
 const BASE: u64 = 0xfec0_0000;
 const VERSION: u32 = 1;
 const REDIRECTION: u32 = 0x10;
 const MASKED: u32 = 1 << 16;
+const LEVEL_TRIGGERED: u32 = 1 << 15;
+/// Lines from here on are shared, level-triggered ones.
+const FIRST_LEVEL_LINE: u8 = 16;
 
 fn write(reg: u32, value: u32) {
     // SAFETY: IOREGSEL/IOWIN of the I/O APIC, identity mapped uncached by
@@ -38,5 +41,6 @@ pub fn init() -> u32 {
 pub fn route(line: u8, vector: u8, apic_id: u8) {
     let reg = REDIRECTION + 2 * u32::from(line);
     write(reg + 1, u32::from(apic_id) << 24);
-    write(reg, u32::from(vector));
+    let trigger = if line >= FIRST_LEVEL_LINE { LEVEL_TRIGGERED } else { 0 };
+    write(reg, u32::from(vector) | trigger);
 }

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Build the Linux baseline VM for the networking benchmark:
+#   OUTDIR/vmlinuz          Debian bookworm's stock amd64 kernel
+#   OUTDIR/initrd.cpio.gz   static busybox + virtio-net modules + /init that
+#                           serves a fixed page on :80 and prints LINUX-READY
+#   OUTDIR/build-info.txt   what went in (also the "already built" stamp)
+#
+# Usage: bench/linux-vm/build.sh OUTDIR
+#   SERVER=busybox   (default) busybox httpd only
+#   SERVER=lighttpd  also pack lighttpd (+ its shared libs) and make it the
+#                    default server; `bench_server=busybox` on the kernel
+#                    command line still selects busybox httpd at boot.
+#   KERNEL_PKG=...   override the kernel package (default: whatever
+#                    linux-image-amd64 depends on, resolved at run time).
+#   FORCE=1          rebuild even if OUTDIR is up to date.
+# See README.md next to this script for how to boot it.
+set -euo pipefail
+
+die() { echo "build.sh: error: $*" >&2; exit 1; }
+note() { echo "build.sh: $*" >&2; }
+
+[ $# -eq 1 ] || die "usage: $0 OUTDIR"
+OUT=$1
+SERVER=${SERVER:-busybox}
+case "$SERVER" in busybox|lighttpd) ;; *) die "SERVER must be busybox or lighttpd, got '$SERVER'";; esac
+
+for t in apt-get apt-cache dpkg dpkg-deb gzip find sha256sum awk; do
+    command -v "$t" >/dev/null || die "'$t' not found (this script expects a Debian/Ubuntu host with apt)"
+done
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SCRIPT_SUM=$(sha256sum "$HERE/build.sh" | cut -d' ' -f1)
+
+# Candidate version of a package, or fail loudly (usually: no apt lists yet).
+pkg_version() {
+    local v
+    v=$(apt-cache policy "$1" 2>/dev/null | awk '$1=="Candidate:"{print $2}')
+    [ -n "$v" ] && [ "$v" != "(none)" ] \
+        || die "apt has no candidate for '$1' (run 'apt-get update'; bookworm main must be in sources)"
+    echo "$v"
+}
+
+# The metapackage only depends on the current ABI-versioned image package;
+# follow it instead of hard-coding e.g. linux-image-6.1.0-NN-amd64.
+if [ -z "${KERNEL_PKG:-}" ]; then
+    pkg_version linux-image-amd64 >/dev/null
+    KERNEL_PKG=$(apt-cache depends linux-image-amd64 \
+        | awk '$1=="Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ {print $2; exit}')
+    [ -n "$KERNEL_PKG" ] || die "could not resolve the kernel package behind linux-image-amd64"
+fi
+PKGS=("$KERNEL_PKG" busybox-static)
+if [ "$SERVER" = lighttpd ]; then
+    # Shared-library dependencies are unpacked next to lighttpd so the
+    # initramfs gets bookworm's libs even if the host lacks them.
+    mapfile -t LIGHTTPD_LIBS < <(apt-cache depends lighttpd \
+        | awk '$1=="Depends:" && $2 ~ /^lib/ {print $2}' | sort -u)
+    PKGS+=(lighttpd "${LIGHTTPD_LIBS[@]}")
+fi
+
+# Everything that determines the output, so a rerun can skip the work.
+INFO="server=$SERVER
+script_sha256=$SCRIPT_SUM"
+for p in "${PKGS[@]}"; do INFO+=$'\n'"pkg $p=$(pkg_version "$p")"; done
+
+if [ "${FORCE:-0}" != 1 ] && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.cpio.gz" ] \
+    && [ -f "$OUT/build-info.txt" ] \
+    && [ "$(sed -n '/^# inputs/,/^# outputs/p' "$OUT/build-info.txt" | sed '1d;$d')" = "$INFO" ]; then
+    note "$OUT is up to date ($KERNEL_PKG, SERVER=$SERVER); nothing to do (FORCE=1 to rebuild)"
+    exit 0
+fi
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/linux-vm.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$TMP/debs" "$TMP/pkg" "$TMP/root"
+
+note "downloading: ${PKGS[*]}"
+APT_OPTS=()
+# As root apt drops to user _apt, which cannot write into our 0700 mktemp dir.
+[ "$(id -u)" = 0 ] && APT_OPTS=(-o APT::Sandbox::User=root)
+(cd "$TMP/debs" && apt-get -q "${APT_OPTS[@]}" download "${PKGS[@]}" >&2) \
+    || die "apt-get download failed (network? apt lists stale? try 'apt-get update')"
+for d in "$TMP"/debs/*.deb; do dpkg -x "$d" "$TMP/pkg" || die "dpkg -x failed on $d"; done
+
+PKG=$TMP/pkg
+ROOT=$TMP/root
+BB=$PKG/bin/busybox
+[ -x "$BB" ] || die "busybox-static did not contain bin/busybox"
+
+# --- kernel ---------------------------------------------------------------
+VMLINUZ=$(find "$PKG/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n1)
+[ -n "$VMLINUZ" ] || die "$KERNEL_PKG has no boot/vmlinuz-*"
+KREL=${VMLINUZ##*/vmlinuz-}
+KCONFIG=$PKG/boot/config-$KREL
+MODDIR=$PKG/lib/modules/$KREL
+[ -f "$KCONFIG" ] && [ -d "$MODDIR" ] || die "missing config or modules for $KREL"
+
+# virtio_mmio has to find devices via ACPI on -M microvm: without this option
+# the module has no `device=` parameter and ignores QEMU's virtio_mmio.device=.
+CMDLINE_DEVS=$(grep -q '^CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y' "$KCONFIG" && echo yes || echo no)
+
+# --- modules: transports (mmio + pci) and the NIC driver, plus their deps ----
+modfile() { # module name -> path of its .ko* (names use _ or - interchangeably)
+    local pat=${1//_/[_-]}
+    find "$MODDIR" -name "$pat.ko" -o -name "$pat.ko.xz" -o -name "$pat.ko.zst" -o -name "$pat.ko.gz" | head -n1
+}
+modstate() { # y (built in), m (module) or n, from the package's config
+    local v
+    v=$(grep -E "^CONFIG_$1=" "$KCONFIG" | cut -d= -f2)
+    echo "${v:-n}"
+}
+# Decompressed copy of a module, because busybox insmod only takes plain ELF.
+unpack_mod() { # src dst
+    case "$1" in
+        *.ko) cp "$1" "$2" ;;
+        *.ko.xz) "$BB" unxz -c "$1" >"$2" ;;
+        *.ko.gz) gzip -dc "$1" >"$2" ;;
+        *.ko.zst) command -v zstd >/dev/null || die "modules are zstd-compressed; install zstd"
+                  zstd -qdc "$1" >"$2" ;;
+    esac
+}
+mkdir -p "$ROOT/lib/modules" "$TMP/mods"
+ORDER=()
+declare -A SEEN=()
+add_mod() { # depth-first over depends= so every module follows its deps
+    local m=$1 f deps d
+    m=${m//-/_}
+    [ -n "${SEEN[$m]:-}" ] && return 0
+    SEEN[$m]=1
+    if grep -qE "/${m//_/[_-]}\.ko\$" "$MODDIR/modules.builtin" 2>/dev/null; then
+        return 0 # built in: nothing to load
+    fi
+    f=$(modfile "$m")
+    [ -n "$f" ] || die "module $m not found in $KERNEL_PKG"
+    unpack_mod "$f" "$TMP/mods/$m.ko"
+    deps=$(tr '\0' '\n' <"$TMP/mods/$m.ko" | sed -n 's/^depends=//p' | head -n1)
+    for d in ${deps//,/ }; do add_mod "$d"; done
+    cp "$TMP/mods/$m.ko" "$ROOT/lib/modules/$m.ko"
+    ORDER+=("$m")
+}
+for want in virtio_mmio virtio_pci virtio_net; do add_mod "$want"; done
+printf '%s\n' "${ORDER[@]}" >"$ROOT/lib/modules/load-order"
+
+# --- busybox userland ------------------------------------------------------
+mkdir -p "$ROOT"/{bin,sbin,etc,proc,sys,dev,tmp,run,www}
+cp "$BB" "$ROOT/bin/busybox"
+for a in $("$BB" --list); do
+    [ "$a" = busybox ] || ln -sf busybox "$ROOT/bin/$a"
+done
+printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$ROOT/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOT/etc/group"
+printf 'hello from linux\n' >"$ROOT/www/index.html"
+
+# --- optional lighttpd (keep-alive capable) ----------------------------------
+if [ "$SERVER" = lighttpd ]; then
+    LBIN=$PKG/usr/sbin/lighttpd
+    [ -x "$LBIN" ] || die "lighttpd package has no usr/sbin/lighttpd"
+    mkdir -p "$ROOT/usr/sbin" "$ROOT/lib64" "$ROOT/lib/x86_64-linux-gnu" "$ROOT/usr/lib/lighttpd"
+    cp "$LBIN" "$ROOT/usr/sbin/lighttpd"
+    # ldd runs the host loader, but LD_LIBRARY_PATH makes it pick the libs we
+    # just unpacked from bookworm packages first.
+    LIBPATH=$PKG/lib/x86_64-linux-gnu:$PKG/usr/lib/x86_64-linux-gnu
+    LIBS=$(LD_LIBRARY_PATH=$LIBPATH ldd "$LBIN" | awk '$2=="=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}') \
+        || die "ldd failed on lighttpd"
+    for l in $LIBS; do
+        case "$l" in
+            */ld-linux-x86-64.so.2) cp -L "$l" "$ROOT/lib64/ld-linux-x86-64.so.2" ;;
+            *) cp -L "$l" "$ROOT/lib/x86_64-linux-gnu/" ;;
+        esac
+    done
+    [ -e "$ROOT/lib64/ld-linux-x86-64.so.2" ] || die "no dynamic loader found for lighttpd"
+    cat >"$ROOT/etc/lighttpd.conf" <<'EOF'
+server.document-root = "/www"
+server.port = 80
+server.bind = "0.0.0.0"
+server.username = "nobody"
+server.groupname = "nogroup"
+server.errorlog = "/tmp/lighttpd.err"
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html" )
+server.max-keep-alive-requests = 100000
+server.max-keep-alive-idle = 60
+EOF
+    DEFAULT_SERVER=lighttpd
+else
+    DEFAULT_SERVER=busybox
+fi
+
+# --- /init -----------------------------------------------------------------
+cat >"$ROOT/init" <<EOF
+#!/bin/sh
+# Generated by bench/linux-vm/build.sh ($KERNEL_PKG, kernel $KREL).
+DEFAULT_SERVER=$DEFAULT_SERVER
+EOF
+cat >>"$ROOT/init" <<'EOF'
+export PATH=/bin:/sbin:/usr/sbin
+mount -t devtmpfs dev /dev 2>/dev/null
+# The initramfs has no /dev/console node, so the kernel could not give us
+# stdio; take the console (ttyS0 with console=ttyS0) now.
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+
+fail() { echo "LINUX-FAILED: $*"; reboot -f; sleep 5; exit 1; }
+
+# Options come from the kernel command line:
+#   bench_ip=ADDR/PREFIX (default 10.0.2.15/24, slirp)
+#   bench_gw=ADDR        (default 10.0.2.2; "none" for no default route)
+#   bench_server=busybox|lighttpd
+#   bench_port=80
+BENCH_IP=10.0.2.15/24 BENCH_GW=10.0.2.2 BENCH_SERVER=$DEFAULT_SERVER BENCH_PORT=80
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+        bench_ip=*) BENCH_IP=${w#*=} ;;
+        bench_gw=*) BENCH_GW=${w#*=} ;;
+        bench_server=*) BENCH_SERVER=${w#*=} ;;
+        bench_port=*) BENCH_PORT=${w#*=} ;;
+    esac
+done
+
+# Transports first then virtio_net; whichever transport finds no device
+# (mmio on a PCI machine or the reverse) just sits idle.
+for m in $(cat /lib/modules/load-order); do
+    insmod /lib/modules/$m.ko || fail "insmod $m"
+done
+
+# Probing is asynchronous: wait for the NIC to show up.
+i=0
+while [ ! -e /sys/class/net/eth0 ]; do
+    i=$((i + 1)); [ $i -gt 200 ] && fail "no eth0 after 20 s"
+    sleep 0.1
+done
+ip link set lo up
+ip addr add "$BENCH_IP" dev eth0 || fail "bad bench_ip=$BENCH_IP"
+ip link set eth0 up
+[ "$BENCH_GW" = none ] || ip route add default via "$BENCH_GW" || fail "bad bench_gw=$BENCH_GW"
+
+case "$BENCH_SERVER" in
+    busybox) httpd -p "$BENCH_PORT" -h /www -u nobody:nogroup || fail "httpd" ;;
+    lighttpd)
+        [ -x /usr/sbin/lighttpd ] || fail "lighttpd not in this initrd (build with SERVER=lighttpd)"
+        sed -i "s/^server.port = .*/server.port = $BENCH_PORT/" /etc/lighttpd.conf
+        lighttpd -f /etc/lighttpd.conf || fail "lighttpd" ;;
+    *) fail "unknown bench_server=$BENCH_SERVER" ;;
+esac
+
+# Announce only once the socket is really listening.
+i=0
+until netstat -ltn | grep -q ":$BENCH_PORT "; do
+    i=$((i + 1)); [ $i -gt 100 ] && fail "server not listening on $BENCH_PORT"
+    sleep 0.1
+done
+echo "LINUX-READY server=$BENCH_SERVER ip=$BENCH_IP port=$BENCH_PORT"
+
+# PID 1 must never exit (that would panic the kernel).
+while :; do sleep 3600; done
+EOF
+chmod 755 "$ROOT/init"
+
+# --- pack -------------------------------------------------------------------
+# busybox's cpio writes newc with owner forced to root, so no fakeroot needed.
+(cd "$ROOT" && find . | LC_ALL=C sort | "$BB" cpio -o -H newc -R 0:0 2>/dev/null) \
+    | gzip -9 >"$TMP/initrd.cpio.gz" || die "creating the cpio archive failed"
+cp "$VMLINUZ" "$TMP/vmlinuz"
+mv "$TMP/vmlinuz" "$OUT/vmlinuz"
+mv "$TMP/initrd.cpio.gz" "$OUT/initrd.cpio.gz"
+
+{
+    echo "# inputs"
+    echo "$INFO"
+    echo "# outputs"
+    echo "kernel_release=$KREL"
+    echo "virtio_mmio=$(modstate VIRTIO_MMIO) virtio_pci=$(modstate VIRTIO_PCI) virtio_net=$(modstate VIRTIO_NET)"
+    echo "virtio_mmio_cmdline_devices=$CMDLINE_DEVS"
+    echo "modules=${ORDER[*]}"
+    echo "vmlinuz_bytes=$(stat -c %s "$OUT/vmlinuz")"
+    echo "initrd_bytes=$(stat -c %s "$OUT/initrd.cpio.gz")"
+} >"$OUT/build-info.txt"
+
+note "built $OUT: kernel $KREL, modules: ${ORDER[*]}, server: $DEFAULT_SERVER"
+[ "$CMDLINE_DEVS" = yes ] || note "note: kernel lacks VIRTIO_MMIO_CMDLINE_DEVICES; on -M microvm keep ACPI on (no acpi=off)"
+cat "$OUT/build-info.txt"

@@ -1,0 +1,61 @@
+//! How the interface gets its IPv4 address: from the macro's options,
+//! overridden by the kernel command line (`ip=dhcp` or
+//! `ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3`).
+
+use core::net::Ipv4Addr;
+use unikernel_core::{Error, cmdline};
+
+/// The address configuration of the interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Config {
+    /// Ask a DHCPv4 server.
+    Dhcp,
+    /// A fixed address.
+    Static(Static),
+}
+
+/// A fixed IPv4 configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Static {
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Option<Ipv4Addr>,
+}
+
+/// Options of `net(...)` in `#[unikernel]`.
+#[derive(Debug)]
+pub struct Options {
+    pub config: Config,
+}
+
+/// Parses `a.b.c.d/len`.
+pub fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
+    let (address, len) = text.split_once('/')?;
+    let len: u8 = len.parse().ok().filter(|l| *l <= 32)?;
+    Some((address.parse().ok()?, len))
+}
+
+/// The configuration to use: the command line's, else `built_in`.
+pub fn effective(built_in: Config) -> Result<Config, Error> {
+    let address = |key: &str| -> Result<Option<Ipv4Addr>, Error> {
+        cmdline::value(key)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| Error::msg(alloc::format!("`{key}={v}` on the command line is not an IPv4 address")))
+            })
+            .transpose()
+    };
+    Ok(match cmdline::value("ip") {
+        None => built_in,
+        Some("dhcp") => Config::Dhcp,
+        Some(ip) => {
+            let (address_, prefix_len) = parse_cidr(ip).ok_or_else(|| {
+                Error::msg(alloc::format!(
+                    "`ip={ip}` on the command line: expected `dhcp` or an address like 10.0.2.15/24"
+                ))
+            })?;
+            Config::Static(Static { address: address_, prefix_len, gateway: address("gw")?, dns: address("dns")? })
+        }
+    })
+}

@@ -1,0 +1,323 @@
+//! The hosted target's `net`: the same API on the host's sockets, for
+//! developing a service as a Linux process (MirageOS's "unix" target).
+//!
+//! Sockets are non-blocking; when one would block, its task's waker is
+//! parked with a reactor thread that waits on epoll (through `polling`) and
+//! wakes it when the socket is ready. Name resolution and connecting, which
+//! std only offers blocking, run on a short-lived thread each.
+
+use crate::NetError;
+use crate::config::Config;
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Poll, Waker};
+use unikernel_core::Error;
+
+/// Wakers waiting on one socket, for reading and for writing.
+#[derive(Default)]
+struct Waiting {
+    read: Option<Waker>,
+    write: Option<Waker>,
+}
+
+struct Reactor {
+    poller: polling::Poller,
+    waiting: Mutex<HashMap<usize, Waiting>>,
+    next_key: Mutex<usize>,
+}
+
+fn reactor() -> &'static Reactor {
+    static REACTOR: OnceLock<Reactor> = OnceLock::new();
+    REACTOR.get_or_init(|| {
+        let poller = polling::Poller::new().expect("epoll is available");
+        std::thread::Builder::new().name("net-reactor".into()).spawn(run_reactor).expect("a thread");
+        Reactor { poller, waiting: Mutex::new(HashMap::new()), next_key: Mutex::new(0) }
+    })
+}
+
+fn run_reactor() {
+    let mut events = polling::Events::new();
+    loop {
+        events.clear();
+        if reactor().poller.wait(&mut events, None).is_err() {
+            continue; // EINTR
+        }
+        let mut waiting = reactor().waiting.lock().expect("not poisoned");
+        for event in events.iter() {
+            let Some(w) = waiting.get_mut(&event.key) else { continue };
+            // Oneshot: each event disarms the socket; whoever still waits re-arms it.
+            for waker in [event.readable.then(|| w.read.take()), event.writable.then(|| w.write.take())] {
+                if let Some(Some(waker)) = waker {
+                    waker.wake();
+                }
+            }
+        }
+    }
+}
+
+/// A non-blocking std socket registered with the reactor.
+struct Source<S: AsFd> {
+    socket: S,
+    key: usize,
+}
+
+impl<S: AsFd> Source<S> {
+    fn new(socket: S) -> io::Result<Self> {
+        let key = {
+            let mut next = reactor().next_key.lock().expect("not poisoned");
+            *next += 1;
+            *next
+        };
+        // SAFETY: the socket is deleted from the poller in Drop, before it closes.
+        unsafe { reactor().poller.add(&socket.as_fd(), polling::Event::none(key))? };
+        reactor().waiting.lock().expect("not poisoned").insert(key, Waiting::default());
+        Ok(Self { socket, key })
+    }
+
+    /// Runs `op` until it does not block; `write` says which readiness it waits for.
+    async fn io<T>(&self, write: bool, mut op: impl FnMut(&S) -> io::Result<T>) -> io::Result<T> {
+        poll_fn(|cx| match op(&self.socket) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => match self.wait(write, cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            other => Poll::Ready(other),
+        })
+        .await
+    }
+
+    /// Parks `waker` until the socket is readable (or writable) and arms
+    /// the socket for whatever its waiters wait for.
+    fn wait(&self, write: bool, waker: &Waker) -> io::Result<()> {
+        let mut waiting = reactor().waiting.lock().expect("not poisoned");
+        let w = waiting.get_mut(&self.key).expect("registered");
+        *(if write { &mut w.write } else { &mut w.read }) = Some(waker.clone());
+        reactor().poller.modify(self.socket.as_fd(), polling::Event::new(self.key, w.read.is_some(), w.write.is_some()))
+    }
+}
+
+impl<S: AsFd> Drop for Source<S> {
+    fn drop(&mut self) {
+        let _ = reactor().poller.delete(self.socket.as_fd());
+        reactor().waiting.lock().expect("not poisoned").remove(&self.key);
+    }
+}
+
+fn net_error(e: io::Error) -> NetError {
+    match e.kind() {
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::TimedOut => NetError::ConnectionReset,
+        ErrorKind::ConnectionRefused => NetError::ConnectionRefused,
+        ErrorKind::BrokenPipe | ErrorKind::NotConnected => NetError::BrokenPipe,
+        ErrorKind::AddrInUse => NetError::AddrInUse,
+        ErrorKind::AddrNotAvailable | ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            NetError::Unreachable
+        }
+        ErrorKind::InvalidInput => NetError::InvalidInput,
+        ErrorKind::PermissionDenied => NetError::Other("permission denied (ports below 1024 need root)"),
+        _ => NetError::Other("host socket error"),
+    }
+}
+
+/// Runs blocking `f` on its own thread and waits for it without blocking
+/// the executor.
+async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let slot: Arc<Mutex<(Option<T>, Option<Waker>)>> = Arc::default();
+    let theirs = slot.clone();
+    std::thread::spawn(move || {
+        let result = f();
+        let mut slot = theirs.lock().expect("not poisoned");
+        slot.0 = Some(result);
+        if let Some(waker) = slot.1.take() {
+            waker.wake();
+        }
+    });
+    poll_fn(|cx| {
+        let mut slot = slot.lock().expect("not poisoned");
+        match slot.0.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                slot.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+pub fn start(config: Config) -> Result<(), Error> {
+    log::info!("net: hosted, on the host's sockets (the address configuration {config:?} applies to images only)");
+    Ok(())
+}
+
+/// The handle `main` receives: opens sockets on the host.
+#[derive(Clone, Copy, Debug)]
+pub struct Net {
+    _private: (),
+}
+
+impl Net {
+    pub(crate) fn get() -> Result<Self, Error> {
+        Ok(Self { _private: () })
+    }
+
+    /// A hosted process has no MAC of its own.
+    pub fn mac(&self) -> [u8; 6] {
+        [0; 6]
+    }
+
+    /// Hosted services are reached on the host's addresses; this reports loopback.
+    pub fn ipv4(&self) -> Option<(Ipv4Addr, u8)> {
+        Some((Ipv4Addr::LOCALHOST, 8))
+    }
+
+    /// The host's network is configured already.
+    pub async fn configured(&self) -> (Ipv4Addr, u8) {
+        (Ipv4Addr::LOCALHOST, 8)
+    }
+
+    /// Listens on TCP `port` on all host addresses.
+    pub async fn tcp_listen(&self, port: u16) -> Result<TcpListener, NetError> {
+        self.tcp_listen_with_backlog(port, 128).await
+    }
+
+    /// As [`Net::tcp_listen`]; the host kernel sizes the backlog.
+    pub async fn tcp_listen_with_backlog(&self, port: u16, _backlog: usize) -> Result<TcpListener, NetError> {
+        if port == 0 {
+            return Err(NetError::InvalidInput);
+        }
+        let listener = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).map_err(net_error)?;
+        listener.set_nonblocking(true).map_err(net_error)?;
+        Ok(TcpListener { source: Source::new(listener).map_err(net_error)?, port })
+    }
+
+    /// Opens a TCP connection to `remote`.
+    pub async fn tcp_connect(&self, remote: SocketAddr) -> Result<TcpStream, NetError> {
+        let stream = off_thread(move || std::net::TcpStream::connect(remote)).await.map_err(net_error)?;
+        TcpStream::new(stream)
+    }
+
+    /// A UDP socket bound to `port` on all host addresses (0: any port).
+    pub async fn udp_bind(&self, port: u16) -> Result<UdpSocket, NetError> {
+        let socket = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).map_err(net_error)?;
+        socket.set_nonblocking(true).map_err(net_error)?;
+        let port = socket.local_addr().map_err(net_error)?.port();
+        Ok(UdpSocket { source: Source::new(socket).map_err(net_error)?, port })
+    }
+
+    /// Resolves `name` with the host's resolver, IPv4 addresses only.
+    pub async fn resolve(&self, name: &str) -> Result<Vec<IpAddr>, NetError> {
+        let name = name.to_string();
+        let found = off_thread(move || (name.as_str(), 0).to_socket_addrs().map(|a| a.collect::<Vec<_>>()))
+            .await
+            .map_err(|_| NetError::NotFound)?;
+        let v4: Vec<IpAddr> = found.iter().map(SocketAddr::ip).filter(IpAddr::is_ipv4).collect();
+        if v4.is_empty() { Err(NetError::NotFound) } else { Ok(v4) }
+    }
+}
+
+/// A listening TCP port.
+pub struct TcpListener {
+    source: Source<std::net::TcpListener>,
+    port: u16,
+}
+
+impl TcpListener {
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), NetError> {
+        let (stream, peer) = self.source.io(false, std::net::TcpListener::accept).await.map_err(net_error)?;
+        Ok((TcpStream::new(stream)?, peer))
+    }
+}
+
+/// A TCP connection.
+pub struct TcpStream {
+    source: Source<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    fn new(stream: std::net::TcpStream) -> Result<Self, NetError> {
+        stream.set_nonblocking(true).map_err(net_error)?;
+        Ok(Self { source: Source::new(stream).map_err(net_error)? })
+    }
+
+    /// The peer's address, while connected.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.source.socket.peer_addr().ok()
+    }
+
+    /// Reads what has arrived into `buf`, waiting for at least one byte;
+    /// `Ok(0)` is the end of the stream.
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+        self.source.io(false, |mut s| s.read(buf)).await.map_err(net_error)
+    }
+
+    /// Writes as much of `buf` as the socket takes, waiting for room.
+    pub async fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
+        self.source.io(true, |mut s| s.write(buf)).await.map_err(net_error)
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&mut self, mut buf: &[u8]) -> Result<(), NetError> {
+        while !buf.is_empty() {
+            let n = self.write(buf).await?;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+
+    /// The host kernel sends on its own; nothing to wait for.
+    pub async fn flush(&mut self) -> Result<(), NetError> {
+        Ok(())
+    }
+
+    /// Sends FIN; this side can still read.
+    pub fn close(&mut self) {
+        let _ = self.source.socket.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// Ends the connection at once in both directions (hosted: with a
+    /// FIN, since std cannot send a reset).
+    pub fn abort(&mut self) {
+        let _ = self.source.socket.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Bounds how long a blocked send waits for the peer.
+    pub fn set_timeout(&mut self, timeout: Option<core::time::Duration>) {
+        let _ = self.source.socket.set_write_timeout(timeout);
+    }
+
+    /// Keep-alive is the host's business when hosted.
+    pub fn set_keep_alive(&mut self, _interval: Option<core::time::Duration>) {}
+}
+
+/// A bound UDP socket.
+pub struct UdpSocket {
+    source: Source<std::net::UdpSocket>,
+    port: u16,
+}
+
+impl UdpSocket {
+    /// The local port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Waits for a datagram; copies it into `buf` (truncating a longer one).
+    pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), NetError> {
+        self.source.io(false, |s| s.recv_from(buf)).await.map_err(net_error)
+    }
+
+    /// Sends `buf` to `to`.
+    pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> Result<(), NetError> {
+        self.source.io(true, |s| s.send_to(buf, to)).await.map(drop).map_err(net_error)
+    }
+}
