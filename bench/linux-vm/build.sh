@@ -164,6 +164,11 @@ if [ "$SERVER" = lighttpd ]; then
     LIBS=$(LD_LIBRARY_PATH=$LIBPATH ldd "$LBIN" | awk '$2=="=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}') \
         || die "ldd failed on lighttpd"
     for l in $LIBS; do
+        # Prefer the unpacked bookworm copy (ldd reports the loader by its
+        # host path, and the host may be a different release).
+        for c in "$PKG/lib/x86_64-linux-gnu/${l##*/}" "$PKG/usr/lib/x86_64-linux-gnu/${l##*/}"; do
+            [ -e "$c" ] && { l=$c; break; }
+        done
         case "$l" in
             */ld-linux-x86-64.so.2) cp -L "$l" "$ROOT/lib64/ld-linux-x86-64.so.2" ;;
             *) cp -L "$l" "$ROOT/lib/x86_64-linux-gnu/" ;;
@@ -177,6 +182,7 @@ server.bind = "0.0.0.0"
 server.username = "nobody"
 server.groupname = "nogroup"
 server.errorlog = "/tmp/lighttpd.err"
+server.upload-dirs = ( "/tmp" )
 index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html" )
 server.max-keep-alive-requests = 100000

@@ -47,9 +47,21 @@ fn unnamed_component_is_not_in_the_image() {
 }
 
 #[test]
+fn networking_is_only_in_images_that_name_net() {
+    // The stack, the driver, the virtio transport and smoltcp.
+    let crates = ["unikernel_net", "unikernel_virtio_net", "unikernel_virtio", "virtio_drivers", "smoltcp"];
+    let (hello, http) = (read("hello"), read("http"));
+    for krate in crates {
+        assert_eq!(symbols_of(&hello, krate), Vec::<String>::new(), "hello must not contain {krate}");
+        assert!(!symbols_of(&http, krate).is_empty(), "http names net, so {krate} must be in it");
+    }
+}
+
+#[test]
 fn component_record_lists_exactly_the_named_components() {
     assert_eq!(components(&read("hello")), Vec::<String>::new());
     assert_eq!(components(&read("random")), ["entropy"]);
+    assert_eq!(components(&read("http")), ["net"]);
 }
 
 #[test]

@@ -1,0 +1,290 @@
+//! The `net` component against real clients: curl and std sockets through
+//! QEMU's user networking, and, inside a network namespace this test
+//! creates, a tap device with ping, dnsmasq (DHCP and DNS) and a thousand
+//! short connections. The namespace tests need root, `ip`, `ping` and
+//! `dnsmasq` (`.ci/run` installs them).
+
+mod common;
+
+use common::{BARE, examples};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A guest running in the background; killed when dropped.
+struct Guest {
+    child: Child,
+    console: Arc<Mutex<String>>,
+}
+
+impl Guest {
+    /// Boots example `name` with the runner; `wrap` prefixes the command
+    /// (e.g. `ip netns exec NS`).
+    fn start(wrap: &[&str], name: &str, args: &[&str]) -> Self {
+        let runner = env!("CARGO_BIN_EXE_unikernel-runner");
+        let image = examples(BARE).join(name);
+        let mut words: Vec<String> = wrap.iter().map(|s| s.to_string()).collect();
+        words.push(runner.into());
+        words.push(image.display().to_string());
+        words.extend(["--accel", "tcg", "--timeout", "300"].map(String::from));
+        words.extend(args.iter().map(|s| s.to_string()));
+        let mut child = Command::new(&words[0])
+            .args(&words[1..])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the runner");
+        let console = Arc::new(Mutex::new(String::new()));
+        let (stdout, sink) = (child.stdout.take().expect("piped"), console.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut console = sink.lock().unwrap();
+                console.push_str(&line);
+                console.push('\n');
+            }
+        });
+        Self { child, console }
+    }
+
+    /// Waits until the console shows `needle`; returns the console.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let console = self.console.lock().unwrap().clone();
+            if console.contains(needle) {
+                return console;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("guest exited ({status}) before printing {needle:?}:\n{console}");
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "no {needle:?} in 120 s:\n{console}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+fn text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+/// A JSON number field of the http example's `/api/status`.
+fn field(json: &str, name: &str) -> u64 {
+    let at = json.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("no {name} in {json}"));
+    json[at + name.len() + 3..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+}
+
+#[test]
+fn http_answers_curl_with_keep_alive() {
+    let port = free_port();
+    let mut guest = Guest::start(&[], "http", &["--forward", &format!("{port}:80")]);
+    guest.wait_for("serving on");
+    let base = format!("http://127.0.0.1:{port}");
+    let out = run(
+        "curl",
+        &["-sv", "--max-time", "30", &format!("{base}/"), &format!("{base}/api/status"), &format!("{base}/nope")],
+    );
+    let out = text(&out);
+    assert!(out.contains("< HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains("< Content-Type: text/html; charset=utf-8"), "{out}");
+    assert!(out.contains("<h1>Hello from a unikernel</h1>"), "{out}");
+    assert!(out.contains("< Content-Type: application/json"), "{out}");
+    assert!(out.contains("< HTTP/1.1 404 Not Found"), "{out}");
+    // Three requests, one connection: curl reused it twice.
+    assert_eq!(out.matches("Re-using existing connection").count(), 2, "{out}");
+    let json = out.lines().find(|l| l.starts_with("{\"requests\"")).expect("status JSON");
+    assert_eq!(field(json, "requests"), 1, "one request came before the status request: {json}");
+}
+
+#[test]
+fn echo_returns_ten_mebibytes_intact_over_tcp_and_datagrams_over_udp() {
+    let port = free_port();
+    let mut guest =
+        Guest::start(&[], "echo", &["--forward", &format!("{port}:7"), "--forward", &format!("udp:{port}:7")]);
+    guest.wait_for("listening on");
+    let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut writer = conn.try_clone().unwrap();
+    let sent = data.clone();
+    let sender = std::thread::spawn(move || writer.write_all(&sent).unwrap());
+    let mut echoed = vec![0; data.len()];
+    conn.read_exact(&mut echoed).expect("the whole stream comes back");
+    sender.join().unwrap();
+    assert!(echoed == data, "the echoed bytes differ");
+
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for size in [1, 512, 1400] {
+        let datagram: Vec<u8> = (0..size).map(|i| i as u8 ^ 0x5a).collect();
+        udp.send_to(&datagram, ("127.0.0.1", port)).unwrap();
+        let mut buf = [0; 2048];
+        let (n, _) = udp.recv_from(&mut buf).expect("a UDP echo");
+        assert_eq!(&buf[..n], &datagram[..]);
+    }
+}
+
+#[test]
+fn http_rejects_bad_requests_and_outlives_bad_clients() {
+    let port = free_port();
+    let mut guest = Guest::start(&[], "http", &["--forward", &format!("{port}:80")]);
+    guest.wait_for("serving on");
+    let request = |raw: &[u8]| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c.write_all(raw).unwrap();
+        let mut reply = String::new();
+        let _ = c.read_to_string(&mut reply);
+        reply
+    };
+    for bad in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    ] {
+        let reply = request(bad);
+        assert!(reply.starts_with("HTTP/1.1 400 Bad Request"), "{bad:?} -> {reply}");
+    }
+    let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(10_000));
+    assert!(request(huge.as_bytes()).starts_with("HTTP/1.1 400 Bad Request"));
+
+    // A half-open client (head never finished) and one that never reads.
+    let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let pipelined = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(4000);
+    let _ = stalled.write_all(pipelined.as_bytes()); // may stop when both buffers are full
+    let reply = request(b"GET /api/status HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "served while others misbehave: {reply}");
+    assert!(field(&reply, "open") >= 3, "the bad clients are still connected: {reply}");
+    drop((half, stalled));
+}
+
+// ---- inside a network namespace -------------------------------------------
+
+/// A network namespace with a tap device `tap0` at 10.10.0.1/24; deleted
+/// (with everything in it) when dropped.
+struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    fn new(tag: &str) -> Self {
+        let name = format!("uk-{tag}-{}", std::process::id());
+        let ip = |args: &str| {
+            let out = run("ip", &args.split(' ').collect::<Vec<_>>());
+            assert!(out.status.success(), "ip {args}: {} (the namespace tests need root)", text(&out));
+        };
+        ip(&format!("netns add {name}"));
+        let ns = Self { name };
+        for cmd in
+            ["link set lo up", "tuntap add dev tap0 mode tap", "addr add 10.10.0.1/24 dev tap0", "link set tap0 up"]
+        {
+            ip(&format!("-n {} {cmd}", ns.name));
+        }
+        ns
+    }
+
+    fn exec(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.name]
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let mut words = vec!["netns", "exec", &self.name, program];
+        words.extend(args);
+        run("ip", &words)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // Kill what still runs inside (dnsmasq), then remove it.
+        let _ = run("ip", &["netns", "pids", &self.name]).stdout.split(|b| *b == b'\n').for_each(|pid| {
+            if let Ok(pid) = std::str::from_utf8(pid) {
+                if !pid.is_empty() {
+                    let _ = run("kill", &[pid]);
+                }
+            }
+        });
+        let _ = run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+#[test]
+fn in_a_namespace_dhcp_and_dns_come_from_dnsmasq() {
+    let ns = Namespace::new("dhcp");
+    let pidfile = std::env::temp_dir().join(format!("{}.dnsmasq.pid", ns.name));
+    let dnsmasq = ns.run(
+        "dnsmasq",
+        &[
+            "--interface=tap0",
+            "--bind-interfaces",
+            "--dhcp-range=10.10.0.50,10.10.0.60,1h",
+            "--address=/unikernel.test/10.10.0.77",
+            "--no-resolv",
+            "--no-hosts",
+            &format!("--pid-file={}", pidfile.display()),
+        ],
+    );
+    assert!(dnsmasq.status.success(), "dnsmasq: {}", text(&dnsmasq));
+    let mut guest = Guest::start(&ns.exec(), "resolve", &["--tap", "tap0", "name=unikernel.test", "name=missing.test"]);
+    let console = guest.wait_for("missing.test ->");
+    assert!(console.contains("resolve: configured as 10.10.0.5"), "an address from the DHCP range: {console}");
+    assert!(console.contains("unikernel.test -> [10.10.0.77]"), "{console}");
+    assert!(console.contains("missing.test -> error: name not found"), "{console}");
+}
+
+#[test]
+fn in_a_namespace_the_guest_answers_ping_and_thousand_dropped_connections_leave_no_trace() {
+    let ns = Namespace::new("tap");
+    let mut guest = Guest::start(&ns.exec(), "http", &["--tap", "tap0", "ip=10.10.0.2/24", "gw=10.10.0.1"]);
+    guest.wait_for("serving on 10.10.0.2/24");
+    let ping = ns.run("ping", &["-c", "3", "-W", "5", "10.10.0.2"]);
+    assert!(text(&ping).contains("3 received"), "{}", text(&ping));
+
+    let status = || {
+        let out = ns.run("curl", &["-s", "--max-time", "20", "http://10.10.0.2/api/status"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Open and drop connections (every third sends a request first), wait
+    // for them to close, and read the heap. A warm-up round sizes the
+    // executor's and the socket set's tables; two rounds of 500 after it
+    // may not leave even 8 bytes per connection behind.
+    let churn = |count: u32| {
+        let script = format!(
+            r#"for i in $(seq {count}); do exec 3<>/dev/tcp/10.10.0.2/80 || exit 1; if [ $((i % 3)) = 0 ]; then printf 'GET / HTTP/1.1\r\n\r\n' >&3; fi; exec 3<&-; done"#
+        );
+        let out = ns.run("bash", &["-c", &script]);
+        assert!(out.status.success(), "churn: {}", text(&out));
+        let settle = Instant::now();
+        while field(&status(), "open") != 1 {
+            // Only the status request itself is open once all closed.
+            assert!(settle.elapsed() < Duration::from_secs(40), "connections left open: {}", status());
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        std::thread::sleep(Duration::from_secs(11)); // past the stack's 10 s linger
+        field(&status(), "heap_used")
+    };
+    let warm = churn(250);
+    let after = (churn(500), churn(500));
+    assert!(after.1 < warm + 8 * 1000, "the heap grew from {warm} to {after:?} bytes over 1000 connections");
+    let json = status();
+    assert!(field(&json, "connections") >= 1250, "{json}");
+}
