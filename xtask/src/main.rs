@@ -6,6 +6,7 @@
 
 mod bench;
 mod tally;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -71,6 +72,7 @@ fn run(args: &[String]) -> Result<(), String> {
 /// Host tests (unit, trybuild, boot, ELF, hosted guest tests), then the
 /// in-guest tests in QEMU. Tests run under TCG unless UNIKERNEL_ACCEL is set.
 fn test() -> Result<(), String> {
+    tools::ensure()?;
     let accel = std::env::var("UNIKERNEL_ACCEL").unwrap_or_else(|_| "tcg".into());
     let steps: [(&str, Vec<&str>); 2] = [
         ("host tests", vec!["test", "--no-fail-fast", "--workspace", "--exclude", "floor", "--target", HOST]),
