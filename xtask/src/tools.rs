@@ -11,9 +11,7 @@ const TOOLS: &[(&str, &str)] =
 fn found(program: &str) -> bool {
     let dirs = std::env::var_os("PATH").unwrap_or_default();
     // sbin holds ip and dnsmasq, which non-root PATHs often lack.
-    std::env::split_paths(&dirs)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .any(|d| d.join(program).is_file())
+    std::env::split_paths(&dirs).chain(["/usr/sbin".into(), "/sbin".into()]).any(|d| d.join(program).is_file())
 }
 
 fn apt_get(args: &[&str]) -> bool {

@@ -9,6 +9,7 @@ mod common;
 use common::{BARE, examples};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,8 +31,11 @@ impl Guest {
         words.push(image.display().to_string());
         words.extend(["--accel", "tcg", "--timeout", "300"].map(String::from));
         words.extend(args.iter().map(|s| s.to_string()));
+        // Its own process group, so that dropping the guest stops QEMU
+        // (the runner's child) too.
         let mut child = Command::new(&words[0])
             .args(&words[1..])
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -67,7 +71,7 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = run("kill", &["--", &format!("-{}", self.child.id())]);
         let _ = self.child.wait();
     }
 }
