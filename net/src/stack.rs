@@ -240,7 +240,7 @@ impl Stack {
 
     /// The next ephemeral port for an outgoing connection.
     pub fn ephemeral_port(&mut self) -> u16 {
-        self.next_port = if self.next_port >= 65535 { 49152 } else { self.next_port + 1 };
+        self.next_port = self.next_port.checked_add(1).unwrap_or(49152);
         self.next_port
     }
 

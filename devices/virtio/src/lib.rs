@@ -53,6 +53,7 @@ pub fn probe_all() -> Result<(), Error> {
     DONE.call_once(probe_every).clone().map_err(Error::msg)
 }
 
+#[cfg(target_os = "none")]
 fn probe(transport: Transport, irq: u8) -> Result<(), Error> {
     use virtio_drivers::transport::Transport as _;
     let device = transport.device_type();

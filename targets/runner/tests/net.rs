@@ -220,13 +220,10 @@ impl Namespace {
 impl Drop for Namespace {
     fn drop(&mut self) {
         // Kill what still runs inside (dnsmasq), then remove it.
-        let _ = run("ip", &["netns", "pids", &self.name]).stdout.split(|b| *b == b'\n').for_each(|pid| {
-            if let Ok(pid) = std::str::from_utf8(pid) {
-                if !pid.is_empty() {
-                    let _ = run("kill", &[pid]);
-                }
-            }
-        });
+        let pids = run("ip", &["netns", "pids", &self.name]).stdout;
+        for pid in String::from_utf8_lossy(&pids).split_whitespace() {
+            let _ = run("kill", &[pid]);
+        }
         let _ = run("ip", &["netns", "del", &self.name]);
     }
 }
