@@ -207,6 +207,8 @@ impl Stack {
                 let (dns, sockets) = (self.dns, &mut self.sockets);
                 apply(&mut self.iface, sockets, dns, cidr.address(), cidr.prefix_len(), router, &servers);
             }
+            // smoltcp also reports this once at start, before any lease.
+            None if self.ipv4().is_none() => {}
             None => {
                 log::info!("net: DHCP lease lost");
                 self.iface.update_ip_addrs(|a| a.clear());
