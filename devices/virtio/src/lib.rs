@@ -16,6 +16,8 @@ use alloc::string::String;
 mod hal;
 #[cfg(target_os = "none")]
 mod mmio;
+#[cfg(target_os = "none")]
+mod pci;
 mod transport;
 
 #[cfg(target_os = "none")]
@@ -45,7 +47,7 @@ pub fn probe_all() -> Result<(), Error> {
     static DONE: spin::Once<Result<(), String>> = spin::Once::new();
     let probe_every = || {
         #[cfg(target_os = "none")]
-        for (transport, irq) in mmio::devices() {
+        for (transport, irq) in mmio::devices().chain(pci::devices()) {
             probe(transport, irq).map_err(|e| alloc::format!("{e}"))?;
         }
         Ok(())

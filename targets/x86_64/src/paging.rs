@@ -1,5 +1,6 @@
-//! The final page tables: an identity map of RAM and of the device window
-//! below 4 GiB (local APIC, I/O APIC, HPET, microvm's virtio-mmio), nothing
+//! The final page tables: an identity map of RAM and of two device windows
+//! below 4 GiB (local APIC, I/O APIC, HPET, microvm's virtio-mmio; PCI
+//! memory BARs, which the virtio crate places from 0xc000_0000), nothing
 //! else. The image and the stacks get 4 KiB pages so each part has its own
 //! permissions (W^X, guard pages unmapped, page 0 unmapped to catch null
 //! pointers); the rest uses 2 MiB pages, uncached for devices. Mapping only
@@ -19,6 +20,9 @@ use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 pub const IDENTITY_LIMIT: u64 = 4 << 30;
 /// Memory-mapped devices of PC-like machines live in the last 32 MiB.
 const DEVICE_WINDOW: u64 = IDENTITY_LIMIT - (32 << 20);
+/// PCI memory BARs, as assigned by `unikernel-virtio` (q35 has no RAM from
+/// 0xb000_0000 up; RAM there on other machines is left out of the heap).
+const PCI_WINDOW: core::ops::Range<u64> = 0xc000_0000..0xc200_0000;
 pub const HUGE: u64 = 2 << 20;
 
 /// Whether `addr` is in the uncached device window this module maps.
@@ -27,9 +31,9 @@ pub fn in_device_window(addr: u64) -> bool {
 }
 
 /// The 2 MiB-aligned part of a RAM range that the identity map covers
-/// (below the device window); the heap must stay inside it.
+/// (below the device windows); the heap must stay inside it.
 pub fn mappable(ram: core::ops::Range<u64>) -> core::ops::Range<u64> {
-    ram.start.next_multiple_of(HUGE)..ram.end.min(DEVICE_WINDOW) & !(HUGE - 1)
+    ram.start.next_multiple_of(HUGE)..ram.end.min(PCI_WINDOW.start) & !(HUGE - 1)
 }
 /// Page tables for 4 KiB mappings, each covering 2 MiB.
 const FINE_TABLES: usize = 8;
@@ -106,7 +110,9 @@ pub fn init(plan: &Plan, info: &StartInfo) {
             let ram = mappable(ram);
             map_identity(pds, ram.start.max(fine_end)..ram.end, 21, huge);
         }
-        map_identity(pds, DEVICE_WINDOW..IDENTITY_LIMIT, 21, huge | F::NO_CACHE | F::WRITE_THROUGH);
+        for window in [PCI_WINDOW, DEVICE_WINDOW..IDENTITY_LIMIT] {
+            map_identity(pds, window, 21, huge | F::NO_CACHE | F::WRITE_THROUGH);
+        }
         let frame = PhysFrame::containing_address(table_addr(pml4));
         Cr3::write(frame, Cr3Flags::empty());
     }
