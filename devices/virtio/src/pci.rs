@@ -7,8 +7,10 @@
 //! off (virtio-drivers does not program vectors), so devices interrupt on
 //! INTx: in APIC mode q35 wires PIRQ A-H to GSI 16-23, and slot `s` pin `p`
 //! (INTA = 0) raises PIRQ E-H, `4 + (s + p) % 4`, for slots below 25 (QEMU's
-//! ICH9 default routing, which its ACPI tables describe). Other chipsets
-//! are not driven.
+//! ICH9 default routing, which its ACPI tables describe). On `pc` (i440FX)
+//! slot `s` pin `p` raises PIIX3's PIRQ `(s - 1 + p) % 4`, which the PIIX3
+//! routes to the ISA IRQ in its register 0x60 + n; a PIRQ that firmware
+//! left disabled is routed to IRQ 11 here.
 
 use crate::Transport;
 use virtio_drivers::transport::SomeTransport;
@@ -20,8 +22,15 @@ use x86_64::instructions::port::Port;
 
 const VIRTIO_VENDOR: u16 = 0x1af4;
 const INTEL: u16 = 0x8086;
-/// The host bridge (MCH) of q35.
+/// The host bridges (MCH) of q35 and of pc (i440FX).
 const Q35_HOST_BRIDGE: u16 = 0x29c0;
+const I440FX_HOST_BRIDGE: u16 = 0x1237;
+/// PIIX3's ISA bridge (function 0 of slot 1 on pc) and its PIRQ A-D routing.
+const PIIX3: DeviceFunction = DeviceFunction { bus: 0, device: 1, function: 0 };
+const PIRQ_ROUTE: u8 = 0x60;
+const PIRQ_DISABLED: u8 = 0x80;
+/// Where disabled PIRQs are routed: free on QEMU's pc without legacy devices.
+const PIRQ_IRQ: u8 = 11;
 /// Where memory BARs go (`PCI_WINDOW` in the x86_64 target's paging).
 const BAR_WINDOW: core::ops::Range<u64> = 0xc000_0000..0xc200_0000;
 const INTERRUPT_PIN: u8 = 0x3c;
@@ -74,10 +83,14 @@ pub fn devices() -> alloc::vec::Vec<(Transport, u8)> {
     if id == u32::MAX {
         return found; // no PCI (microvm)
     }
-    if id != u32::from(Q35_HOST_BRIDGE) << 16 | u32::from(INTEL) {
-        log::warn!("pci: host bridge {id:#010x} is not q35's; its devices are not driven");
-        return found;
-    }
+    let chipset = match (id as u16, (id >> 16) as u16) {
+        (INTEL, Q35_HOST_BRIDGE) => Chipset::Q35,
+        (INTEL, I440FX_HOST_BRIDGE) => Chipset::I440fx,
+        _ => {
+            log::warn!("pci: host bridge {id:#010x} is neither q35's nor i440FX's; its devices are not driven");
+            return found;
+        }
+    };
     let mut root = PciRoot::new(Ports);
     let mut next_bar = BAR_WINDOW.start;
     let virtio: alloc::vec::Vec<DeviceFunction> =
@@ -89,17 +102,46 @@ pub fn devices() -> alloc::vec::Vec<(Transport, u8)> {
         }
         root.set_command(df, Command::MEMORY_SPACE | Command::BUS_MASTER);
         let pin = (Ports.read_word(df, INTERRUPT_PIN) >> 8) as u8; // 1 = INTA
-        if pin == 0 || df.device >= 25 {
+        let Some(gsi) = chipset.gsi(df.device, pin) else {
             log::warn!("pci: {df}: no INTx routing known for pin {pin}");
             continue;
-        }
-        let gsi = PIRQ_E_GSI + (df.device + pin - 1) % 4;
+        };
         match PciTransport::new::<crate::Hal, _>(&mut root, df) {
             Ok(t) => found.push((Transport(SomeTransport::Pci(t)), gsi)),
             Err(e) => log::warn!("pci: {df}: {e}"),
         }
     }
     found
+}
+
+#[derive(Clone, Copy)]
+enum Chipset {
+    Q35,
+    I440fx,
+}
+
+impl Chipset {
+    /// The interrupt line of `pin` (1 = INTA) of the device in `slot`.
+    fn gsi(self, slot: u8, pin: u8) -> Option<u8> {
+        if pin == 0 || pin > 4 {
+            return None;
+        }
+        match self {
+            Self::Q35 if slot < 25 => Some(PIRQ_E_GSI + (slot + pin - 1) % 4),
+            Self::Q35 => None,
+            Self::I440fx => {
+                let pirq = (slot + pin + 2) % 4; // (slot - 1 + pin - 1) mod 4
+                let routes = Ports.read_word(PIIX3, PIRQ_ROUTE);
+                let irq = (routes >> (8 * pirq)) as u8;
+                if irq & PIRQ_DISABLED == 0 && irq < 16 {
+                    return Some(irq);
+                }
+                let routes = routes & !(0xff << (8 * pirq)) | u32::from(PIRQ_IRQ) << (8 * pirq);
+                Ports.write_word(PIIX3, PIRQ_ROUTE, routes);
+                Some(PIRQ_IRQ)
+            }
+        }
+    }
 }
 
 /// Places the device's memory BARs at naturally aligned addresses from

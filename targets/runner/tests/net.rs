@@ -117,13 +117,18 @@ fn http_answers_curl_with_keep_alive() {
 }
 
 #[test]
-fn http_answers_on_q35_through_virtio_pci() {
-    let port = free_port();
-    let mut guest = Guest::start(&[], "http", &["--machine", "q35", "--forward", &format!("{port}:80"), "log=debug"]);
-    let console = guest.wait_for("serving on");
-    assert!(console.contains("virtio: Network on irq 21 -> virtio-net"), "PCI slot 1, INTA, PIRQ F: {console}");
-    let out = text(&run("curl", &["-s", "-i", "--max-time", "30", &format!("http://127.0.0.1:{port}/")]));
-    assert!(out.starts_with("HTTP/1.1 200 OK") && out.contains("Hello from a unikernel"), "{out}");
+fn http_answers_on_q35_and_pc_through_virtio_pci() {
+    // q35: slot 1, INTA -> PIRQ F -> GSI 21. pc: slot 2, INTA -> PIRQ B,
+    // which qboot routes to IRQ 10.
+    for (machine, irq) in [("q35", 21), ("pc", 10)] {
+        let port = free_port();
+        let mut guest =
+            Guest::start(&[], "http", &["--machine", machine, "--forward", &format!("{port}:80"), "log=debug"]);
+        let console = guest.wait_for("serving on");
+        assert!(console.contains(&format!("virtio: Network on irq {irq} -> virtio-net")), "{machine}: {console}");
+        let out = text(&run("curl", &["-s", "-i", "--max-time", "30", &format!("http://127.0.0.1:{port}/")]));
+        assert!(out.starts_with("HTTP/1.1 200 OK") && out.contains("Hello from a unikernel"), "{machine}: {out}");
+    }
 }
 
 #[test]
