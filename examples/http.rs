@@ -36,7 +36,7 @@ async fn main(net: Net) -> Result<(), Error> {
         CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         spawn(async move {
             OPEN.fetch_add(1, Ordering::Relaxed);
-            let _ = serve(conn).await;
+            let _ = serve(conn, net).await;
             OPEN.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -54,14 +54,14 @@ struct Request {
 }
 
 /// Serves requests on `conn` until the client closes, errs or idles.
-async fn serve(mut conn: TcpStream) -> Result<(), NetError> {
+async fn serve(mut conn: TcpStream, net: Net) -> Result<(), NetError> {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         let (request, consumed) = match req.parse(&buf[..filled]) {
-            Ok(httparse::Status::Complete(n)) => match route(&req) {
+            Ok(httparse::Status::Complete(n)) => match route(&req, net) {
                 Some(request) => (request, n),
                 None => (bad_request("unsupported request"), n),
             },
@@ -90,7 +90,7 @@ async fn serve(mut conn: TcpStream) -> Result<(), NetError> {
     }
 }
 
-fn route(req: &httparse::Request<'_, '_>) -> Option<Request> {
+fn route(req: &httparse::Request<'_, '_>, net: Net) -> Option<Request> {
     let (method, path, version) = (req.method?, req.path?, req.version?);
     let header = |name: &str| req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
     let connection = header("connection").and_then(|v| core::str::from_utf8(v).ok()).unwrap_or("");
@@ -109,21 +109,22 @@ fn route(req: &httparse::Request<'_, '_>) -> Option<Request> {
     let head_only = method == "HEAD";
     let (status, content_type, body) = match (method, path) {
         ("GET" | "HEAD", "/") => ("200 OK", "text/html; charset=utf-8", INDEX.into()),
-        ("GET" | "HEAD", "/api/status") => ("200 OK", "application/json", status_json()),
+        ("GET" | "HEAD", "/api/status") => ("200 OK", "application/json", status_json(net)),
         ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".into()),
         _ => ("405 Method Not Allowed", "text/plain", "method not allowed\n".into()),
     };
     Some(Request { status, content_type, body, head_only, keep_alive, body_len })
 }
 
-fn status_json() -> alloc::string::String {
+fn status_json(net: Net) -> alloc::string::String {
     let heap = unikernel::heap::stats();
     format!(
-        "{{\"requests\":{},\"connections\":{},\"open\":{},\"heap_used\":{},\"uptime_ms\":{}}}\n",
+        "{{\"requests\":{},\"connections\":{},\"open\":{},\"heap_used\":{},\"net_interrupts\":{},\"uptime_ms\":{}}}\n",
         REQUESTS.load(Ordering::Relaxed),
         CONNECTIONS.load(Ordering::Relaxed),
         OPEN.load(Ordering::Relaxed),
         heap.used,
+        net.device_interrupts(),
         unikernel::time::Instant::now().as_nanos() / 1_000_000,
     )
 }

@@ -38,6 +38,9 @@ pub trait Platform: Sync {
     fn on_executor_thread(&self) -> bool;
     /// Routes device interrupt line `irq` to [`crate::interrupt::dispatch`].
     fn enable_irq(&self, irq: u8) -> Result<(), crate::Error>;
+    /// The message address and data that make a device raise line `irq`
+    /// (an MSI/MSI-X message), where the target has them.
+    fn msi(&self, irq: u8) -> Option<(u64, u32)>;
 }
 
 static PLATFORM: Once<&'static dyn Platform> = Once::new();

@@ -169,6 +169,11 @@ impl Net {
         [0; 6]
     }
 
+    /// The host's kernel takes the device's interrupts.
+    pub fn device_interrupts(&self) -> u64 {
+        0
+    }
+
     /// Hosted services are reached on the host's addresses; this reports loopback.
     pub fn ipv4(&self) -> Option<(Ipv4Addr, u8)> {
         Some((Ipv4Addr::LOCALHOST, 8))

@@ -275,6 +275,11 @@ impl Net {
         })
     }
 
+    /// Interrupts the network device raised since boot.
+    pub fn device_interrupts(&self) -> u64 {
+        unikernel_virtio_net::interrupts()
+    }
+
     /// The IPv4 address and prefix length, once configured.
     pub fn ipv4(&self) -> Option<(Ipv4Addr, u8)> {
         with(|s| s.ipv4())

@@ -21,7 +21,7 @@ use futures_util::task::AtomicWaker;
 use linkme::distributed_slice;
 use spin::Mutex;
 use unikernel_core::Error;
-use unikernel_virtio::{DRIVERS, DeviceType, Driver, Transport};
+use unikernel_virtio::{DRIVERS, DeviceType, Driver, Interrupt, Transport};
 
 static DEVICE: spin::Once<Mutex<VirtioNet>> = spin::Once::new();
 static WAKER: AtomicWaker = AtomicWaker::new();
@@ -30,7 +30,7 @@ static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 #[distributed_slice(DRIVERS)]
 static VIRTIO_NET: Driver = Driver { name: "virtio-net", device: DeviceType::Network, probe };
 
-fn probe(transport: Transport, irq: u8) -> Result<(), Error> {
+fn probe(transport: Transport, interrupt: Interrupt) -> Result<(), Error> {
     if DEVICE.is_completed() {
         log::warn!("virtio-net: a second network device is not driven");
         return Ok(());
@@ -38,7 +38,7 @@ fn probe(transport: Transport, irq: u8) -> Result<(), Error> {
     let nic = VirtioNet::new(transport)?;
     log::info!("virtio-net: MAC {:02x?}", nic.mac());
     DEVICE.call_once(|| Mutex::new(nic));
-    unikernel_core::interrupt::register(irq, on_interrupt)
+    interrupt.register(on_interrupt)
 }
 
 fn on_interrupt() {

@@ -27,13 +27,44 @@ pub use transport::Transport;
 use unikernel_core::Error;
 pub use virtio_drivers::transport::DeviceType;
 
+/// How a device interrupts; its driver calls [`Interrupt::register`].
+#[derive(Debug)]
+pub enum Interrupt {
+    /// A wired line (GSI) of the I/O APIC.
+    Line(u8),
+    /// MSI-X (virtio-pci devices that have it).
+    #[cfg(target_os = "none")]
+    MsiX(pci::MsiX),
+}
+
+impl Interrupt {
+    /// Calls `handler` on each interrupt of the device.
+    pub fn register(self, handler: fn()) -> Result<(), Error> {
+        match self {
+            Self::Line(line) => unikernel_core::interrupt::register(line, handler),
+            #[cfg(target_os = "none")]
+            Self::MsiX(msix) => msix.register(handler),
+        }
+    }
+}
+
+impl core::fmt::Display for Interrupt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Line(line) => write!(f, "irq {line}"),
+            #[cfg(target_os = "none")]
+            Self::MsiX(_) => f.write_str("MSI-X"),
+        }
+    }
+}
+
 /// A driver for one virtio device type.
 #[derive(Debug)]
 pub struct Driver {
     pub name: &'static str,
     pub device: DeviceType,
-    /// Takes the device over; `irq` is its interrupt line.
-    pub probe: fn(Transport, irq: u8) -> Result<(), Error>,
+    /// Takes the device over and registers for its interrupt.
+    pub probe: fn(Transport, Interrupt) -> Result<(), Error>,
 }
 
 /// The drivers linked into this image.
@@ -47,8 +78,8 @@ pub fn probe_all() -> Result<(), Error> {
     static DONE: spin::Once<Result<(), String>> = spin::Once::new();
     let probe_every = || {
         #[cfg(target_os = "none")]
-        for (transport, irq) in mmio::devices().chain(pci::devices()) {
-            probe(transport, irq).map_err(|e| alloc::format!("{e}"))?;
+        for (transport, interrupt) in mmio::devices().chain(pci::devices()) {
+            probe(transport, interrupt).map_err(|e| alloc::format!("{e}"))?;
         }
         Ok(())
     };
@@ -56,16 +87,16 @@ pub fn probe_all() -> Result<(), Error> {
 }
 
 #[cfg(target_os = "none")]
-fn probe(transport: Transport, irq: u8) -> Result<(), Error> {
+fn probe(transport: Transport, interrupt: Interrupt) -> Result<(), Error> {
     use virtio_drivers::transport::Transport as _;
     let device = transport.device_type();
     match DRIVERS.iter().find(|d| d.device == device) {
         Some(driver) => {
-            log::debug!("virtio: {device:?} on irq {irq} -> {}", driver.name);
-            (driver.probe)(transport, irq).map_err(|e| Error::msg(alloc::format!("{}: {e}", driver.name)))
+            log::debug!("virtio: {device:?} on {interrupt} -> {}", driver.name);
+            (driver.probe)(transport, interrupt).map_err(|e| Error::msg(alloc::format!("{}: {e}", driver.name)))
         }
         None => {
-            log::debug!("virtio: {device:?} on irq {irq}: no driver in this image");
+            log::debug!("virtio: {device:?} on {interrupt}: no driver in this image");
             Ok(())
         }
     }

@@ -4,7 +4,7 @@
 //! which the runner passes; with a second I/O APIC QEMU moves the slots'
 //! interrupts there, which this target does not drive.
 
-use crate::Transport;
+use crate::{Interrupt, Transport};
 use core::ptr::NonNull;
 use virtio_drivers::transport::SomeTransport;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -17,7 +17,7 @@ const FIRST_GSI: u8 = 16;
 const MAGIC: u32 = 0x7472_6976;
 
 /// The populated slots, with their interrupt lines.
-pub fn devices() -> impl Iterator<Item = (Transport, u8)> {
+pub fn devices() -> impl Iterator<Item = (Transport, Interrupt)> {
     (0..SLOTS).filter_map(|slot| {
         let header = BASE + slot * SLOT_SIZE;
         // SAFETY: the slot lies in the uncached device window that paging.rs
@@ -32,7 +32,7 @@ pub fn devices() -> impl Iterator<Item = (Transport, u8)> {
         // SAFETY: a virtio-mmio register block of SLOT_SIZE bytes, owned by
         // this transport alone (each slot is probed once).
         match unsafe { MmioTransport::new(header, SLOT_SIZE) } {
-            Ok(t) => Some((Transport(SomeTransport::Mmio(t)), FIRST_GSI + slot as u8)),
+            Ok(t) => Some((Transport(SomeTransport::Mmio(t)), Interrupt::Line(FIRST_GSI + slot as u8))),
             Err(e) => {
                 log::warn!("virtio-mmio slot {slot}: {e}");
                 None

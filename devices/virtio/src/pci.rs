@@ -3,16 +3,18 @@
 //!
 //! qboot leaves BARs unassigned, so memory BARs are placed here, in the
 //! 32 MiB window from 0xc000_0000 that the x86_64 target's paging maps
-//! uncached. MSI-X stays
-//! off (virtio-drivers does not program vectors), so devices interrupt on
-//! INTx: in APIC mode q35 wires PIRQ A-H to GSI 16-23, and slot `s` pin `p`
+//! uncached. Devices interrupt through MSI-X when they have it: every queue
+//! and configuration change on vector 0 (virtio-drivers leaves vectors
+//! alone, so they are programmed here once the driver set its queues up).
+//! Otherwise, or if the device refuses the vector, they use INTx: in APIC mode q35 wires PIRQ A-H to GSI 16-23, and slot `s` pin `p`
 //! (INTA = 0) raises PIRQ E-H, `4 + (s + p) % 4`, for slots below 25 (QEMU's
 //! ICH9 default routing, which its ACPI tables describe). On `pc` (i440FX)
 //! slot `s` pin `p` raises PIIX3's PIRQ `(s - 1 + p) % 4`, which the PIIX3
 //! routes to the ISA IRQ in its register 0x60 + n; a PIRQ that firmware
 //! left disabled is routed to IRQ 11 here.
 
-use crate::Transport;
+use crate::{Interrupt, Transport};
+use unikernel_core::Error;
 use virtio_drivers::transport::SomeTransport;
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::{
@@ -34,6 +36,19 @@ const PIRQ_IRQ: u8 = 11;
 /// Where memory BARs go (`PCI_WINDOW` in the x86_64 target's paging).
 const BAR_WINDOW: core::ops::Range<u64> = 0xc000_0000..0xc200_0000;
 const INTERRUPT_PIN: u8 = 0x3c;
+const BAR0: u8 = 0x10;
+const CAP_MSIX: u8 = 0x11;
+const CAP_VENDOR: u8 = 0x09;
+/// virtio's capability type of the common configuration structure.
+const VIRTIO_COMMON_CFG: u8 = 1;
+/// MSI-X message control: enable, and mask all.
+const MSIX_ENABLE: u32 = 1 << 31;
+const MSIX_MASK_ALL: u32 = 1 << 30;
+/// Offsets in virtio's common configuration structure.
+const MSIX_CONFIG: u64 = 0x10;
+const NUM_QUEUES: u64 = 0x12;
+const QUEUE_SELECT: u64 = 0x16;
+const QUEUE_MSIX_VECTOR: u64 = 0x1a;
 /// PIRQ E's GSI.
 const PIRQ_E_GSI: u8 = 20;
 
@@ -76,8 +91,8 @@ fn host_bridge(ports: &Ports) -> u32 {
     ports.read_word(DeviceFunction { bus: 0, device: 0, function: 0 }, 0)
 }
 
-/// The virtio devices on bus 0, with their interrupt lines.
-pub fn devices() -> alloc::vec::Vec<(Transport, u8)> {
+/// The virtio devices on bus 0, with how they interrupt.
+pub fn devices() -> alloc::vec::Vec<(Transport, Interrupt)> {
     let mut found = alloc::vec::Vec::new();
     let id = host_bridge(&Ports);
     if id == u32::MAX {
@@ -106,8 +121,12 @@ pub fn devices() -> alloc::vec::Vec<(Transport, u8)> {
             log::warn!("pci: {df}: no INTx routing known for pin {pin}");
             continue;
         };
+        let interrupt = match msix(&root, df) {
+            Some(msix) => Interrupt::MsiX(MsiX { gsi, ..msix }),
+            None => Interrupt::Line(gsi),
+        };
         match PciTransport::new::<crate::Hal, _>(&mut root, df) {
-            Ok(t) => found.push((Transport(SomeTransport::Pci(t)), gsi)),
+            Ok(t) => found.push((Transport(SomeTransport::Pci(t)), interrupt)),
             Err(e) => log::warn!("pci: {df}: {e}"),
         }
     }
@@ -162,4 +181,72 @@ fn assign_bars(root: &mut PciRoot<Ports>, df: DeviceFunction, next: &mut u64) ->
         *next = address + size;
     }
     Ok(())
+}
+
+/// The memory address BAR `index` was given.
+fn bar_address(df: DeviceFunction, index: u8) -> u64 {
+    let low = Ports.read_word(df, BAR0 + 4 * index);
+    let high = if low & 0b110 == 0b100 { Ports.read_word(df, BAR0 + 4 * (index + 1)) } else { 0 };
+    u64::from(high) << 32 | u64::from(low & !0xf)
+}
+
+/// Where the device's MSI-X table and virtio common configuration are.
+fn msix(root: &PciRoot<Ports>, df: DeviceFunction) -> Option<MsiX> {
+    let capability = root.capabilities(df).find(|c| c.id == CAP_MSIX)?;
+    let table = Ports.read_word(df, capability.offset + 4);
+    let table = bar_address(df, (table & 0b111) as u8) + u64::from(table & !0b111);
+    let common =
+        root.capabilities(df).find(|c| c.id == CAP_VENDOR && (c.private_header >> 8) as u8 == VIRTIO_COMMON_CFG)?;
+    let bar = Ports.read_word(df, common.offset + 4) as u8;
+    let common = bar_address(df, bar) + u64::from(Ports.read_word(df, common.offset + 8));
+    Some(MsiX { df, capability: capability.offset, table, common, gsi: 0 })
+}
+
+/// A virtio-pci device's MSI-X, with its INTx line to fall back to.
+#[derive(Debug)]
+pub struct MsiX {
+    df: DeviceFunction,
+    capability: u8,
+    /// Entry 0 of the MSI-X table.
+    table: u64,
+    /// virtio's common configuration structure.
+    common: u64,
+    gsi: u8,
+}
+
+impl MsiX {
+    fn common<T>(&self, offset: u64) -> *mut T {
+        (self.common + offset) as *mut T
+    }
+
+    /// Sends every interrupt of the device to `handler` through MSI-X
+    /// vector 0; uses the INTx line if the device refuses the vector.
+    pub fn register(self, handler: fn()) -> Result<(), Error> {
+        let msi = unikernel_core::interrupt::register_msi(handler)?;
+        let entry = self.table as *mut u32;
+        // SAFETY: entry 0 of the device's MSI-X table and its common
+        // configuration, in BARs assigned above, mapped uncached, with
+        // memory decoding on; nothing else touches them during probe.
+        let refused = unsafe {
+            entry.write_volatile(msi.address as u32);
+            entry.add(1).write_volatile((msi.address >> 32) as u32);
+            entry.add(2).write_volatile(msi.data);
+            entry.add(3).write_volatile(0); // unmasked
+            self.common::<u16>(MSIX_CONFIG).write_volatile(0);
+            let queues = self.common::<u16>(NUM_QUEUES).read_volatile();
+            (0..queues).any(|queue| {
+                self.common::<u16>(QUEUE_SELECT).write_volatile(queue);
+                self.common::<u16>(QUEUE_MSIX_VECTOR).write_volatile(0);
+                self.common::<u16>(QUEUE_MSIX_VECTOR).read_volatile() != 0
+            })
+        };
+        if refused {
+            log::warn!("pci: {}: MSI-X vector refused; using INTx line {}", self.df, self.gsi);
+            return unikernel_core::interrupt::register(self.gsi, handler);
+        }
+        let control = Ports.read_word(self.df, self.capability);
+        Ports.write_word(self.df, self.capability, (control | MSIX_ENABLE) & !MSIX_MASK_ALL);
+        log::debug!("pci: {}: MSI-X on line {}", self.df, msi.line);
+        Ok(())
+    }
 }

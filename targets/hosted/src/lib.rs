@@ -78,6 +78,10 @@ impl Platform for Hosted {
     fn enable_irq(&self, irq: u8) -> Result<(), Error> {
         Err(Error::msg(format!("interrupt line {irq}: the hosted target has no device interrupts")))
     }
+
+    fn msi(&self, _irq: u8) -> Option<(u64, u32)> {
+        None
+    }
 }
 
 /// The thread `start` runs the application on, for `notify`.

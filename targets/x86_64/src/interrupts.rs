@@ -250,8 +250,9 @@ fn interrupt(vector: u8) {
         apic::SPURIOUS_VECTOR => unikernel_core::interrupt::count_unexpected(),
         apic::TIMER_VECTOR => apic.end_of_interrupt(),
         v if lines.contains(&v) => {
-            // Lines are edge-triggered and handlers run with interrupts off,
-            // so acknowledging first is safe, and a panicking handler cannot
+            // Handlers run with interrupts off, so acknowledging first is
+            // safe (a level-triggered line still asserted is delivered
+            // again, once, after the handler quieted the device), and a panicking handler cannot
             // leave its vector in service, blocking lower-priority ones
             // (the timer) for the rest of the run.
             apic.end_of_interrupt();

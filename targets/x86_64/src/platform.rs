@@ -9,6 +9,9 @@ use x86_64::instructions::port::Port;
 /// guest status looks like QEMU's own failure status 1; the runner undoes it.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
 
+/// Base of the x86 MSI address range (the local APIC's message window).
+const MSI_ADDRESS: u64 = 0xfee0_0000;
+
 pub struct X86_64;
 
 impl Platform for X86_64 {
@@ -88,5 +91,12 @@ impl Platform for X86_64 {
         let apic = clock::get().apic;
         crate::ioapic::route(irq, interrupts::IRQ_BASE + irq, apic.id());
         Ok(())
+    }
+
+    fn msi(&self, irq: u8) -> Option<(u64, u32)> {
+        // Getting the clock installs the gates and brings up the local APIC.
+        let apic = clock::get().apic;
+        // Fixed delivery, edge, physical destination: this CPU's APIC.
+        Some((MSI_ADDRESS | u64::from(apic.id()) << 12, u32::from(interrupts::IRQ_BASE + irq)))
     }
 }
