@@ -29,6 +29,7 @@ pub const KNOWN: &[Spec] = &[
         options: entropy::options,
     },
     Spec { name: "net", package: "unikernel-net", handle: Some("Net"), after: &[], options: net::options },
+    Spec { name: "block", package: "unikernel-storage", handle: Some("Block"), after: &[], options: block::options },
 ];
 
 pub fn find(name: &str) -> Option<&'static Spec> {
@@ -123,5 +124,20 @@ mod net {
     fn address_tokens(ip: Ipv4Addr) -> TokenStream {
         let [a, b, c, d] = ip.octets();
         quote!(::core::net::Ipv4Addr::new(#a, #b, #c, #d))
+    }
+}
+
+mod block {
+    use darling::{FromMeta, ast::NestedMeta};
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    /// `block` takes no options yet.
+    #[derive(FromMeta, Default)]
+    struct Options {}
+
+    pub fn options(items: &[NestedMeta], krate: &TokenStream) -> darling::Result<TokenStream> {
+        Options::from_list(items)?;
+        Ok(quote!(#krate::Options {}))
     }
 }

@@ -23,6 +23,11 @@ for images with the `net` component (a virtio-net device is added):
                            forward host 127.0.0.1:HOST to the guest's port GUEST with QEMU's
                            user networking, repeatable; default tcp:8080:80 [UNIKERNEL_FORWARD, comma-separated]
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
+
+for images with the `block` component (a virtio-blk device is added):
+  --disk PATH              the raw disk image; default: unikernel-disk.img in the target directory,
+                           created (sparse) on first use [UNIKERNEL_DISK]
+  --disk-size SIZE         size of a disk image the runner creates, e.g. 64M (default) [UNIKERNEL_DISK_SIZE]
   --print-command          print the QEMU command line instead of running it
   -h, --help               this text
 ";
@@ -71,6 +76,8 @@ pub struct Options {
     pub kernel_args: Vec<String>,
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
+    pub disk: Option<PathBuf>,
+    pub disk_size: u64,
 }
 
 pub enum Parsed {
@@ -100,12 +107,24 @@ fn machine(value: &str) -> Result<Machine, String> {
     }
 }
 
+/// Bytes in `64M`, `1G` (a bare number is MiB, as QEMU's -m reads it).
+fn mebibytes(value: &str) -> Option<u64> {
+    let (digits, unit) = match value.strip_suffix(['G', 'g']) {
+        Some(d) => (d, 1 << 30),
+        None => (value.strip_suffix(['M', 'm']).unwrap_or(value), 1 << 20),
+    };
+    digits.parse::<u64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(unit))
+}
+
 fn memory(value: &str) -> Result<String, String> {
-    let digits = value.strip_suffix(['M', 'm', 'G', 'g']).unwrap_or(value);
-    match digits.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(value.to_string()),
-        _ => Err(format!("invalid memory size `{value}`: expected e.g. 64M or 1G")),
+    match mebibytes(value) {
+        Some(_) => Ok(value.to_string()),
+        None => Err(format!("invalid memory size `{value}`: expected e.g. 64M or 1G")),
     }
+}
+
+fn disk_size(value: &str) -> Result<u64, String> {
+    mebibytes(value).ok_or_else(|| format!("invalid disk size `{value}`: expected e.g. 64M or 1G"))
 }
 
 fn forward(value: &str) -> Result<Forward, String> {
@@ -146,6 +165,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             None => Vec::new(),
         },
         tap: env("UNIKERNEL_TAP"),
+        disk: env("UNIKERNEL_DISK").map(PathBuf::from),
+        disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
     };
     let mut image = None;
     let mut args = args.into_iter();
@@ -161,6 +182,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--print-command" => opts.print_command = true,
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
+            "--disk" => opts.disk = Some(PathBuf::from(value("--disk")?)),
+            "--disk-size" => opts.disk_size = disk_size(&value("--disk-size")?)?,
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),
             _ => opts.kernel_args.push(arg),
@@ -203,6 +226,8 @@ mod tests {
         assert!(err(&[]).contains("missing IMAGE"));
         assert!(err(&["img", "--forward", "8080"]).contains("invalid forward"));
         assert!(err(&["img", "--forward", "sctp:1:2"]).contains("invalid forward"));
+        assert!(err(&["img", "--disk-size", "0"]).contains("invalid disk size"));
+        assert_eq!(run(&["img", "--disk-size", "2G"]).disk_size, 2 << 30);
     }
 
     #[test]

@@ -106,8 +106,40 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Command, 
     if image.components.iter().any(|c| c == "net") {
         net_device(&mut cmd, opts);
     }
+    if image.components.iter().any(|c| c == "block") {
+        block_device(&mut cmd, opts)?;
+    }
     cmd.args(&opts.qemu_args);
     Ok(cmd)
+}
+
+/// A virtio-blk device on the disk image, which is created (sparse) when
+/// missing.
+fn block_device(cmd: &mut Command, opts: &Options) -> Result<(), String> {
+    let path = match &opts.disk {
+        Some(path) => path.clone(),
+        None => target_dir(&opts.image).join("unikernel-disk.img"),
+    };
+    if !path.exists() {
+        let file =
+            std::fs::File::create(&path).map_err(|e| format!("cannot create disk image {}: {e}", path.display()))?;
+        file.set_len(opts.disk_size).map_err(|e| format!("cannot size disk image {}: {e}", path.display()))?;
+        eprintln!("unikernel-runner: created disk image {} ({} MiB)", path.display(), opts.disk_size >> 20);
+    }
+    let device = match opts.machine {
+        Machine::Microvm => "virtio-blk-device,drive=disk0",
+        Machine::Q35 | Machine::Pc => "virtio-blk-pci,drive=disk0",
+    };
+    let drive = format!("file={},if=none,format=raw,id=disk0", path.display());
+    cmd.args(["-drive", &drive, "-device", device]);
+    Ok(())
+}
+
+/// The cargo target directory holding `image` (the nearest `target`
+/// ancestor), else the image's own directory.
+fn target_dir(image: &Path) -> PathBuf {
+    let dir = image.parent().unwrap_or(Path::new("."));
+    dir.ancestors().find(|d| d.file_name().is_some_and(|n| n == "target")).unwrap_or(dir).to_path_buf()
 }
 
 /// A virtio-net device on user networking with port forwards, or on a tap.

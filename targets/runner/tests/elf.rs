@@ -58,10 +58,23 @@ fn networking_is_only_in_images_that_name_net() {
 }
 
 #[test]
+fn storage_and_networking_do_not_pull_each_other_in() {
+    let (http, disk) = (read("http"), read("disk"));
+    for krate in ["unikernel_storage", "unikernel_virtio_blk"] {
+        assert_eq!(symbols_of(&http, krate), Vec::<String>::new(), "http must not contain {krate}");
+        assert!(!symbols_of(&disk, krate).is_empty(), "disk names block, so {krate} must be in it");
+    }
+    for krate in ["unikernel_net", "unikernel_virtio_net", "smoltcp"] {
+        assert_eq!(symbols_of(&disk, krate), Vec::<String>::new(), "disk must not contain {krate}");
+    }
+}
+
+#[test]
 fn component_record_lists_exactly_the_named_components() {
     assert_eq!(components(&read("hello")), Vec::<String>::new());
     assert_eq!(components(&read("random")), ["entropy"]);
     assert_eq!(components(&read("http")), ["net"]);
+    assert_eq!(components(&read("disk")), ["block"]);
 }
 
 #[test]

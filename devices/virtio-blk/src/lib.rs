@@ -1,0 +1,49 @@
+//! The virtio-blk driver: registers with `unikernel-virtio` for block
+//! devices. Requests are asynchronous and several can be in flight; each
+//! owns its buffers (copied in and out), so a request whose future is
+//! dropped completes harmlessly. Completions arrive by interrupt.
+//!
+//! Flush goes through virtio-drivers' blocking request (0.13 has no
+//! non-blocking flush), so the CPU waits for the host's `fdatasync`.
+#![no_std]
+#![cfg(target_os = "none")]
+
+extern crate alloc;
+
+mod queue;
+
+pub use queue::{BlkError, Ticket, VirtioBlk};
+
+use linkme::distributed_slice;
+use spin::Mutex;
+use unikernel_core::Error;
+use unikernel_virtio::{DRIVERS, DeviceType, Driver, Interrupt, Transport};
+
+static DEVICE: spin::Once<Mutex<VirtioBlk>> = spin::Once::new();
+
+#[distributed_slice(DRIVERS)]
+static VIRTIO_BLK: Driver = Driver { name: "virtio-blk", device: DeviceType::Block, probe };
+
+fn probe(transport: Transport, interrupt: Interrupt) -> Result<(), Error> {
+    if DEVICE.is_completed() {
+        log::warn!("virtio-blk: a second block device is not driven");
+        return Ok(());
+    }
+    let disk = VirtioBlk::new(transport)?;
+    log::info!("virtio-blk: {} sectors of 512 bytes, flush {}", disk.sectors(), disk.can_flush());
+    DEVICE.call_once(|| Mutex::new(disk));
+    interrupt.register(on_interrupt)
+}
+
+fn on_interrupt() {
+    // Handlers run only while the executor halts, when no task holds the
+    // lock; try_lock keeps a bug there from becoming a hang.
+    if let Some(mut disk) = DEVICE.get().and_then(Mutex::try_lock) {
+        disk.complete();
+    }
+}
+
+/// The block device, once `unikernel_virtio::probe_all` found one.
+pub fn device() -> Option<&'static Mutex<VirtioBlk>> {
+    DEVICE.get()
+}

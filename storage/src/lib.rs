@@ -1,0 +1,105 @@
+//! The `block` component: `#[unikernel(block)] async fn main(disk: Block)`.
+//!
+//! [`BlockDevice`] is the async interface storage code targets: whole
+//! sectors in, whole sectors out, and a flush after which everything
+//! written is durable. [`Block`] implements it on the virtio-blk driver on
+//! bare metal, and on a file (with `fdatasync` for flush) when hosted.
+#![cfg_attr(target_os = "none", no_std)]
+
+extern crate alloc;
+
+mod error;
+#[cfg(not(target_os = "none"))]
+mod file;
+#[cfg(target_os = "none")]
+mod virtio;
+
+pub use error::BlockError;
+#[cfg(not(target_os = "none"))]
+use file::Device;
+#[cfg(target_os = "none")]
+use virtio::Device;
+
+/// Bytes per sector.
+pub const SECTOR_SIZE: usize = 512;
+
+/// An async block device.
+#[allow(async_fn_in_trait)] // single-threaded executor: no Send bound wanted
+pub trait BlockDevice {
+    /// Bytes per sector; reads and writes cover whole sectors.
+    fn sector_size(&self) -> usize;
+    /// Capacity in sectors.
+    fn sectors(&self) -> u64;
+    /// Reads `buf.len()` bytes (a multiple of the sector size) from `sector`.
+    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError>;
+    /// Writes `data` (a multiple of the sector size) at `sector`; durable
+    /// only after [`BlockDevice::flush`].
+    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError>;
+    /// Makes every completed write durable; fails with
+    /// [`BlockError::NoFlush`] on a device that cannot promise that.
+    async fn flush(&self) -> Result<(), BlockError>;
+}
+
+/// Options of `block(...)` in `#[unikernel]` (none yet).
+#[derive(Debug, Default)]
+pub struct Options {}
+
+/// The handle `main` receives: the machine's disk.
+#[derive(Clone, Copy, Debug)]
+pub struct Block {
+    device: &'static Device,
+}
+
+impl Block {
+    /// Checks that `len` bytes at `sector` are whole sectors on the disk.
+    fn check(&self, sector: u64, len: usize) -> Result<(), BlockError> {
+        if len == 0 || !len.is_multiple_of(SECTOR_SIZE) {
+            return Err(BlockError::Unaligned { len });
+        }
+        let count = (len / SECTOR_SIZE) as u64;
+        match sector.checked_add(count) {
+            Some(end) if end <= self.sectors() => Ok(()),
+            _ => Err(BlockError::OutOfRange { sector, count, sectors: self.sectors() }),
+        }
+    }
+}
+
+impl BlockDevice for Block {
+    fn sector_size(&self) -> usize {
+        SECTOR_SIZE
+    }
+
+    fn sectors(&self) -> u64 {
+        self.device.sectors()
+    }
+
+    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        self.check(sector, buf.len())?;
+        self.device.read(sector, buf).await
+    }
+
+    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+        self.check(sector, data.len())?;
+        self.device.write(sector, data).await
+    }
+
+    async fn flush(&self) -> Result<(), BlockError> {
+        self.device.flush().await
+    }
+}
+
+impl unikernel_core::component::Handle for Block {
+    fn take() -> Result<Self, unikernel_core::Error> {
+        Ok(Self { device: Device::get()? })
+    }
+}
+
+#[doc(hidden)]
+pub mod __component {
+    use crate::Options;
+    use unikernel_core::Error;
+
+    pub fn init(_options: &Options) -> Result<(), Error> {
+        crate::Device::start()
+    }
+}

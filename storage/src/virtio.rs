@@ -1,0 +1,84 @@
+//! [`crate::Block`] on the virtio-blk driver.
+
+use crate::BlockError;
+use core::future::poll_fn;
+use unikernel_core::Error;
+use unikernel_virtio_blk::{BlkError, VirtioBlk};
+
+/// The driver's device.
+pub struct Device {
+    disk: &'static spin::Mutex<VirtioBlk>,
+}
+
+impl core::fmt::Debug for Device {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("virtio-blk")
+    }
+}
+
+static DEVICE: spin::Once<Device> = spin::Once::new();
+
+fn error(e: BlkError) -> BlockError {
+    match e {
+        BlkError::Io | BlkError::Driver => BlockError::Io,
+        BlkError::Unsupported => BlockError::Unsupported,
+    }
+}
+
+impl Device {
+    pub fn start() -> Result<(), Error> {
+        unikernel_virtio::probe_all()?;
+        let disk = unikernel_virtio_blk::device().ok_or_else(|| {
+            Error::msg("no virtio-blk device: start QEMU with one (the runner adds it to images with `block`)")
+        })?;
+        DEVICE.call_once(|| Device { disk });
+        Ok(())
+    }
+
+    pub fn get() -> Result<&'static Self, Error> {
+        DEVICE.get().ok_or_else(|| Error::msg("the block component has not started"))
+    }
+
+    pub fn sectors(&self) -> u64 {
+        self.disk.lock().sectors()
+    }
+
+    async fn request(
+        &self,
+        sector: u64,
+        write: Option<&[u8]>,
+        len: usize,
+    ) -> Result<alloc::boxed::Box<[u8]>, BlockError> {
+        let ticket = poll_fn(|cx| self.disk.lock().submit(sector, write, len, cx.waker())).await.map_err(error)?;
+        // Dropped before completion, the request's buffers stay with the driver.
+        struct Abandon<'a>(&'a spin::Mutex<VirtioBlk>, Option<unikernel_virtio_blk::Ticket>);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                if let Some(ticket) = self.1.take() {
+                    self.0.lock().abandon(ticket);
+                }
+            }
+        }
+        let mut guard = Abandon(self.disk, Some(ticket));
+        let result = poll_fn(|cx| self.disk.lock().poll(guard.1.as_ref().expect("until done"), cx.waker())).await;
+        guard.1 = None;
+        result.map_err(error)
+    }
+
+    pub async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        let data = self.request(sector, None, buf.len()).await?;
+        buf.copy_from_slice(&data);
+        Ok(())
+    }
+
+    pub async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+        self.request(sector, Some(data), data.len()).await.map(drop)
+    }
+
+    pub async fn flush(&self) -> Result<(), BlockError> {
+        poll_fn(|cx| self.disk.lock().poll_flush(cx.waker())).await.map_err(|e| match e {
+            BlkError::Unsupported => BlockError::NoFlush,
+            other => error(other),
+        })
+    }
+}
