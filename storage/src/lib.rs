@@ -11,12 +11,14 @@ extern crate alloc;
 mod error;
 #[cfg(not(target_os = "none"))]
 mod file;
+pub mod kv;
 #[cfg(target_os = "none")]
 mod virtio;
 
 pub use error::BlockError;
 #[cfg(not(target_os = "none"))]
 use file::Device;
+pub use kv::{Recovery, Store, StoreError};
 #[cfg(target_os = "none")]
 use virtio::Device;
 
