@@ -87,6 +87,10 @@ pub struct Recovery {
     pub torn_tail: bool,
     /// Whether the disk was empty and has been formatted.
     pub formatted: bool,
+    /// The disk size in bytes the store was made for, when the disk now
+    /// has another (a truncated or resized image): the store keeps its
+    /// layout and recovers what is still on the disk.
+    pub resized_from: Option<u64>,
 }
 
 /// Where a value lives on the disk.
@@ -136,20 +140,29 @@ impl<D: BlockDevice> Store<D> {
     /// Opens the store on `disk`: recovers a used one, formats an empty
     /// (all-zero header sectors) one, refuses anything else.
     pub async fn open(disk: D) -> Result<Self, StoreError> {
-        let half_bytes = Self::half_bytes(&disk)?;
-        let mut headers = [None, None];
-        let mut blank = true;
-        for (half, slot) in headers.iter_mut().enumerate() {
-            let mut b = vec![0; SECTOR_SIZE];
-            disk.read(half as u64 * half_bytes / SECTOR_SIZE as u64, &mut b).await?;
-            *slot = parse_half_header(&b);
-            blank &= b.iter().all(|&x| x == 0);
-        }
-        if let Some(made_for) = headers.iter().flatten().map(|(_, size)| *size).find(|s| *s != half_bytes) {
-            return Err(StoreError::Resized { made_for: made_for * 2, now: disk.sectors() * SECTOR_SIZE as u64 });
-        }
-        let live =
-            headers.iter().enumerate().filter_map(|(h, g)| g.map(|(g, _)| (h as u64, g))).max_by_key(|(_, g)| *g);
+        let disk_bytes = disk.sectors() * SECTOR_SIZE as u64;
+        let mut sector = vec![0; SECTOR_SIZE];
+        disk.read(0, &mut sector).await?;
+        let first = parse_half_header(&sector);
+        let mut blank = sector.iter().all(|&x| x == 0);
+        // The layout is the one the store was made with, even if the disk
+        // has been resized since.
+        let half_bytes = match first {
+            Some((_, half)) => half,
+            None => Self::half_bytes(&disk)?,
+        };
+        let second = if half_bytes + SECTOR_SIZE as u64 <= disk_bytes {
+            disk.read(half_bytes / SECTOR_SIZE as u64, &mut sector).await?;
+            blank &= sector.iter().all(|&x| x == 0);
+            parse_half_header(&sector).filter(|(_, half)| *half == half_bytes)
+        } else {
+            None
+        };
+        let live = [first, second]
+            .iter()
+            .enumerate()
+            .filter_map(|(h, g)| g.map(|(g, _)| (h as u64, g)))
+            .max_by_key(|(_, g)| *g);
         let Some((half, generation)) = live else {
             if !blank {
                 return Err(StoreError::NotAStore);
@@ -158,7 +171,12 @@ impl<D: BlockDevice> Store<D> {
             store.recovery.formatted = true;
             return Ok(store);
         };
+        let resized = Self::half_bytes(&disk).ok() != Some(half_bytes);
         let mut store = Self::empty(disk, half_bytes, half, generation);
+        if resized {
+            store.recovery.resized_from = Some(2 * half_bytes);
+            log::warn!("kv: the store was made for a {}-byte disk; this one has {disk_bytes} bytes", 2 * half_bytes);
+        }
         store.replay().await?;
         Ok(store)
     }
@@ -171,6 +189,12 @@ impl<D: BlockDevice> Store<D> {
         disk.write(0, &half_header(1, half_bytes)).await?;
         disk.flush().await?;
         Ok(Self::empty(disk, half_bytes, 0, 1))
+    }
+
+    /// Where half `half` ends: its layout end, or the disk's end if the
+    /// disk has shrunk.
+    fn half_end(&self, half: u64) -> u64 {
+        ((half + 1) * self.half_bytes).min(self.disk.sectors() * SECTOR_SIZE as u64)
     }
 
     fn half_bytes(disk: &D) -> Result<u64, StoreError> {
@@ -217,7 +241,7 @@ impl<D: BlockDevice> Store<D> {
             let s = self.state.get_mut();
             (s.half, s.generation)
         };
-        let end = (half + 1) * self.half_bytes;
+        let end = self.half_end(half);
         let mut offset = half * self.half_bytes + SECTOR_SIZE as u64;
         let (mut last_sequence, mut last_valid_end) = (0, offset);
         let mut window: (u64, Vec<u8>) = (0, Vec::new());
@@ -334,7 +358,7 @@ impl<D: BlockDevice> Store<D> {
 
     fn room(&self) -> u64 {
         let s = self.state.borrow();
-        (s.half + 1) * self.half_bytes - s.tail
+        self.half_end(s.half).saturating_sub(s.tail)
     }
 
     /// Copies the live records into the other half under the next
@@ -345,7 +369,10 @@ impl<D: BlockDevice> Store<D> {
             (1 - s.half, s.generation + 1, s.index.iter().map(|(k, l)| (k.clone(), *l)).collect::<Vec<_>>())
         };
         let mut tail = half * self.half_bytes + SECTOR_SIZE as u64;
-        let end = (half + 1) * self.half_bytes;
+        let end = self.half_end(half);
+        if tail >= end {
+            return Err(StoreError::Full); // the other half is gone (a shrunk disk)
+        }
         let mut index = BTreeMap::new();
         for (sequence, (key, location)) in (1..).zip(entries) {
             let value = self.read_bytes(location.offset, location.len).await?;

@@ -109,7 +109,7 @@ fn a_damaged_record_in_the_middle_is_reported_and_later_ones_kept() {
 }
 
 #[test]
-fn random_bytes_and_a_resized_image_are_refused_not_misread() {
+fn random_bytes_are_refused_and_a_truncated_image_keeps_what_is_left() {
     let disk = MemDisk::new(256);
     let mut x = 0x2545_f491_4f6c_dd1d_u64;
     for b in disk.0.borrow_mut().iter_mut() {
@@ -122,8 +122,16 @@ fn random_bytes_and_a_resized_image_are_refused_not_misread() {
     let store = run(Store::format(disk.clone())).unwrap();
     run(store.put(b"k", b"v")).unwrap();
     assert_eq!(get(&open(&disk), "k").as_deref(), Some(&b"v"[..]));
+    // A truncated image: the live half survives, so its data does.
     disk.0.borrow_mut().truncate(200 * SECTOR_SIZE);
-    assert!(matches!(run(Store::open(disk.clone())), Err(StoreError::Resized { .. })));
+    let truncated = open(&disk);
+    assert_eq!(truncated.recovery().resized_from, Some(256 * SECTOR_SIZE as u64));
+    assert_eq!(get(&truncated, "k").as_deref(), Some(&b"v"[..]));
+    // Cut inside the live half: what is left is still read, nothing panics.
+    disk.0.borrow_mut().truncate(2 * SECTOR_SIZE);
+    let stub = open(&disk);
+    assert_eq!(get(&stub, "k").as_deref(), Some(&b"v"[..]));
+    assert_eq!(run(stub.put(b"more", &[1; 600])), Err(StoreError::Full));
 }
 
 #[test]
