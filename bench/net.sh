@@ -19,7 +19,7 @@ MEM=${MEM:-128M}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-"1 8 64"}
 SERVER=${SERVER:-lighttpd}
-HOST=x86_64-unknown-linux-gnu
+. bench/common.sh
 
 for tool in wrk curl ip qemu-system-x86_64; do
     command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk curl iproute2 qemu-system-x86 >&2
@@ -29,7 +29,6 @@ echo "building the images..." >&2
 cargo build --quiet --release --example http
 cargo build --quiet --profile stripped --example http
 cargo build --quiet --release -p unikernel-runner --target "$HOST"
-RUNNER=target/$HOST/release/unikernel-runner
 IMAGE=target/x86_64-unknown-none/release/examples/http
 LINUX=target/linux-vm/$SERVER
 SERVER=$SERVER bench/linux-vm/build.sh "$LINUX" >&2
@@ -53,22 +52,6 @@ in_ns() { ip netns exec "$NS" "$@"; }
 # The runner's own QEMU command for the unikernel; the Linux VM gets the
 # same one with its kernel, initramfs and command line swapped in.
 read -r -a QEMU <<<"$("$RUNNER" "$IMAGE" --print-command --accel tcg --memory "$MEM" --tap tap0)"
-linux_qemu() {
-    local words=() skip=0
-    for w in "${QEMU[@]}"; do
-        if [ $skip = 1 ]; then words+=("$LINUX/vmlinuz"); skip=0; continue; fi
-        [ "$w" = -kernel ] && skip=1
-        words+=("$w")
-    done
-    # ACPI stays on: Debian's kernel finds virtio-mmio devices only through
-    # it. microvm has no HPET, and calibrating the TSC against the PIT
-    # sometimes fails under TCG and hangs the boot: give the host's rate.
-    local khz
-    khz=$(awk '/^cpu MHz/ {printf "%d", $4 * 1000; exit}' /proc/cpuinfo)
-    words+=(-initrd "$LINUX/initrd.cpio.gz" -append "console=ttyS0 quiet reboot=t panic=-1 tsc_early_khz=$khz bench_ip=10.10.0.2/24 bench_gw=10.10.0.1")
-    printf '%s\n' "${words[@]}"
-}
-
 now_ms() { date +%s%3N; }
 
 # Starts a guest in the namespace and waits for its first HTTP response;
@@ -113,7 +96,7 @@ measure() {
 
 echo "unikernel: $IMAGE, Linux VM: $LINUX ($SERVER), -m $MEM, TCG, wrk ${DURATION}s per run" >&2
 measure unikernel "$RUNNER" "$IMAGE" --accel tcg --memory "$MEM" --tap tap0 ip=10.10.0.2/24 gw=10.10.0.1
-mapfile -t LQEMU < <(linux_qemu)
+mapfile -t LQEMU < <(linux_qemu "$LINUX" "bench_ip=10.10.0.2/24 bench_gw=10.10.0.1" "${QEMU[@]}")
 measure linux "${LQEMU[@]}"
 
 # Smallest guest memory at which the unikernel still serves.
@@ -129,13 +112,13 @@ done
 SIZE=$(stat -c %s target/x86_64-unknown-none/stripped/examples/http)
 printf '\n%-28s %14s %14s %8s\n' "" unikernel "linux ($SERVER)" ratio
 printf '%-28s %14s %14s %8s\n' "boot to first response, ms" "${RESULT[unikernel,boot]}" "${RESULT[linux,boot]}" \
-    "$(awk -v a="${RESULT[unikernel,boot]}" -v b="${RESULT[linux,boot]}" 'BEGIN{printf "%.3f", a/b}')"
+    "$(ratio "${RESULT[unikernel,boot]}" "${RESULT[linux,boot]}")"
 for c in $CONNS; do
     read -r ur u50 u99 <<<"${RESULT[unikernel,$c]}"
     read -r lr l50 l99 <<<"${RESULT[linux,$c]}"
-    printf '%-28s %14s %14s %8s\n' "requests/s, $c conns" "$ur" "$lr" "$(awk -v a="$ur" -v b="$lr" 'BEGIN{printf "%.2f", a/b}')"
-    printf '%-28s %14s %14s %8s\n' "  p50 latency ms" "$u50" "$l50" "$(awk -v a="$u50" -v b="$l50" 'BEGIN{printf "%.2f", a/b}')"
-    printf '%-28s %14s %14s %8s\n' "  p99 latency ms" "$u99" "$l99" "$(awk -v a="$u99" -v b="$l99" 'BEGIN{printf "%.2f", a/b}')"
+    printf '%-28s %14s %14s %8s\n' "requests/s, $c conns" "$ur" "$lr" "$(ratio "$ur" "$lr")"
+    printf '%-28s %14s %14s %8s\n' "  p50 latency ms" "$u50" "$l50" "$(ratio "$u50" "$l50")"
+    printf '%-28s %14s %14s %8s\n' "  p99 latency ms" "$u99" "$l99" "$(ratio "$u99" "$l99")"
 done
 printf '%-28s %14s\n' "http image, stripped bytes" "$SIZE"
 printf '%-28s %14s\n' "smallest -m that serves" "$MIN"

@@ -43,6 +43,15 @@ async fn main(disk: Block) -> Result<(), Error> {
             return Err(Error::msg(alloc::format!("sectors {s}..{} read back differently", s + n)));
         }
     }
+    // A read dropped while the device works on it (the timeout fires at
+    // once): the buffer must outlive the request, and the disk goes on.
+    let mut scratch = alloc::vec![0; 64 * 1024];
+    let cancelled = timeout(Duration::ZERO, disk.read(0, &mut scratch)).await;
+    unikernel::println!(
+        "disk: a read cancelled in flight: {}",
+        if cancelled.is_err() { "dropped" } else { "finished first" }
+    );
+    drop(scratch);
     let past_end = disk.read(disk.sectors(), &mut [0; 512]).await;
     assert!(matches!(past_end, Err(BlockError::OutOfRange { .. })), "{past_end:?}");
     unikernel::println!("disk: refused as expected: {}", past_end.unwrap_err());

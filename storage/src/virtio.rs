@@ -2,8 +2,9 @@
 
 use crate::BlockError;
 use core::future::poll_fn;
+use core::ptr::NonNull;
 use unikernel_core::Error;
-use unikernel_virtio_blk::{BlkError, VirtioBlk};
+use unikernel_virtio_blk::{BlkError, Ticket, VirtioBlk};
 
 /// The driver's device.
 pub struct Device {
@@ -43,36 +44,33 @@ impl Device {
         self.disk.lock().sectors()
     }
 
-    async fn request(
-        &self,
-        sector: u64,
-        write: Option<&[u8]>,
-        len: usize,
-    ) -> Result<alloc::boxed::Box<[u8]>, BlockError> {
-        let ticket = poll_fn(|cx| self.disk.lock().submit(sector, write, len, cx.waker())).await.map_err(error)?;
-        // Dropped before completion, the request's buffers stay with the driver.
-        struct Abandon<'a>(&'a spin::Mutex<VirtioBlk>, Option<unikernel_virtio_blk::Ticket>);
-        impl Drop for Abandon<'_> {
+    /// Runs one request on `buf`, which the device reads (`write`) or fills.
+    async fn request(&self, sector: u64, buf: NonNull<[u8]>, write: bool) -> Result<(), BlockError> {
+        // SAFETY: `buf` is borrowed for this whole future; `Pending` below
+        // waits for the device, and a drop before that waits in `Wait`.
+        let ticket =
+            poll_fn(|cx| unsafe { self.disk.lock().submit(sector, buf, write, cx.waker()) }).await.map_err(error)?;
+        /// Dropped before the device is done, the future waits for it.
+        struct Wait<'a>(&'a spin::Mutex<VirtioBlk>, Option<Ticket>);
+        impl Drop for Wait<'_> {
             fn drop(&mut self) {
                 if let Some(ticket) = self.1.take() {
-                    self.0.lock().abandon(ticket);
+                    self.0.lock().wait(ticket);
                 }
             }
         }
-        let mut guard = Abandon(self.disk, Some(ticket));
-        let result = poll_fn(|cx| self.disk.lock().poll(guard.1.as_ref().expect("until done"), cx.waker())).await;
-        guard.1 = None;
+        let mut wait = Wait(self.disk, Some(ticket));
+        let result = poll_fn(|cx| self.disk.lock().poll(wait.1.as_ref().expect("until done"), cx.waker())).await;
+        wait.1 = None;
         result.map_err(error)
     }
 
     pub async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        let data = self.request(sector, None, buf.len()).await?;
-        buf.copy_from_slice(&data);
-        Ok(())
+        self.request(sector, NonNull::from(buf), false).await
     }
 
     pub async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.request(sector, Some(data), data.len()).await.map(drop)
+        self.request(sector, NonNull::from(data), true).await
     }
 
     pub async fn flush(&self) -> Result<(), BlockError> {

@@ -1,7 +1,8 @@
 //! The virtio-blk driver: registers with `unikernel-virtio` for block
-//! devices. Requests are asynchronous and several can be in flight; each
-//! owns its buffers (copied in and out), so a request whose future is
-//! dropped completes harmlessly. Completions arrive by interrupt.
+//! devices. Requests are asynchronous and several can be in flight; the
+//! device reads and writes the caller's buffer directly (no copy), and a
+//! request whose future is dropped mid-flight waits for the device before
+//! the buffer goes. Completions arrive by interrupt.
 //!
 //! Flush goes through virtio-drivers' blocking request (0.13 has no
 //! non-blocking flush), so the CPU waits for the host's `fdatasync`.

@@ -2,11 +2,11 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::vec;
+use core::ptr::NonNull;
 use core::task::{Poll, Waker};
 use unikernel_core::Error;
 use unikernel_virtio::{Hal, Transport};
-use virtio_drivers::device::blk::{BlkReq, BlkResp, SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
 use virtio_drivers::transport::Transport as _;
 
 /// `VIRTIO_BLK_F_FLUSH`: the device honours flush requests.
@@ -23,17 +23,21 @@ pub enum BlkError {
     Driver,
 }
 
-/// One request: its buffers belong to the driver until the device is done.
+/// One request. The device reads or writes the caller's buffer directly;
+/// the caller keeps it alive until the request is done ([`VirtioBlk::submit`]).
 struct InFlight {
     req: Box<BlkReq>,
-    buf: Box<[u8]>,
+    buf: NonNull<[u8]>,
     resp: Box<BlkResp>,
     write: bool,
     result: Option<Result<(), BlkError>>,
     waker: Option<Waker>,
-    /// The future went away; drop the request when it completes.
-    abandoned: bool,
 }
+
+// SAFETY: the buffer pointer is only dereferenced by the driver, under the
+// device's lock, while submit's contract keeps the buffer alive; the
+// machine has one CPU, so nothing runs concurrently with its owner.
+unsafe impl Send for InFlight {}
 
 /// A virtio block device and its requests, by request number. A finished
 /// request stays until its task takes the result, while the device may
@@ -72,38 +76,37 @@ impl VirtioBlk {
         self.can_flush
     }
 
-    /// Queues a read of `len` bytes (whole sectors) from `sector`, or a
-    /// write of `data`; `Pending` (after registering `waker`) while the
-    /// queue is full.
-    pub fn submit(
+    /// Queues a read into `buf` (whole sectors) from `sector`, or a write
+    /// of it; `Pending` (after registering `waker`) while the queue is full.
+    ///
+    /// # Safety
+    /// `buf` must stay valid, and untouched by the caller, until the ticket
+    /// is done: [`VirtioBlk::poll`] returned `Ready`, or [`VirtioBlk::wait`]
+    /// returned.
+    pub unsafe fn submit(
         &mut self,
         sector: u64,
-        write: Option<&[u8]>,
-        len: usize,
+        buf: NonNull<[u8]>,
+        write: bool,
         waker: &Waker,
     ) -> Poll<Result<Ticket, BlkError>> {
         let mut req = Box::new(BlkReq::default());
         let mut resp = Box::new(BlkResp::default());
-        let mut buf = match write {
-            Some(data) => Box::<[u8]>::from(data),
-            None => vec![0; len].into_boxed_slice(),
-        };
-        debug_assert!(buf.len() % SECTOR_SIZE == 0 && !buf.is_empty());
-        // SAFETY: req, buf and resp are boxed and kept in `in_flight` until
-        // the device returns the token; moving a Box does not move its contents.
+        // SAFETY: the caller keeps `buf` valid and unaliased until done;
+        // req and resp are boxed and kept in `in_flight` until then, and
+        // moving a Box does not move its contents.
         let submitted = unsafe {
-            match write {
-                Some(_) => self.raw.write_blocks_nb(sector as usize, &mut req, &buf, &mut resp),
-                None => self.raw.read_blocks_nb(sector as usize, &mut req, &mut buf, &mut resp),
+            if write {
+                self.raw.write_blocks_nb(sector as usize, &mut req, buf.as_ref(), &mut resp)
+            } else {
+                self.raw.read_blocks_nb(sector as usize, &mut req, &mut *buf.as_ptr(), &mut resp)
             }
         };
         match submitted {
             Ok(token) => {
-                let entry =
-                    InFlight { req, buf, resp, write: write.is_some(), result: None, waker: None, abandoned: false };
                 let id = self.next_id;
                 self.next_id += 1;
-                self.in_flight.insert(id, entry);
+                self.in_flight.insert(id, InFlight { req, buf, resp, write, result: None, waker: None });
                 self.tokens.insert(token, id);
                 Poll::Ready(Ok(Ticket(id)))
             }
@@ -118,8 +121,8 @@ impl VirtioBlk {
         }
     }
 
-    /// Whether `ticket` is done: its result and, for a read, its data.
-    pub fn poll(&mut self, ticket: &Ticket, waker: &Waker) -> Poll<Result<Box<[u8]>, BlkError>> {
+    /// The result of `ticket`, once the device is done with it.
+    pub fn poll(&mut self, ticket: &Ticket, waker: &Waker) -> Poll<Result<(), BlkError>> {
         self.complete();
         let entry = self.in_flight.get_mut(&ticket.0).expect("tickets are polled until done");
         match entry.result {
@@ -128,21 +131,21 @@ impl VirtioBlk {
                 Poll::Pending
             }
             Some(result) => {
-                let entry = self.in_flight.remove(&ticket.0).expect("present");
-                Poll::Ready(result.map(|()| entry.buf))
+                self.in_flight.remove(&ticket.0);
+                Poll::Ready(result)
             }
         }
     }
 
-    /// Gives up on `ticket`: its buffers are freed when the device is done.
-    pub fn abandon(&mut self, ticket: Ticket) {
-        if let Some(entry) = self.in_flight.get_mut(&ticket.0) {
-            if entry.result.is_some() {
-                self.in_flight.remove(&ticket.0);
-            } else {
-                entry.abandoned = true;
-            }
+    /// Waits, spinning, until the device is done with `ticket`: for a
+    /// request whose future is dropped while the device may still use its
+    /// buffer. Completions need no interrupt, only the used ring.
+    pub fn wait(&mut self, ticket: Ticket) {
+        while self.in_flight.get(&ticket.0).is_some_and(|e| e.result.is_none()) {
+            self.complete();
+            core::hint::spin_loop();
         }
+        self.in_flight.remove(&ticket.0);
     }
 
     /// Takes finished requests off the used ring (in its order) and wakes
@@ -150,17 +153,17 @@ impl VirtioBlk {
     pub fn complete(&mut self) {
         self.raw.ack_interrupt();
         while let Some(token) = self.raw.peek_used() {
-            let Some((id, entry)) = self.tokens.remove(&token).and_then(|id| Some((id, self.in_flight.get_mut(&id)?)))
-            else {
+            let Some(entry) = self.tokens.remove(&token).and_then(|id| self.in_flight.get_mut(&id)) else {
                 log::error!("virtio-blk: the device completed unknown token {token}");
                 return;
             };
-            // SAFETY: the same boxed buffers given to the *_nb call for this token.
+            // SAFETY: the same buffers given to the *_nb call for this token,
+            // still valid (submit's contract).
             let status = unsafe {
                 if entry.write {
-                    self.raw.complete_write_blocks(token, &entry.req, &entry.buf, &mut entry.resp)
+                    self.raw.complete_write_blocks(token, &entry.req, entry.buf.as_ref(), &mut entry.resp)
                 } else {
-                    self.raw.complete_read_blocks(token, &entry.req, &mut entry.buf, &mut entry.resp)
+                    self.raw.complete_read_blocks(token, &entry.req, &mut *entry.buf.as_ptr(), &mut entry.resp)
                 }
             };
             let result = status.map_err(|e| match e {
@@ -168,13 +171,9 @@ impl VirtioBlk {
                 virtio_drivers::Error::Unsupported => BlkError::Unsupported,
                 _ => BlkError::Driver,
             });
-            if entry.abandoned {
-                self.in_flight.remove(&id);
-            } else {
-                entry.result = Some(result);
-                if let Some(waker) = entry.waker.take() {
-                    waker.wake();
-                }
+            entry.result = Some(result);
+            if let Some(waker) = entry.waker.take() {
+                waker.wake();
             }
             for waker in self.waiting_for_room.drain(..) {
                 waker.wake();

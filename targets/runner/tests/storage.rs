@@ -62,6 +62,7 @@ fn written_sectors_reach_the_raw_image_on_microvm_and_q35() {
             0,
             &[
                 "disk: 4096 sectors of 512 bytes",
+                "disk: a read cancelled in flight: dropped",
                 "refused as expected: sectors 4096..4097 are out of range: the disk has 4096",
                 &format!("disk: wrote, flushed and verified 300 sectors (seed {seed})"),
             ],
