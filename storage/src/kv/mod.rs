@@ -85,7 +85,7 @@ pub struct Recovery {
     /// Whether a record after the last valid one was cut short (a crash
     /// during a write that was never acknowledged).
     pub torn_tail: bool,
-    /// Whether the disk was empty and has been formatted.
+    /// Whether the store was just formatted (an empty disk, or `format`).
     pub formatted: bool,
     /// The disk size in bytes the store was made for, when the disk now
     /// has another (a truncated or resized image): the store keeps its
@@ -167,9 +167,7 @@ impl<D: BlockDevice> Store<D> {
             if !blank {
                 return Err(StoreError::NotAStore);
             }
-            let mut store = Self::format(disk).await?;
-            store.recovery.formatted = true;
-            return Ok(store);
+            return Self::format(disk).await;
         };
         let resized = Self::half_bytes(&disk).ok() != Some(half_bytes);
         let mut store = Self::empty(disk, half_bytes, half, generation);
@@ -188,7 +186,9 @@ impl<D: BlockDevice> Store<D> {
         disk.write(old, &[0; SECTOR_SIZE]).await?;
         disk.write(0, &half_header(1, half_bytes)).await?;
         disk.flush().await?;
-        Ok(Self::empty(disk, half_bytes, 0, 1))
+        let mut store = Self::empty(disk, half_bytes, 0, 1);
+        store.recovery.formatted = true;
+        Ok(store)
     }
 
     /// Where half `half` ends: its layout end, or the disk's end if the
