@@ -270,15 +270,6 @@ impl TcpStream {
         self.source.io(true, |mut s| s.write(buf)).await.map_err(net_error)
     }
 
-    /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> Result<(), NetError> {
-        while !buf.is_empty() {
-            let n = self.write(buf).await?;
-            buf = &buf[n..];
-        }
-        Ok(())
-    }
-
     /// The host kernel sends on its own; nothing to wait for.
     pub async fn flush(&mut self) -> Result<(), NetError> {
         Ok(())

@@ -1,8 +1,19 @@
-//! `embedded-io-async` for the streams, so crates written against those
+//! `write_all` for both targets' streams, and `embedded-io-async` for them, so crates written against those
 //! traits (HTTP servers, TLS, protocol codecs) run on this stack.
 
 use crate::{NetError, TcpStream};
 use embedded_io_async::{ErrorType, Read, Write};
+
+impl TcpStream {
+    /// Writes all of `buf`, waiting for room as needed (both targets).
+    pub async fn write_all(&mut self, mut buf: &[u8]) -> Result<(), NetError> {
+        while !buf.is_empty() {
+            let n = self.write(buf).await?;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+}
 
 impl ErrorType for TcpStream {
     type Error = NetError;

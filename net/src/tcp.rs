@@ -192,15 +192,6 @@ impl TcpStream {
         .await
     }
 
-    /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> Result<(), NetError> {
-        while !buf.is_empty() {
-            let n = self.write(buf).await?;
-            buf = &buf[n..];
-        }
-        Ok(())
-    }
-
     /// Waits until the peer acknowledged everything written.
     pub async fn flush(&mut self) -> Result<(), NetError> {
         poll_fn(|cx| {
