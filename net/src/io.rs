@@ -1,5 +1,6 @@
-//! `write_all` for both targets' streams, and `embedded-io-async` for them, so crates written against those
-//! traits (HTTP servers, TLS, protocol codecs) run on this stack.
+//! `write_all` for both targets' streams, and `embedded-io-async` for
+//! them, so crates written against those traits (HTTP servers, TLS,
+//! protocol codecs) run on this stack.
 
 use crate::{NetError, TcpStream};
 use embedded_io_async::{ErrorType, Read, Write};

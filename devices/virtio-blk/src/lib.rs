@@ -40,7 +40,7 @@ fn on_interrupt() {
     // Handlers run only while the executor halts, when no task holds the
     // lock; try_lock keeps a bug there from becoming a hang.
     if let Some(mut disk) = DEVICE.get().and_then(Mutex::try_lock) {
-        disk.complete();
+        disk.on_interrupt();
     }
 }
 

@@ -148,10 +148,16 @@ impl VirtioBlk {
         self.in_flight.remove(&ticket.0);
     }
 
+    /// Acknowledges the device's interrupt (only the handler needs to: the
+    /// status read is a VM exit) and takes finished requests off the ring.
+    pub fn on_interrupt(&mut self) {
+        self.raw.ack_interrupt();
+        self.complete();
+    }
+
     /// Takes finished requests off the used ring (in its order) and wakes
     /// their tasks; called on interrupts and polls.
     pub fn complete(&mut self) {
-        self.raw.ack_interrupt();
         while let Some(token) = self.raw.peek_used() {
             let Some(entry) = self.tokens.remove(&token).and_then(|id| self.in_flight.get_mut(&id)) else {
                 log::error!("virtio-blk: the device completed unknown token {token}");
