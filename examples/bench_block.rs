@@ -33,10 +33,10 @@ fn offsets(count: u64) -> impl Iterator<Item = u64> {
 
 #[unikernel(block)]
 async fn main(disk: Block) -> Result<(), Error> {
-    let big = vec![0x5au8; 1 << 20];
+    let mut big = vec![0x5au8; 1 << 20];
     let start = Instant::now();
     for mib in 0..SPAN >> 20 {
-        disk.write(mib * (1 << 20) / SECTOR, &big).await?;
+        big = disk.write(mib * (1 << 20) / SECTOR, big).await?;
     }
     disk.flush().await?;
     report("seq-write", SPAN, SPAN >> 20, start);
@@ -44,14 +44,14 @@ async fn main(disk: Block) -> Result<(), Error> {
     let mut buf = vec![0u8; 1 << 20];
     let start = Instant::now();
     for mib in 0..SPAN >> 20 {
-        disk.read(mib * (1 << 20) / SECTOR, &mut buf).await?;
+        buf = disk.read(mib * (1 << 20) / SECTOR, buf).await?;
     }
     report("seq-read", SPAN, SPAN >> 20, start);
 
-    let page = vec![0xa5u8; 4096];
+    let mut page = vec![0xa5u8; 4096];
     let start = Instant::now();
     for offset in offsets(4096) {
-        disk.write(offset / SECTOR, &page).await?;
+        page = disk.write(offset / SECTOR, page).await?;
     }
     disk.flush().await?;
     report("rand-write", 4096 * 4096, 4096, start);
@@ -59,7 +59,7 @@ async fn main(disk: Block) -> Result<(), Error> {
     let mut page = vec![0u8; 4096];
     let start = Instant::now();
     for offset in offsets(4096) {
-        disk.read(offset / SECTOR, &mut page).await?;
+        page = disk.read(offset / SECTOR, page).await?;
     }
     report("rand-read", 4096 * 4096, 4096, start);
 

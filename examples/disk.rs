@@ -33,26 +33,25 @@ async fn main(disk: Block) -> Result<(), Error> {
     let (sectors, seed) = (arg("sectors", 64)?, arg("seed", 1)? as u8);
     unikernel::println!("disk: {} sectors of {} bytes", disk.sectors(), disk.sector_size());
     // Reads dropped while the device works on them (the timeout fires at
-    // once; QEMU sometimes completes first): each buffer must outlive its
-    // request, and the disk goes on working below.
+    // once; QEMU sometimes completes first): the request keeps its buffer
+    // until the device is done, and the disk goes on working below.
     let mut cancelled = 0;
     for _ in 0..100 {
-        let mut scratch = alloc::vec![0; 256 * 1024];
-        cancelled += usize::from(timeout(Duration::ZERO, disk.read(0, &mut scratch)).await.is_err());
+        let scratch = alloc::vec![0; 256 * 1024];
+        cancelled += usize::from(timeout(Duration::ZERO, disk.read(0, scratch)).await.is_err());
     }
     unikernel::println!("disk: {cancelled} of 100 reads cancelled in flight");
     let chunks = || (0..sectors).step_by(CHUNK as usize).map(|s| (s, CHUNK.min(sectors - s)));
-    let writes = join_all(chunks().map(|(s, n)| async move { disk.write(s, &pattern(s, n, seed)).await })).await;
-    writes.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let writes = join_all(chunks().map(|(s, n)| async move { disk.write(s, pattern(s, n, seed)).await })).await;
+    writes.into_iter().collect::<Result<Vec<_>, _>>()?;
     disk.flush().await?;
     for (s, n) in chunks() {
-        let mut buf = alloc::vec![0; n as usize * 512];
-        disk.read(s, &mut buf).await?;
+        let buf = disk.read(s, alloc::vec![0; n as usize * 512]).await?;
         if buf != pattern(s, n, seed) {
             return Err(Error::msg(alloc::format!("sectors {s}..{} read back differently", s + n)));
         }
     }
-    let past_end = disk.read(disk.sectors(), &mut [0; 512]).await;
+    let past_end = disk.read(disk.sectors(), alloc::vec![0; 512]).await;
     assert!(matches!(past_end, Err(BlockError::OutOfRange { .. })), "{past_end:?}");
     unikernel::println!("disk: refused as expected: {}", past_end.unwrap_err());
     unikernel::println!("disk: wrote, flushed and verified {sectors} sectors (seed {seed})");

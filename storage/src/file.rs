@@ -45,12 +45,14 @@ impl Device {
         self.sectors
     }
 
-    pub async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.file.read_exact_at(buf, sector * SECTOR_SIZE as u64).map_err(io)
+    pub async fn read(&self, sector: u64, mut buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        self.file.read_exact_at(&mut buf, sector * SECTOR_SIZE as u64).map_err(io)?;
+        Ok(buf)
     }
 
-    pub async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.file.write_all_at(data, sector * SECTOR_SIZE as u64).map_err(io)
+    pub async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        self.file.write_all_at(&data, sector * SECTOR_SIZE as u64).map_err(io)?;
+        Ok(data)
     }
 
     pub async fn flush(&self) -> Result<(), BlockError> {

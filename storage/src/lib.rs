@@ -8,6 +8,8 @@
 
 extern crate alloc;
 
+use alloc::vec::Vec;
+
 mod error;
 #[cfg(not(target_os = "none"))]
 mod file;
@@ -32,11 +34,16 @@ pub trait BlockDevice {
     fn sector_size(&self) -> usize;
     /// Capacity in sectors.
     fn sectors(&self) -> u64;
-    /// Reads `buf.len()` bytes (a multiple of the sector size) from `sector`.
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError>;
-    /// Writes `data` (a multiple of the sector size) at `sector`; durable
-    /// only after [`BlockDevice::flush`].
-    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError>;
+    /// Reads `buf.len()` bytes (a multiple of the sector size) from
+    /// `sector` into `buf` and hands it back.
+    ///
+    /// Buffers are owned, not borrowed: a device may write into them by DMA
+    /// after a cancelled request's future is gone, so the request keeps the
+    /// buffer until the device is done (a forgotten future leaks it).
+    async fn read(&self, sector: u64, buf: Vec<u8>) -> Result<Vec<u8>, BlockError>;
+    /// Writes `data` (a multiple of the sector size) at `sector` and hands
+    /// the buffer back; durable only after [`BlockDevice::flush`].
+    async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError>;
     /// Makes every completed write durable; fails with
     /// [`BlockError::NoFlush`] on a device that cannot promise that.
     async fn flush(&self) -> Result<(), BlockError>;
@@ -75,12 +82,12 @@ impl BlockDevice for Block {
         self.device.sectors()
     }
 
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+    async fn read(&self, sector: u64, buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
         self.check(sector, buf.len())?;
         self.device.read(sector, buf).await
     }
 
-    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+    async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError> {
         self.check(sector, data.len())?;
         self.device.write(sector, data).await
     }

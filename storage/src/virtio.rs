@@ -1,6 +1,7 @@
 //! [`crate::Block`] on the virtio-blk driver.
 
 use crate::BlockError;
+use alloc::vec::Vec;
 use core::future::poll_fn;
 use core::ptr::NonNull;
 use unikernel_core::Error;
@@ -45,11 +46,13 @@ impl Device {
     }
 
     /// Runs one request on `buf`, which the device reads (`write`) or fills.
-    async fn request(&self, sector: u64, buf: NonNull<[u8]>, write: bool) -> Result<(), BlockError> {
-        // SAFETY: `buf` is borrowed for this whole future; `Pending` below
-        // waits for the device, and a drop before that waits in `Wait`.
+    async fn request(&self, sector: u64, mut buf: Vec<u8>, write: bool) -> Result<Vec<u8>, BlockError> {
+        let ptr = NonNull::from(buf.as_mut_slice());
+        // SAFETY: the future owns `buf` until the device is done: `Pending`
+        // below waits for the device, a drop before that waits in `Wait`,
+        // and a forgotten future never frees it.
         let ticket =
-            poll_fn(|cx| unsafe { self.disk.lock().submit(sector, buf, write, cx.waker()) }).await.map_err(error)?;
+            poll_fn(|cx| unsafe { self.disk.lock().submit(sector, ptr, write, cx.waker()) }).await.map_err(error)?;
         /// Dropped before the device is done, the future waits for it.
         struct Wait<'a>(&'a spin::Mutex<VirtioBlk>, Option<Ticket>);
         impl Drop for Wait<'_> {
@@ -62,15 +65,15 @@ impl Device {
         let mut wait = Wait(self.disk, Some(ticket));
         let result = poll_fn(|cx| self.disk.lock().poll(wait.1.as_ref().expect("until done"), cx.waker())).await;
         wait.1 = None;
-        result.map_err(error)
+        result.map_err(error).map(|()| buf)
     }
 
-    pub async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.request(sector, NonNull::from(buf), false).await
+    pub async fn read(&self, sector: u64, buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        self.request(sector, buf, false).await
     }
 
-    pub async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.request(sector, NonNull::from(data), true).await
+    pub async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        self.request(sector, data, true).await
     }
 
     pub async fn flush(&self) -> Result<(), BlockError> {

@@ -141,8 +141,7 @@ impl<D: BlockDevice> Store<D> {
     /// (all-zero header sectors) one, refuses anything else.
     pub async fn open(disk: D) -> Result<Self, StoreError> {
         let disk_bytes = disk.sectors() * SECTOR_SIZE as u64;
-        let mut sector = vec![0; SECTOR_SIZE];
-        disk.read(0, &mut sector).await?;
+        let mut sector = disk.read(0, vec![0; SECTOR_SIZE]).await?;
         let first = parse_half_header(&sector);
         let mut blank = sector.iter().all(|&x| x == 0);
         // The layout is the one the store was made with, even if the disk
@@ -152,7 +151,7 @@ impl<D: BlockDevice> Store<D> {
             None => Self::half_bytes(&disk)?,
         };
         let second = if half_bytes + SECTOR_SIZE as u64 <= disk_bytes {
-            disk.read(half_bytes / SECTOR_SIZE as u64, &mut sector).await?;
+            sector = disk.read(half_bytes / SECTOR_SIZE as u64, sector).await?;
             blank &= sector.iter().all(|&x| x == 0);
             parse_half_header(&sector).filter(|(_, half)| *half == half_bytes)
         } else {
@@ -183,8 +182,8 @@ impl<D: BlockDevice> Store<D> {
     pub async fn format(disk: D) -> Result<Self, StoreError> {
         let half_bytes = Self::half_bytes(&disk)?;
         let old = half_bytes / SECTOR_SIZE as u64; // the other half's header
-        disk.write(old, &[0; SECTOR_SIZE]).await?;
-        disk.write(0, &half_header(1, half_bytes)).await?;
+        disk.write(old, vec![0; SECTOR_SIZE]).await?;
+        disk.write(0, half_header(1, half_bytes)).await?;
         disk.flush().await?;
         let mut store = Self::empty(disk, half_bytes, 0, 1);
         store.recovery.formatted = true;
@@ -228,8 +227,7 @@ impl<D: BlockDevice> Store<D> {
     async fn read_bytes(&self, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {
         let first = offset / SECTOR_SIZE as u64;
         let skip = (offset % SECTOR_SIZE as u64) as usize;
-        let mut b = vec![0; (skip + len).next_multiple_of(SECTOR_SIZE)];
-        self.disk.read(first, &mut b).await?;
+        let mut b = self.disk.read(first, vec![0; (skip + len).next_multiple_of(SECTOR_SIZE)]).await?;
         b.drain(..skip);
         b.truncate(len);
         Ok(b)
@@ -342,7 +340,7 @@ impl<D: BlockDevice> Store<D> {
             let s = self.state.borrow();
             (s.tail, record::encode(s.generation, s.next_sequence, op, key, value))
         };
-        self.disk.write(tail / SECTOR_SIZE as u64, &bytes).await?;
+        self.disk.write(tail / SECTOR_SIZE as u64, bytes).await?;
         self.disk.flush().await?;
         let mut s = self.state.borrow_mut();
         match op {
@@ -380,16 +378,17 @@ impl<D: BlockDevice> Store<D> {
             if tail + bytes.len() as u64 > end {
                 return Err(StoreError::Full);
             }
-            self.disk.write(tail / SECTOR_SIZE as u64, &bytes).await?;
+            let len = bytes.len() as u64;
+            self.disk.write(tail / SECTOR_SIZE as u64, bytes).await?;
             index.insert(key.clone(), Location { offset: tail + (HEADER + key.len()) as u64, len: value.len() });
-            tail += bytes.len() as u64;
+            tail += len;
         }
         if tail < end {
             // The old contents after the copied records must not read as a torn tail.
-            self.disk.write(tail / SECTOR_SIZE as u64, &[0; SECTOR_SIZE]).await?;
+            self.disk.write(tail / SECTOR_SIZE as u64, vec![0; SECTOR_SIZE]).await?;
         }
         self.disk.flush().await?;
-        self.disk.write(half * self.half_bytes / SECTOR_SIZE as u64, &half_header(generation, self.half_bytes)).await?;
+        self.disk.write(half * self.half_bytes / SECTOR_SIZE as u64, half_header(generation, self.half_bytes)).await?;
         self.disk.flush().await?;
         let mut s = self.state.borrow_mut();
         log::info!("kv: compacted {} records into generation {generation}", index.len());

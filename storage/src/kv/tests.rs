@@ -24,15 +24,15 @@ impl BlockDevice for MemDisk {
     fn sectors(&self) -> u64 {
         (self.0.borrow().len() / SECTOR_SIZE) as u64
     }
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        let at = sector as usize * SECTOR_SIZE;
-        buf.copy_from_slice(self.0.borrow().get(at..at + buf.len()).ok_or(BlockError::Io)?);
-        Ok(())
+    async fn read(&self, sector: u64, mut buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        let range = sector as usize * SECTOR_SIZE..sector as usize * SECTOR_SIZE + buf.len();
+        buf.copy_from_slice(self.0.borrow().get(range).ok_or(BlockError::Io)?);
+        Ok(buf)
     }
-    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+    async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError> {
         let at = sector as usize * SECTOR_SIZE;
-        self.0.borrow_mut().get_mut(at..at + data.len()).ok_or(BlockError::Io)?.copy_from_slice(data);
-        Ok(())
+        self.0.borrow_mut().get_mut(at..at + data.len()).ok_or(BlockError::Io)?.copy_from_slice(&data);
+        Ok(data)
     }
     async fn flush(&self) -> Result<(), BlockError> {
         Ok(())
