@@ -27,7 +27,12 @@ pub fn examples(target: &'static str) -> PathBuf {
     static HOST_BUILT: OnceLock<()> = OnceLock::new();
     let once = if target == BARE { &BARE_BUILT } else { &HOST_BUILT };
     once.get_or_init(|| cargo(&["build", "--quiet", "-p", "unikernel", "--examples", "--target", target]));
-    workspace().join("target").join(target).join("debug/examples")
+    target_dir().join(target).join("debug/examples")
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, as cargo does.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from)
 }
 
 pub struct Run {

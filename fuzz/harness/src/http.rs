@@ -1,0 +1,5 @@
+//! Harnesses for http (see the crate docs).
+
+use crate::Target;
+
+pub const TARGETS: &[Target] = &[];

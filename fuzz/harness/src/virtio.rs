@@ -1,0 +1,5 @@
+//! Harnesses for virtio (see the crate docs).
+
+use crate::Target;
+
+pub const TARGETS: &[Target] = &[];
