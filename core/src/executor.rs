@@ -20,7 +20,7 @@ use alloc::task::Wake;
 use alloc::vec::Vec;
 use core::cell::{RefCell, UnsafeCell};
 use core::future::Future;
-use core::pin::{Pin, pin};
+use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use spin::Mutex;
@@ -62,8 +62,30 @@ impl<T> ExecutorOnly<T> {
     }
 }
 
-/// Futures by slot; `None` for a free slot or a task being polled.
+/// Futures by slot; `None` for a free slot. A future stays in its slot
+/// while it is polled, so a reset after a panic inside it still drops it.
 static TASKS: ExecutorOnly<Vec<Option<BoxedTask>>> = ExecutorOnly(UnsafeCell::new(Vec::new()));
+/// The future `block_on` runs, for the same reason.
+static MAIN: ExecutorOnly<Option<BoxedTask>> = ExecutorOnly(UnsafeCell::new(None));
+/// The future being polled: still set after a panic inside it.
+static POLLING: ExecutorOnly<Option<Polled>> = ExecutorOnly(UnsafeCell::new(None));
+
+/// Which future [`poll_in_place`] polls.
+#[derive(Clone, Copy)]
+enum Polled {
+    Main,
+    Task(usize),
+}
+
+impl Polled {
+    /// Its slot; only the executor loop and `reset` call this.
+    fn slot<R>(self, f: impl FnOnce(&mut Option<BoxedTask>) -> R) -> R {
+        match self {
+            Self::Main => MAIN.with(f),
+            Self::Task(slot) => TASKS.with(|tasks| f(&mut tasks[slot])),
+        }
+    }
+}
 static FREE_SLOTS: ExecutorOnly<Vec<usize>> = ExecutorOnly(UnsafeCell::new(Vec::new()));
 static RUN_QUEUE: Mutex<VecDeque<Arc<TaskRef>>> = Mutex::new(VecDeque::new());
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -178,22 +200,28 @@ impl<T> Future for JoinHandle<T> {
 /// Runs `future` to completion on this CPU, together with every spawned
 /// task, halting the CPU whenever nothing is ready.
 ///
+/// The future is `'static`, like a task's: it lives in the executor, not on
+/// the caller's stack, so that a test reset after a panic (which abandons
+/// the stack on bare metal) can still drop it and free what it held.
+///
 /// # Panics
 /// When called from inside the executor (a task cannot block it), or from
 /// another thread than the executor's.
-pub fn block_on<F: Future>(future: F) -> F::Output {
+pub fn block_on<F: Future + 'static>(future: F) -> F::Output {
     assert_executor_thread("block_on");
     assert!(!RUNNING.swap(true, Ordering::AcqRel), "block_on called inside the executor");
-    let mut future = pin!(future);
+    let output = Rc::new(RefCell::new(None));
+    let slot = output.clone();
+    let future: BoxedTask = Box::pin(async move { *slot.borrow_mut() = Some(future.await) });
+    MAIN.with(|main| *main = Some(future));
     let main_waker = Waker::from(Arc::new(MainWaker));
     let mut cx = Context::from_waker(&main_waker);
     MAIN_WOKEN.store(true, Ordering::Release);
     loop {
-        if MAIN_WOKEN.swap(false, Ordering::AcqRel)
-            && let Poll::Ready(output) = future.as_mut().poll(&mut cx)
-        {
+        if MAIN_WOKEN.swap(false, Ordering::AcqRel) && poll_in_place(Polled::Main, &mut cx) {
+            MAIN.with(Option::take);
             RUNNING.store(false, Ordering::Release);
-            return output;
+            return output.borrow_mut().take().expect("the main future finished");
         }
         run_ready_tasks();
         crate::timer::fire_expired(Instant::now().as_nanos());
@@ -215,23 +243,36 @@ fn run_ready_tasks() {
         if task.generation != generation {
             continue; // from before a reset: its future is gone
         }
-        // Taken out while polled, so the task may spawn without aliasing
-        // the slab; a completed task's slot is freed.
-        let Some(mut future) = TASKS.with(|tasks| tasks[task.slot].take()) else { continue };
         let waker = Waker::from(task.clone());
-        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            Poll::Pending => TASKS.with(|tasks| tasks[task.slot] = Some(future)),
-            Poll::Ready(()) => {
-                drop(future);
-                FREE_SLOTS.with(|free| free.push(task.slot));
-            }
+        if poll_in_place(Polled::Task(task.slot), &mut Context::from_waker(&waker)) {
+            let done = TASKS.with(|tasks| tasks[task.slot].take());
+            drop(done); // outside the slab: a dropped future may spawn
+            FREE_SLOTS.with(|free| free.push(task.slot));
         }
     }
 }
 
-/// Forgets every task and timer and leaves the executor idle: the state a
-/// test starts from, whatever the previous test (perhaps one that panicked
-/// out of `block_on`) left behind. Wakers still held elsewhere (a driver's
+/// Polls a future where it lives (a free slot counts as pending); true
+/// once it finished.
+fn poll_in_place(which: Polled, cx: &mut Context<'_>) -> bool {
+    // SAFETY (get_unchecked_mut): nothing is moved out; it is pinned again below.
+    let Some(future) = which.slot(|f| f.as_mut().map(|f| unsafe { &raw mut *f.as_mut().get_unchecked_mut() })) else {
+        return false;
+    };
+    POLLING.with(|p| *p = Some(which));
+    // SAFETY: the pointer is to a pinned box held by TASKS or MAIN, which
+    // is neither dropped nor moved while it is polled: only the executor
+    // loop (this thread, not re-entered) frees slots, after the poll, and
+    // a spawn during the poll may move the slab's `Box` pointers but not
+    // the futures they point to.
+    let done = unsafe { Pin::new_unchecked(&mut *future) }.poll(cx).is_ready();
+    POLLING.with(|p| *p = None);
+    done
+}
+
+/// Drops every task, the main future and every timer, and leaves the
+/// executor idle: the state a test starts from, whatever the previous test
+/// (perhaps one that panicked out of `block_on`) left behind. Wakers still held elsewhere (a driver's
 /// `AtomicWaker`) belong to the old generation and are ignored.
 pub(crate) fn reset() {
     assert_executor_thread("reset");
@@ -240,9 +281,17 @@ pub(crate) fn reset() {
     crate::timer::clear();
     let queued = core::mem::take(&mut *RUN_QUEUE.lock());
     drop(queued);
+    // A future that panicked mid-poll is leaked, not dropped: without
+    // unwinding, its state still names the last await point although the
+    // code after it ran, so its drop glue could drop moved-out values twice.
+    if let Some(which) = POLLING.with(Option::take) {
+        core::mem::forget(which.slot(Option::take));
+    }
     let tasks = TASKS.with(core::mem::take);
+    let main = MAIN.with(Option::take);
     FREE_SLOTS.with(Vec::clear);
     drop(tasks);
+    drop(main);
     RUN_QUEUE.lock().clear();
     crate::timer::clear();
     MAIN_WOKEN.store(false, Ordering::Release);

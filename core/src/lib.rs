@@ -21,6 +21,7 @@ mod logger;
 mod panic;
 pub mod platform;
 pub mod runtime;
+pub mod sync;
 pub mod test;
 pub mod time;
 pub mod timer;

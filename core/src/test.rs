@@ -76,6 +76,17 @@ fn run_remaining() -> Result<(), Error> {
             PROGRESS.lock().filtered += 1;
             continue;
         }
+        // Before the reset: dropping the last test's futures could take
+        // such a lock and hang.
+        let held = crate::sync::held();
+        if held > 0 {
+            let left = order()[index..].iter().filter(|&&i| selected(&TESTS[i])).count();
+            println!(
+                "\na panic left {held} lock(s) held on a target that cannot unwind: the {left} remaining test(s) cannot run safely"
+            );
+            PROGRESS.lock().failed += left;
+            break;
+        }
         crate::executor::reset();
         print!("test {} ... ", display_name(test.name));
         PROGRESS.lock().line_open = true;

@@ -107,12 +107,16 @@ fn failing_tests_are_reported_and_the_rest_still_run() {
     run.assert(
         1,
         &[
-            "running 4 tests",
+            "running 8 tests",
             "test a_passes ... ok",
             "test b_returns_an_error ... FAILED\n    error: expected failure",
             "test c_panics ... FAILED\npanicked at",
             "test d_runs_after_a_panic ... ok",
-            "2 passed, 2 failed",
+            "test e_panics_in_a_task_while_main_holds_a_resource ... FAILED\npanicked at",
+            "test f_the_resource_main_held_was_dropped ... ok",
+            "test y_panics_holding_a_lock ... FAILED\npanicked at",
+            "a panic left 1 lock(s) held on a target that cannot unwind: the 1 remaining test(s) cannot run safely",
+            "3 passed, 5 failed",
         ],
     );
 }
@@ -120,7 +124,7 @@ fn failing_tests_are_reported_and_the_rest_still_run() {
 #[test]
 fn test_filter_comes_from_the_command_line() {
     let run = boot_example("failing_tests", &["d_runs"]);
-    run.assert(0, &["running 1 test\n", "test d_runs_after_a_panic ... ok", "1 passed, 0 failed", "3 filtered out"]);
+    run.assert(0, &["running 1 test\n", "test d_runs_after_a_panic ... ok", "1 passed, 0 failed", "7 filtered out"]);
 }
 
 #[test]
@@ -155,8 +159,16 @@ fn hosted_builds_behave_like_the_guest() {
     run_hosted("random", &[]).assert(0, &["random (RdRand): "]);
     run_hosted("crash", &["error"]).assert(1, &["Error: deliberate error"]);
     run_hosted("crash", &["panic"]).assert(PANIC, &["panicked at examples/crash.rs:", "deliberate panic"]);
-    run_hosted("failing_tests", &[])
-        .assert(1, &["test c_panics ... FAILED", "test d_runs_after_a_panic ... ok", "2 passed, 2 failed"]);
+    run_hosted("failing_tests", &[]).assert(
+        1,
+        &[
+            "test c_panics ... FAILED",
+            "test d_runs_after_a_panic ... ok",
+            "test f_the_resource_main_held_was_dropped ... ok",
+            "test z_takes_that_lock ... ok",
+            "4 passed, 4 failed",
+        ],
+    );
 }
 
 #[test]
