@@ -3,8 +3,10 @@
 //! `cargo xtask test`: every test of the project, summed up at the end.
 //! `cargo xtask bench [RUNS]`: image sizes and boot times, side by side with
 //! a floor kernel, in one run.
+//! `cargo xtask fuzz [TARGET] [RUNS]`: the libFuzzer targets (nightly).
 
 mod bench;
+mod fuzz;
 mod tally;
 mod tools;
 
@@ -32,7 +34,9 @@ fn main() -> ExitCode {
         Some("bench") => {
             bench::run(args.get(1).map(|r| r.parse().map_err(|_| format!("RUNS must be a number, not {r}"))))
         }
-        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS]".to_string()),
+        Some("fuzz") => fuzz_args(&args[1..]).and_then(|(target, runs)| fuzz::run(target, runs)),
+        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS] | cargo xtask fuzz [TARGET] [RUNS]"
+            .to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -41,6 +45,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `[TARGET] [RUNS]`: a number is RUNS, anything else a target name.
+fn fuzz_args(args: &[String]) -> Result<(Option<&str>, u64), String> {
+    let (mut target, mut runs) = (None, 1_000_000);
+    for arg in args {
+        match arg.parse() {
+            Ok(n) => runs = n,
+            Err(_) if target.is_none() => target = Some(arg.as_str()),
+            Err(_) => return Err(format!("unexpected argument {arg}: cargo xtask fuzz [TARGET] [RUNS]")),
+        }
+    }
+    Ok((target, runs))
 }
 
 /// rustup installs a missing toolchain with the targets its file lists, but
