@@ -5,8 +5,14 @@
 use std::process::Command;
 
 /// Program on PATH, and the Debian package that has it.
-const TOOLS: &[(&str, &str)] =
-    &[("curl", "curl"), ("ip", "iproute2"), ("ping", "iputils-ping"), ("dnsmasq", "dnsmasq-base")];
+const TOOLS: &[(&str, &str)] = &[
+    ("curl", "curl"),
+    ("ip", "iproute2"),
+    ("ping", "iputils-ping"),
+    ("dnsmasq", "dnsmasq-base"),
+    // SYN floods from spoofed addresses (targets/runner/tests/flood.rs).
+    ("hping3", "hping3"),
+];
 
 fn found(program: &str) -> bool {
     let dirs = std::env::var_os("PATH").unwrap_or_default();
