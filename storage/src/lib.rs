@@ -20,7 +20,7 @@ mod virtio;
 pub use error::BlockError;
 #[cfg(not(target_os = "none"))]
 use file::Device;
-pub use kv::{Recovery, Store, StoreError};
+pub use kv::{Limits, Recovery, Store, StoreError};
 #[cfg(target_os = "none")]
 use virtio::Device;
 
