@@ -2,14 +2,15 @@
 
 use crate::BlockError;
 use alloc::vec::Vec;
-use core::future::poll_fn;
-use core::ptr::NonNull;
+use core::future::{Future, poll_fn};
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use unikernel_core::Error;
-use unikernel_virtio_blk::{BlkError, Ticket, VirtioBlk};
+use unikernel_virtio_blk::{BlkError, Request, Ticket, VirtioBlk};
 
 /// The driver's device.
 pub struct Device {
-    disk: &'static spin::Mutex<VirtioBlk>,
+    disk: &'static unikernel_core::sync::Mutex<VirtioBlk>,
 }
 
 impl core::fmt::Debug for Device {
@@ -20,10 +21,12 @@ impl core::fmt::Debug for Device {
 
 static DEVICE: spin::Once<Device> = spin::Once::new();
 
-fn error(e: BlkError) -> BlockError {
+/// The error of a request on `len` bytes.
+fn error(e: BlkError, len: usize) -> BlockError {
     match e {
         BlkError::Io | BlkError::Driver => BlockError::Io,
         BlkError::Unsupported => BlockError::Unsupported,
+        BlkError::Unaligned => BlockError::Unaligned { len },
     }
 }
 
@@ -45,41 +48,54 @@ impl Device {
         self.disk.lock().sectors()
     }
 
-    /// Runs one request on `buf`, which the device reads (`write`) or fills.
-    async fn request(&self, sector: u64, mut buf: Vec<u8>, write: bool) -> Result<Vec<u8>, BlockError> {
-        let ptr = NonNull::from(buf.as_mut_slice());
-        // SAFETY: the future owns `buf` until the device is done: `Pending`
-        // below waits for the device, a drop before that waits in `Wait`,
-        // and a forgotten future never frees it.
-        let ticket =
-            poll_fn(|cx| unsafe { self.disk.lock().submit(sector, ptr, write, cx.waker()) }).await.map_err(error)?;
-        /// Dropped before the device is done, the future waits for it.
-        struct Wait<'a>(&'a spin::Mutex<VirtioBlk>, Option<Ticket>);
-        impl Drop for Wait<'_> {
-            fn drop(&mut self) {
-                if let Some(ticket) = self.1.take() {
-                    self.0.lock().wait(ticket);
-                }
-            }
-        }
-        let mut wait = Wait(self.disk, Some(ticket));
-        let result = poll_fn(|cx| self.disk.lock().poll(wait.1.as_ref().expect("until done"), cx.waker())).await;
-        wait.1 = None;
-        result.map_err(error).map(|()| buf)
+    /// Runs `request` until the device is done; hands back its buffer.
+    async fn run(&self, request: Request) -> Result<Vec<u8>, BlkError> {
+        let mut request = Some(request);
+        let ticket = poll_fn(|cx| self.disk.lock().submit(&mut request, cx.waker())).await?;
+        InFlight { disk: self.disk, ticket: Some(ticket) }.await
     }
 
     pub async fn read(&self, sector: u64, buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
-        self.request(sector, buf, false).await
+        let len = buf.len();
+        self.run(Request::Read { sector, buf }).await.map_err(|e| error(e, len))
     }
 
-    pub async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError> {
-        self.request(sector, data, true).await
+    pub async fn write(&self, sector: u64, buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        let len = buf.len();
+        self.run(Request::Write { sector, buf }).await.map_err(|e| error(e, len))
     }
 
     pub async fn flush(&self) -> Result<(), BlockError> {
-        poll_fn(|cx| self.disk.lock().poll_flush(cx.waker())).await.map_err(|e| match e {
+        self.run(Request::Flush).await.map(drop).map_err(|e| match e {
             BlkError::Unsupported => BlockError::NoFlush,
-            other => error(other),
+            BlkError::Io | BlkError::Driver | BlkError::Unaligned => BlockError::Io,
         })
+    }
+}
+
+/// A request the device holds: dropped before it is done, it leaves its
+/// buffer to the driver, which frees it when the device completes.
+struct InFlight {
+    disk: &'static unikernel_core::sync::Mutex<VirtioBlk>,
+    ticket: Option<Ticket>,
+}
+
+impl Future for InFlight {
+    type Output = Result<Vec<u8>, BlkError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = self.disk.lock().poll(self.ticket.as_ref().expect("polled after completion"), cx.waker());
+        if result.is_ready() {
+            self.ticket = None;
+        }
+        result
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.disk.lock().abandon(ticket);
+        }
     }
 }

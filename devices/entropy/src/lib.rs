@@ -73,12 +73,19 @@ impl Handle for Entropy {
 /// getrandom 0.3's custom backend (`--cfg getrandom_backend="custom"`).
 ///
 /// # Safety
-/// getrandom passes a valid, writable `dest` of `len` bytes.
+/// getrandom passes a valid, writable `dest` of `len` bytes, which may be
+/// uninitialised.
 #[cfg(target_os = "none")]
 #[unsafe(no_mangle)]
 unsafe extern "Rust" fn __getrandom_v03_custom(dest: *mut u8, len: usize) -> Result<(), getrandom::Error> {
-    // SAFETY: per getrandom's contract above.
-    let buf = unsafe { core::slice::from_raw_parts_mut(dest, len) };
+    // SAFETY: `dest` is valid for writes of `len` bytes (getrandom's
+    // contract). A `&mut [u8]` must point to initialised bytes, which
+    // `dest`'s need not be: zeroing them through the raw pointer first
+    // makes the slice valid.
+    let buf = unsafe {
+        dest.write_bytes(0, len);
+        core::slice::from_raw_parts_mut(dest, len)
+    };
     let entropy = <Entropy as Handle>::take().map_err(|_| getrandom::Error::UNSUPPORTED)?;
     entropy.fill(buf).map_err(|_| getrandom::Error::UNEXPECTED)
 }

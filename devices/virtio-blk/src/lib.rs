@@ -1,50 +1,25 @@
 //! The virtio-blk driver: registers with `unikernel-virtio` for block
 //! devices. Requests are asynchronous and several can be in flight; the
-//! device reads and writes the caller's buffer directly (no copy), and a
-//! request whose future is dropped mid-flight waits for the device before
-//! the buffer goes. Completions arrive by interrupt.
+//! device reads and writes the request's own buffer directly (no copy),
+//! and a request whose task gives up leaves its buffer to the driver until
+//! the device is done with it. Completions arrive by interrupt. A device
+//! that breaks the virtio protocol is failed rather than trusted
+//! ([`queue`]).
 //!
-//! Flush goes through virtio-drivers' blocking request (0.13 has no
-//! non-blocking flush), so the CPU waits for the host's `fdatasync`.
+//! Flush is a request like the others: the CPU does not wait for the
+//! host's `fdatasync`.
+//!
+//! The driver is generic over virtio-drivers' `Transport` and `Hal`, so the
+//! host can test it against a fake device; images use the machine's.
 #![no_std]
-#![cfg(target_os = "none")]
 
 extern crate alloc;
 
-mod queue;
+pub mod queue;
 
-pub use queue::{BlkError, Ticket, VirtioBlk};
+#[cfg(target_os = "none")]
+pub use machine::*;
+pub use queue::{BlkError, Request, Ticket};
 
-use linkme::distributed_slice;
-use spin::Mutex;
-use unikernel_core::Error;
-use unikernel_virtio::{DRIVERS, DeviceType, Driver, Interrupt, Transport};
-
-static DEVICE: spin::Once<Mutex<VirtioBlk>> = spin::Once::new();
-
-#[distributed_slice(DRIVERS)]
-static VIRTIO_BLK: Driver = Driver { name: "virtio-blk", device: DeviceType::Block, probe };
-
-fn probe(transport: Transport, interrupt: Interrupt) -> Result<(), Error> {
-    if DEVICE.is_completed() {
-        log::warn!("virtio-blk: a second block device is not driven");
-        return Ok(());
-    }
-    let disk = VirtioBlk::new(transport)?;
-    log::info!("virtio-blk: {} sectors of 512 bytes, flush {}", disk.sectors(), disk.can_flush());
-    DEVICE.call_once(|| Mutex::new(disk));
-    interrupt.register(on_interrupt)
-}
-
-fn on_interrupt() {
-    // Handlers run only while the executor halts, when no task holds the
-    // lock; try_lock keeps a bug there from becoming a hang.
-    if let Some(mut disk) = DEVICE.get().and_then(Mutex::try_lock) {
-        disk.on_interrupt();
-    }
-}
-
-/// The block device, once `unikernel_virtio::probe_all` found one.
-pub fn device() -> Option<&'static Mutex<VirtioBlk>> {
-    DEVICE.get()
-}
+#[cfg(target_os = "none")]
+mod machine;

@@ -1,74 +1,180 @@
-//! Requests in flight over virtio-drivers' non-blocking `VirtIOBlk` calls.
+//! Requests in flight on the device's virtqueue (virtio-drivers'
+//! `VirtQueue`, driven directly: its `VirtIOBlk` has no non-blocking flush,
+//! and its blocking one spins until the host's `fdatasync` returns — or
+//! forever, if the device never answers).
+//!
+//! The driver owns each request's buffer until the device is done with it:
+//! a request abandoned by its task leaves the buffer here, freed when the
+//! device completes it. The device is not trusted: a completion must name
+//! a request in flight and carry a valid status, or the device is failed —
+//! every request in flight ends with [`BlkError::Driver`], later ones fail
+//! at once, and the buffers it held stay lent forever, since it may still
+//! write them.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use core::ptr::NonNull;
+use alloc::vec::Vec;
 use core::task::{Poll, Waker};
 use unikernel_core::Error;
-use unikernel_virtio::{Hal, Transport};
-use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk};
-use virtio_drivers::transport::Transport as _;
+use virtio_drivers::Hal;
+use virtio_drivers::queue::VirtQueue;
+use virtio_drivers::transport::Transport;
 
-/// `VIRTIO_BLK_F_FLUSH`: the device honours flush requests.
-const FEATURE_FLUSH: u64 = 1 << 9;
+/// Bytes per sector of the virtio-blk protocol.
+pub const SECTOR_SIZE: usize = 512;
+/// Descriptors in the queue: with indirect descriptors, requests in flight.
+const QUEUE_SIZE: usize = 16;
+const QUEUE: u16 = 0;
+/// Status bytes (virtio 1.2, 5.2.6), and one the device never writes.
+const OK: u8 = 0;
+const IO_ERROR: u8 = 1;
+const UNSUPPORTED: u8 = 2;
+const UNANSWERED: u8 = 0xff;
+
+bitflags::bitflags! {
+    /// The features this driver negotiates.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Features: u64 {
+        const FLUSH = 1 << 9;
+        const RING_INDIRECT_DESC = 1 << 28;
+        const RING_EVENT_IDX = 1 << 29;
+        const VERSION_1 = 1 << 32;
+    }
+}
 
 /// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlkError {
     /// The device reported an I/O error.
     Io,
-    /// The device refused the request (read-only, unsupported).
+    /// The device refused the request (read-only, flush without
+    /// `VIRTIO_BLK_F_FLUSH`).
     Unsupported,
-    /// The queue or the driver failed.
+    /// The buffer is empty or not whole sectors.
+    Unaligned,
+    /// The queue failed, or the device broke the virtio protocol and is no
+    /// longer driven.
     Driver,
 }
 
-/// One request. The device reads or writes the caller's buffer directly;
-/// the caller keeps it alive until the request is done ([`VirtioBlk::submit`]).
-struct InFlight {
-    req: Box<BlkReq>,
-    buf: NonNull<[u8]>,
-    resp: Box<BlkResp>,
-    write: bool,
-    result: Option<Result<(), BlkError>>,
-    waker: Option<Waker>,
+/// A request: the buffer of a read or a write moves into the driver.
+#[derive(Debug)]
+pub enum Request {
+    /// Fills `buf` (whole sectors) from `sector`.
+    Read { sector: u64, buf: Vec<u8> },
+    /// Writes `buf` (whole sectors) at `sector`.
+    Write { sector: u64, buf: Vec<u8> },
+    /// Makes every write completed before it durable.
+    Flush,
 }
 
-// SAFETY: the buffer pointer is only dereferenced by the driver, under the
-// device's lock, while submit's contract keeps the buffer alive; the
-// machine has one CPU, so nothing runs concurrently with its owner.
-unsafe impl Send for InFlight {}
+/// A request the device may hold: its buffers, owned here.
+struct InFlight {
+    request: Request,
+    header: Box<[u8; 16]>,
+    status: Box<[u8; 1]>,
+    state: State,
+}
+
+enum State {
+    /// The device holds it; wake this task when it is done.
+    Waiting(Option<Waker>),
+    /// Its task is gone: free it when the device is done.
+    Abandoned,
+    /// Done, until its task takes the result.
+    Done(Result<(), BlkError>),
+}
+
+impl InFlight {
+    fn new(request: Request) -> Self {
+        let (kind, sector) = match request {
+            Request::Read { sector, .. } => (0u32, sector),
+            Request::Write { sector, .. } => (1, sector),
+            Request::Flush => (4, 0),
+        };
+        let mut header = Box::new([0; 16]);
+        header[..4].copy_from_slice(&kind.to_le_bytes());
+        header[8..].copy_from_slice(&sector.to_le_bytes());
+        Self { request, header, status: Box::new([UNANSWERED]), state: State::Waiting(None) }
+    }
+
+    /// Calls `f` with the buffers the device reads, then those it writes:
+    /// the header, the data (read by a write, written by a read; none for
+    /// a flush), the status.
+    fn buffers<R>(&mut self, f: impl for<'a> FnOnce(&'a [&'a [u8]], &'a mut [&'a mut [u8]]) -> R) -> R {
+        let (header, status) = (&self.header[..], &mut self.status[..]);
+        match &mut self.request {
+            Request::Read { buf, .. } => f(&[header], &mut [buf, status]),
+            Request::Write { buf, .. } => f(&[header, buf], &mut [status]),
+            Request::Flush => f(&[header], &mut [status]),
+        }
+    }
+
+    /// The request's buffer (empty for a flush).
+    fn into_buf(self) -> Vec<u8> {
+        match self.request {
+            Request::Read { buf, .. } | Request::Write { buf, .. } => buf,
+            Request::Flush => Vec::new(),
+        }
+    }
+}
 
 /// A virtio block device and its requests, by request number. A finished
 /// request stays until its task takes the result, while the device may
 /// already reuse its descriptor token for another.
-pub struct VirtioBlk {
-    raw: VirtIOBlk<Hal, Transport>,
+pub struct VirtioBlk<H: Hal, T: Transport> {
+    transport: T,
+    queue: VirtQueue<H, QUEUE_SIZE>,
+    sectors: u64,
     can_flush: bool,
     in_flight: BTreeMap<u64, InFlight>,
     /// Request numbers of the tokens the device holds.
     tokens: BTreeMap<u16, u64>,
     next_id: u64,
     /// Tasks waiting for a free descriptor.
-    waiting_for_room: alloc::vec::Vec<Waker>,
+    waiting_for_room: Vec<Waker>,
+    /// Why the device was failed, if it misbehaved.
+    failed: Option<&'static str>,
+    /// The requests a failed device held: never freed.
+    lent: Vec<InFlight>,
 }
 
-/// A submitted request, to poll with [`VirtioBlk::poll`].
+/// A submitted request, to poll with [`VirtioBlk::poll`], or to give up
+/// with [`VirtioBlk::abandon`].
 #[derive(Debug)]
+#[must_use = "a ticket is polled until done or abandoned"]
 pub struct Ticket(u64);
 
-impl VirtioBlk {
-    pub(crate) fn new(mut transport: Transport) -> Result<Self, Error> {
-        let can_flush = transport.read_device_features() & FEATURE_FLUSH != 0;
-        let mut raw = VirtIOBlk::new(transport).map_err(|e| Error::msg(alloc::format!("cannot initialise: {e}")))?;
-        raw.enable_interrupts();
-        let (in_flight, tokens, waiting_for_room) = (BTreeMap::new(), BTreeMap::new(), alloc::vec::Vec::new());
-        Ok(Self { raw, can_flush, in_flight, tokens, next_id: 0, waiting_for_room })
+impl<H: Hal, T: Transport> VirtioBlk<H, T> {
+    /// Initialises the device.
+    pub fn new(mut transport: T) -> Result<Self, Error> {
+        let error = |e| Error::msg(alloc::format!("cannot initialise: {e}"));
+        let features = transport.begin_init(Features::all());
+        let config = |offset| transport.read_config_space::<u32>(offset);
+        let sectors = transport.read_consistent(|| Ok(u64::from(config(0)?) | u64::from(config(4)?) << 32));
+        let sectors = sectors.map_err(error)?;
+        let indirect = features.contains(Features::RING_INDIRECT_DESC);
+        let event_idx = features.contains(Features::RING_EVENT_IDX);
+        let mut queue = VirtQueue::new(&mut transport, QUEUE, indirect, event_idx).map_err(error)?;
+        transport.finish_init();
+        queue.set_dev_notify(true);
+        Ok(Self {
+            transport,
+            queue,
+            sectors,
+            can_flush: features.contains(Features::FLUSH),
+            in_flight: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+            next_id: 0,
+            waiting_for_room: Vec::new(),
+            failed: None,
+            lent: Vec::new(),
+        })
     }
 
     /// Capacity in 512-byte sectors.
     pub fn sectors(&self) -> u64 {
-        self.raw.capacity()
+        self.sectors
     }
 
     /// Whether the device honours flush (`VIRTIO_BLK_F_FLUSH`).
@@ -76,41 +182,50 @@ impl VirtioBlk {
         self.can_flush
     }
 
-    /// Queues a read into `buf` (whole sectors) from `sector`, or a write
-    /// of it; `Pending` (after registering `waker`) while the queue is full.
-    ///
-    /// # Safety
-    /// `buf` must stay valid, and untouched by the caller, until the ticket
-    /// is done: [`VirtioBlk::poll`] returned `Ready`, or [`VirtioBlk::wait`]
-    /// returned.
-    pub unsafe fn submit(
-        &mut self,
-        sector: u64,
-        buf: NonNull<[u8]>,
-        write: bool,
-        waker: &Waker,
-    ) -> Poll<Result<Ticket, BlkError>> {
-        let mut req = Box::new(BlkReq::default());
-        let mut resp = Box::new(BlkResp::default());
-        // SAFETY: the caller keeps `buf` valid and unaliased until done;
-        // req and resp are boxed and kept in `in_flight` until then, and
-        // moving a Box does not move its contents.
-        let submitted = unsafe {
-            if write {
-                self.raw.write_blocks_nb(sector as usize, &mut req, buf.as_ref(), &mut resp)
-            } else {
-                self.raw.read_blocks_nb(sector as usize, &mut req, &mut *buf.as_ptr(), &mut resp)
+    /// Why the driver stopped driving the device, if it misbehaved.
+    pub fn failed(&self) -> Option<&'static str> {
+        self.failed
+    }
+
+    /// Queues `request` and takes it (with its buffer); leaves it and
+    /// returns `Pending` (after registering `waker`) while the queue is
+    /// full.
+    pub fn submit(&mut self, request: &mut Option<Request>, waker: &Waker) -> Poll<Result<Ticket, BlkError>> {
+        // Completions first: they free descriptors, and a device's claim to
+        // have finished a request is checked before its descriptors are
+        // reused for another.
+        self.complete();
+        if self.failed.is_some() {
+            return Poll::Ready(Err(BlkError::Driver));
+        }
+        match request {
+            Some(Request::Read { buf, .. } | Request::Write { buf, .. })
+                if buf.is_empty() || !buf.len().is_multiple_of(SECTOR_SIZE) =>
+            {
+                return Poll::Ready(Err(BlkError::Unaligned));
             }
-        };
-        match submitted {
+            Some(Request::Flush) if !self.can_flush => return Poll::Ready(Err(BlkError::Unsupported)),
+            Some(_) => {}
+            None => return Poll::Ready(Err(BlkError::Driver)), // submitted already
+        }
+        let mut entry = InFlight::new(request.take().expect("matched above"));
+        // SAFETY: the buffers move into `in_flight` below and stay there
+        // (or in `lent`), untouched, until the device completes this token;
+        // moving a Vec or Box does not move the bytes they point to.
+        let added = entry.buffers(|inputs, outputs| unsafe { self.queue.add(inputs, outputs) });
+        match added {
             Ok(token) => {
+                if self.queue.should_notify() {
+                    self.transport.notify(QUEUE);
+                }
                 let id = self.next_id;
                 self.next_id += 1;
-                self.in_flight.insert(id, InFlight { req, buf, resp, write, result: None, waker: None });
+                self.in_flight.insert(id, entry);
                 self.tokens.insert(token, id);
                 Poll::Ready(Ok(Ticket(id)))
             }
             Err(virtio_drivers::Error::QueueFull) => {
+                *request = Some(entry.request);
                 self.waiting_for_room.push(waker.clone());
                 Poll::Pending
             }
@@ -121,84 +236,105 @@ impl VirtioBlk {
         }
     }
 
-    /// The result of `ticket`, once the device is done with it.
-    pub fn poll(&mut self, ticket: &Ticket, waker: &Waker) -> Poll<Result<(), BlkError>> {
+    /// The result of `ticket` (the buffer of a read or write, read into or
+    /// written; an empty one for a flush), once the device is done with it.
+    pub fn poll(&mut self, ticket: &Ticket, waker: &Waker) -> Poll<Result<Vec<u8>, BlkError>> {
         self.complete();
-        let entry = self.in_flight.get_mut(&ticket.0).expect("tickets are polled until done");
-        match entry.result {
-            None => {
-                entry.waker = Some(waker.clone());
-                Poll::Pending
-            }
-            Some(result) => {
-                self.in_flight.remove(&ticket.0);
-                Poll::Ready(result)
-            }
+        let Some(entry) = self.in_flight.get_mut(&ticket.0) else {
+            return Poll::Ready(Err(BlkError::Driver)); // lent to a failed device
+        };
+        if let State::Waiting(task) = &mut entry.state {
+            *task = Some(waker.clone());
+            return Poll::Pending;
+        }
+        // Done: abandoned tickets were consumed, so cannot be polled.
+        match self.in_flight.remove(&ticket.0) {
+            Some(InFlight { state: State::Done(Err(e)), .. }) => Poll::Ready(Err(e)),
+            Some(entry @ InFlight { state: State::Done(Ok(())), .. }) => Poll::Ready(Ok(entry.into_buf())),
+            _ => Poll::Ready(Err(BlkError::Driver)),
         }
     }
 
-    /// Waits, spinning, until the device is done with `ticket`: for a
-    /// request whose future is dropped while the device may still use its
-    /// buffer. Completions need no interrupt, only the used ring.
-    pub fn wait(&mut self, ticket: Ticket) {
-        while self.in_flight.get(&ticket.0).is_some_and(|e| e.result.is_none()) {
-            self.complete();
-            core::hint::spin_loop();
+    /// Gives up on `ticket`: its buffer is freed now if the device is done
+    /// with it, or when the device completes it. Never waits.
+    pub fn abandon(&mut self, ticket: Ticket) {
+        if let Some(entry) = self.in_flight.get_mut(&ticket.0) {
+            match entry.state {
+                State::Waiting(_) => entry.state = State::Abandoned,
+                State::Done(_) | State::Abandoned => drop(self.in_flight.remove(&ticket.0)),
+            }
         }
-        self.in_flight.remove(&ticket.0);
     }
 
     /// Acknowledges the device's interrupt (only the handler needs to: the
     /// status read is a VM exit) and takes finished requests off the ring.
     pub fn on_interrupt(&mut self) {
-        self.raw.ack_interrupt();
+        self.transport.ack_interrupt();
         self.complete();
     }
 
     /// Takes finished requests off the used ring (in its order) and wakes
-    /// their tasks; called on interrupts and polls.
+    /// their tasks; called on interrupts, submits and polls. Each turn
+    /// retires a request or fails the device, so the loop ends.
     pub fn complete(&mut self) {
-        while let Some(token) = self.raw.peek_used() {
-            let Some(entry) = self.tokens.remove(&token).and_then(|id| self.in_flight.get_mut(&id)) else {
-                log::error!("virtio-blk: the device completed unknown token {token}");
-                return;
+        while self.failed.is_none()
+            && let Some(token) = self.queue.peek_used()
+        {
+            // Checked before virtio-drivers pops it: it indexes its
+            // descriptor table with the token.
+            let Some(entry) = self.tokens.remove(&token).and_then(|id| Some((id, self.in_flight.get_mut(&id)?))) else {
+                return self.fail("completed a request it was not given");
             };
-            // SAFETY: the same buffers given to the *_nb call for this token,
-            // still valid (submit's contract).
-            let status = unsafe {
-                if entry.write {
-                    self.raw.complete_write_blocks(token, &entry.req, entry.buf.as_ref(), &mut entry.resp)
-                } else {
-                    self.raw.complete_read_blocks(token, &entry.req, &mut *entry.buf.as_ptr(), &mut entry.resp)
-                }
+            let (id, entry) = entry;
+            // SAFETY: the same buffers given to `add` for this token, kept
+            // untouched in `in_flight` since.
+            let popped = entry.buffers(|inputs, outputs| unsafe { self.queue.pop_used(token, inputs, outputs) });
+            let result = match (popped, entry.status[0]) {
+                (Ok(_), OK) => Ok(()),
+                (Ok(_), IO_ERROR) => Err(BlkError::Io),
+                (Ok(_), UNSUPPORTED) => Err(BlkError::Unsupported),
+                (Ok(_), _) => return self.fail("completed a request without a valid status"),
+                // Not popped: the ring changed under the driver.
+                (Err(_), _) => return self.fail("changed its used ring while it was read"),
             };
-            let result = status.map_err(|e| match e {
-                virtio_drivers::Error::IoError => BlkError::Io,
-                virtio_drivers::Error::Unsupported => BlkError::Unsupported,
-                _ => BlkError::Driver,
-            });
-            entry.result = Some(result);
-            if let Some(waker) = entry.waker.take() {
-                waker.wake();
+            match core::mem::replace(&mut entry.state, State::Done(result)) {
+                State::Waiting(task) => task.into_iter().for_each(Waker::wake),
+                _ => drop(self.in_flight.remove(&id)), // abandoned: free it now
             }
-            for waker in self.waiting_for_room.drain(..) {
-                waker.wake();
-            }
+            self.waiting_for_room.drain(..).for_each(Waker::wake);
         }
     }
 
-    /// Makes everything written so far durable: once no request is in
-    /// flight (virtio-drivers' blocking flush expects the ring to itself),
-    /// asks the device to flush and waits for it.
-    pub fn poll_flush(&mut self, waker: &Waker) -> Poll<Result<(), BlkError>> {
-        if !self.can_flush {
-            return Poll::Ready(Err(BlkError::Unsupported));
+    /// Stops driving the device: requests it holds end with an error and
+    /// their buffers stay lent; tasks waiting for room are woken to fail.
+    fn fail(&mut self, why: &'static str) {
+        log::error!("virtio-blk: the device {why}; it is no longer driven");
+        self.failed = Some(why);
+        self.tokens.clear();
+        let (done, held) = core::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|(_, entry)| matches!(entry.state, State::Done(_)));
+        self.in_flight = done;
+        for (_, mut entry) in held {
+            if let State::Waiting(Some(task)) = core::mem::replace(&mut entry.state, State::Abandoned) {
+                task.wake();
+            }
+            self.lent.push(entry);
         }
-        self.complete();
-        if self.in_flight.values().any(|e| e.result.is_none()) {
-            self.waiting_for_room.push(waker.clone());
-            return Poll::Pending;
-        }
-        Poll::Ready(self.raw.flush().map_err(|_| BlkError::Io))
+        self.waiting_for_room.drain(..).for_each(Waker::wake);
+    }
+
+    /// Requests whose buffers the driver holds: in flight, done but not
+    /// yet taken, or lent to a failed device.
+    #[doc(hidden)]
+    pub fn requests(&self) -> usize {
+        self.in_flight.len() + self.lent.len()
+    }
+}
+
+impl<H: Hal, T: Transport> Drop for VirtioBlk<H, T> {
+    fn drop(&mut self) {
+        // The queue's memory goes with the driver: tell the device first.
+        self.transport.queue_unset(QUEUE);
     }
 }

@@ -18,6 +18,8 @@ mod hal;
 mod mmio;
 #[cfg(target_os = "none")]
 mod pci;
+#[cfg(any(target_os = "none", test))]
+mod pci_layout;
 mod transport;
 
 #[cfg(target_os = "none")]

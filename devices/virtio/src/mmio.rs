@@ -32,7 +32,7 @@ pub fn devices() -> impl Iterator<Item = (Transport, Interrupt)> {
         // SAFETY: a virtio-mmio register block of SLOT_SIZE bytes, owned by
         // this transport alone (each slot is probed once).
         match unsafe { MmioTransport::new(header, SLOT_SIZE) } {
-            Ok(t) => Some((Transport(SomeTransport::Mmio(t)), Interrupt::Line(FIRST_GSI + slot as u8))),
+            Ok(t) => Some((Transport::new(SomeTransport::Mmio(t)), Interrupt::Line(FIRST_GSI + slot as u8))),
             Err(e) => {
                 log::warn!("virtio-mmio slot {slot}: {e}");
                 None

@@ -13,6 +13,7 @@
 //! routes to the ISA IRQ in its register 0x60 + n; a PIRQ that firmware
 //! left disabled is routed to IRQ 11 here.
 
+use crate::pci_layout as layout;
 use crate::{Interrupt, Transport};
 use unikernel_core::Error;
 use virtio_drivers::transport::SomeTransport;
@@ -36,7 +37,6 @@ const PIRQ_IRQ: u8 = 11;
 /// Where memory BARs go (`PCI_WINDOW` in the x86_64 target's paging).
 const BAR_WINDOW: core::ops::Range<u64> = 0xc000_0000..0xc200_0000;
 const INTERRUPT_PIN: u8 = 0x3c;
-const BAR0: u8 = 0x10;
 const CAP_MSIX: u8 = 0x11;
 const CAP_VENDOR: u8 = 0x09;
 /// virtio's capability type of the common configuration structure.
@@ -49,6 +49,10 @@ const MSIX_CONFIG: u64 = 0x10;
 const NUM_QUEUES: u64 = 0x12;
 const QUEUE_SELECT: u64 = 0x16;
 const QUEUE_MSIX_VECTOR: u64 = 0x1a;
+/// The bytes of the common configuration touched here (to the end of
+/// `queue_msix_vector`), and of one MSI-X table entry.
+const COMMON_CFG_LEN: u64 = QUEUE_MSIX_VECTOR + 2;
+const MSIX_ENTRY: u64 = 16;
 /// PIRQ E's GSI.
 const PIRQ_E_GSI: u8 = 20;
 
@@ -121,12 +125,16 @@ pub fn devices() -> alloc::vec::Vec<(Transport, Interrupt)> {
             log::warn!("pci: {df}: no INTx routing known for pin {pin}");
             continue;
         };
-        let interrupt = match msix(&root, df) {
-            Some(msix) => Interrupt::MsiX(MsiX { gsi, ..msix }),
-            None => Interrupt::Line(gsi),
+        let interrupt = match msix(&mut root, df) {
+            Ok(Some(msix)) => Interrupt::MsiX(MsiX { gsi, ..msix }),
+            Ok(None) => Interrupt::Line(gsi),
+            Err(e) => {
+                log::warn!("pci: {df}: {e}; the device is not driven");
+                continue;
+            }
         };
         match PciTransport::new::<crate::Hal, _>(&mut root, df) {
-            Ok(t) => found.push((Transport(SomeTransport::Pci(t)), interrupt)),
+            Ok(t) => found.push((Transport::new(SomeTransport::Pci(t)), interrupt)),
             Err(e) => log::warn!("pci: {df}: {e}"),
         }
     }
@@ -169,37 +177,42 @@ fn assign_bars(root: &mut PciRoot<Ports>, df: DeviceFunction, next: &mut u64) ->
     let bars = root.bars(df).map_err(|_| "unreadable BARs")?;
     for (index, bar) in bars.iter().enumerate() {
         let Some(BarInfo::Memory { address_type, size, .. }) = bar else { continue };
-        let address = next.next_multiple_of((*size).max(4096));
-        if address + size > BAR_WINDOW.end {
-            return Err("the BAR window is full");
-        }
+        let address = layout::place(*next, *size, BAR_WINDOW.end).ok_or("the BAR window is full")?;
         match address_type {
             MemoryBarType::Width32 => root.set_bar_32(df, index as u8, address as u32),
             MemoryBarType::Width64 => root.set_bar_64(df, index as u8, address),
             MemoryBarType::Below1MiB => return Err("a BAR below 1 MiB"),
         }
-        *next = address + size;
+        *next = address + size; // cannot overflow: `place` checked it ends in the window
     }
     Ok(())
 }
 
-/// The memory address BAR `index` was given.
-fn bar_address(df: DeviceFunction, index: u8) -> u64 {
-    let low = Ports.read_word(df, BAR0 + 4 * index);
-    let high = if low & 0b110 == 0b100 { Ports.read_word(df, BAR0 + 4 * (index + 1)) } else { 0 };
-    u64::from(high) << 32 | u64::from(low & !0xf)
-}
-
-/// Where the device's MSI-X table and virtio common configuration are.
-fn msix(root: &PciRoot<Ports>, df: DeviceFunction) -> Option<MsiX> {
-    let capability = root.capabilities(df).find(|c| c.id == CAP_MSIX)?;
-    let table = Ports.read_word(df, capability.offset + 4);
-    let table = bar_address(df, (table & 0b111) as u8) + u64::from(table & !0b111);
+/// Where the device's MSI-X table and virtio common configuration are
+/// (`None` without MSI-X); an error when either lies outside its BAR.
+fn msix(root: &mut PciRoot<Ports>, df: DeviceFunction) -> Result<Option<MsiX>, &'static str> {
+    let bars = root.bars(df).map_err(|_| "unreadable BARs")?.map(|bar| match bar {
+        Some(BarInfo::Memory { address, size, .. }) => Some(layout::Bar { address, size }),
+        _ => None,
+    });
+    let Some(capability) = root.capabilities(df).find(|c| c.id == CAP_MSIX) else { return Ok(None) };
+    let Some(common) =
+        root.capabilities(df).find(|c| c.id == CAP_VENDOR && (c.private_header >> 8) as u8 == VIRTIO_COMMON_CFG)
+    else {
+        return Ok(None);
+    };
+    let read = |capability: u8, field: u8| {
+        layout::capability_field(capability, field)
+            .map(|offset| Ports.read_word(df, offset))
+            .ok_or("a capability past the configuration space")
+    };
+    let table = read(capability.offset, 4)?;
+    let table =
+        layout::locate(&bars, table & 0b111, table & !0b111, MSIX_ENTRY).ok_or("the MSI-X table is outside its BAR")?;
+    let (bar, offset) = (read(common.offset, 4)? & 0xff, read(common.offset, 8)?);
     let common =
-        root.capabilities(df).find(|c| c.id == CAP_VENDOR && (c.private_header >> 8) as u8 == VIRTIO_COMMON_CFG)?;
-    let bar = Ports.read_word(df, common.offset + 4) as u8;
-    let common = bar_address(df, bar) + u64::from(Ports.read_word(df, common.offset + 8));
-    Some(MsiX { df, capability: capability.offset, table, common, gsi: 0 })
+        layout::locate(&bars, bar, offset, COMMON_CFG_LEN).ok_or("the common configuration is outside its BAR")?;
+    Ok(Some(MsiX { df, capability: capability.offset, table, common, gsi: 0 }))
 }
 
 /// A virtio-pci device's MSI-X, with its INTx line to fall back to.

@@ -6,18 +6,34 @@
 //! index wraps (after 65,536 buffers): the device then waits for a
 //! notification that never comes and the queue stalls. Without EVENT_IDX it
 //! uses the ring's flags, which have no such arithmetic.
+//!
+//! It also bounds `read_consistent`: virtio-drivers retries for as long as
+//! the configuration generation changes, so a device that keeps changing it
+//! would hang the guest while it probes.
 
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, SomeTransport};
-use virtio_drivers::{PhysAddr, Result};
+use virtio_drivers::{Error, PhysAddr, Result};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// Feature bit 29, `VIRTIO_F_EVENT_IDX`.
 const EVENT_IDX: u64 = 1 << 29;
 
-/// A device's transport, MMIO or PCI.
-pub struct Transport(pub(crate) SomeTransport<'static>);
+/// Reads of the configuration space retried while the device changes it.
+const CONFIG_RETRIES: usize = 16;
 
-impl virtio_drivers::transport::Transport for Transport {
+/// A device's transport: MMIO or PCI on the machine; the fuzz harness wraps
+/// a fake device in it to test drivers against what the guest really runs.
+pub struct Transport<D = SomeTransport<'static>>(D);
+
+impl<D> Transport<D> {
+    /// Wraps `transport`.
+    #[doc(hidden)]
+    pub fn new(transport: D) -> Self {
+        Self(transport)
+    }
+}
+
+impl<D: virtio_drivers::transport::Transport> virtio_drivers::transport::Transport for Transport<D> {
     fn device_type(&self) -> DeviceType {
         self.0.device_type()
     }
@@ -80,5 +96,17 @@ impl virtio_drivers::transport::Transport for Transport {
 
     fn write_config_space<T: IntoBytes + Immutable>(&mut self, offset: usize, value: T) -> Result<()> {
         self.0.write_config_space(offset, value)
+    }
+
+    fn read_consistent<V>(&self, read: impl Fn() -> Result<V>) -> Result<V> {
+        for _ in 0..CONFIG_RETRIES {
+            let before = self.read_config_generation();
+            let result = read();
+            if self.read_config_generation() == before {
+                return result;
+            }
+        }
+        log::warn!("virtio: the device kept changing its configuration while it was read");
+        Err(Error::IoError)
     }
 }

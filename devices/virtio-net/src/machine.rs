@@ -1,0 +1,58 @@
+//! Registration with the machine: the device found by `unikernel-virtio`,
+//! its interrupt, and the waker of the stack.
+
+use crate::driver;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::task::Waker;
+use futures_util::task::AtomicWaker;
+use linkme::distributed_slice;
+use unikernel_core::Error;
+use unikernel_core::sync::Mutex;
+use unikernel_virtio::{DRIVERS, DeviceType, Driver, Hal, Interrupt, Transport};
+
+/// The driver on this machine's transports.
+pub type VirtioNet = driver::VirtioNet<Hal, Transport>;
+
+static DEVICE: spin::Once<Mutex<VirtioNet>> = spin::Once::new();
+static WAKER: AtomicWaker = AtomicWaker::new();
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+#[distributed_slice(DRIVERS)]
+static VIRTIO_NET: Driver = Driver { name: "virtio-net", device: DeviceType::Network, probe };
+
+fn probe(transport: Transport, interrupt: Interrupt) -> Result<(), Error> {
+    if DEVICE.is_completed() {
+        log::warn!("virtio-net: a second network device is not driven");
+        return Ok(());
+    }
+    let nic = VirtioNet::new(transport)?;
+    log::info!("virtio-net: MAC {:02x?}", nic.mac());
+    DEVICE.call_once(|| Mutex::new(nic));
+    interrupt.register(on_interrupt)
+}
+
+fn on_interrupt() {
+    INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+    // Handlers run only while the executor halts, when no task holds the
+    // lock; try_lock keeps a bug there from becoming a hang.
+    if let Some(mut device) = DEVICE.get().and_then(Mutex::try_lock) {
+        device.ack_interrupt();
+    }
+    WAKER.wake();
+}
+
+/// The network device, once `unikernel_virtio::probe_all` found one.
+pub fn device() -> Option<&'static Mutex<VirtioNet>> {
+    DEVICE.get()
+}
+
+/// Wakes `waker` on the device's next interrupt (a frame arrived or a send
+/// completed).
+pub fn register_waker(waker: &Waker) {
+    WAKER.register(waker);
+}
+
+/// Device interrupts since boot.
+pub fn interrupts() -> u64 {
+    INTERRUPTS.load(Ordering::Relaxed)
+}
