@@ -1,6 +1,7 @@
 //! How the interface gets its IPv4 address: from the macro's options,
 //! overridden by the kernel command line (`ip=dhcp` or
-//! `ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3`).
+//! `ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3`), and the TCP socket
+//! budget (`max_connections=N`).
 
 use core::net::Ipv4Addr;
 use unikernel_core::{Error, cmdline};
@@ -38,15 +39,20 @@ pub fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
 
 /// The configuration to use: the command line's, else `built_in`.
 pub fn effective(built_in: Config) -> Result<Config, Error> {
+    effective_in(built_in, cmdline::value)
+}
+
+/// [`effective`] with the command line's `key=value` words from `value`.
+pub fn effective_in<'a>(built_in: Config, value: impl Fn(&str) -> Option<&'a str>) -> Result<Config, Error> {
     let address = |key: &str| -> Result<Option<Ipv4Addr>, Error> {
-        cmdline::value(key)
+        value(key)
             .map(|v| {
                 v.parse()
                     .map_err(|_| Error::msg(alloc::format!("`{key}={v}` on the command line is not an IPv4 address")))
             })
             .transpose()
     };
-    Ok(match cmdline::value("ip") {
+    Ok(match value("ip") {
         None => built_in,
         Some("dhcp") => Config::Dhcp,
         Some(ip) => {
@@ -58,4 +64,16 @@ pub fn effective(built_in: Config) -> Result<Config, Error> {
             Config::Static(Static { address: address_, prefix_len, gateway: address("gw")?, dns: address("dns")? })
         }
     })
+}
+
+/// The TCP socket budget from `max_connections=N` on the command line, if
+/// given (`value` is the word's value).
+pub fn max_connections(value: Option<&str>) -> Result<Option<usize>, Error> {
+    value
+        .map(|v| {
+            v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::msg(alloc::format!("`max_connections={v}` on the command line: expected a positive number"))
+            })
+        })
+        .transpose()
 }

@@ -236,6 +236,10 @@ impl TcpListener {
         self.port
     }
 
+    /// Bare metal caps the port's connections; hosted, the host kernel
+    /// applies its own limits and this does nothing.
+    pub fn set_max_connections(&self, _max: usize) {}
+
     /// Waits for a connection and returns it with the peer's address.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), NetError> {
         let (stream, peer) = self.source.io(false, std::net::TcpListener::accept).await.map_err(net_error)?;

@@ -21,8 +21,11 @@
 extern crate alloc;
 
 mod config;
+#[doc(hidden)]
+pub mod engine;
 mod error;
 mod io;
+mod waiters;
 
 #[cfg(not(target_os = "none"))]
 mod hosted;
@@ -35,7 +38,9 @@ mod tcp;
 #[cfg(target_os = "none")]
 mod udp;
 
-pub use config::{Config, Options, Static, parse_cidr};
+#[doc(hidden)]
+pub use config::effective_in;
+pub use config::{Config, Options, Static, max_connections, parse_cidr};
 pub use error::NetError;
 #[cfg(not(target_os = "none"))]
 pub use hosted::{Net, TcpListener, TcpStream, UdpSocket};

@@ -7,6 +7,7 @@
 //! device interrupt, a kick, or smoltcp's next timer.
 
 use crate::config::{Config, Static};
+use crate::engine::{Limits, Stack};
 use crate::phy::Phy;
 use crate::{NetError, TcpListener, TcpStream, UdpSocket};
 use alloc::vec::Vec;
@@ -15,34 +16,21 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Poll;
 use futures_util::task::AtomicWaker;
-use smoltcp::iface::{self, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, dns, tcp};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Cidr};
-use spin::{Mutex, Once};
+use smoltcp::socket::dns;
+use smoltcp::wire::HardwareAddress;
+use spin::Once;
+use unikernel_core::sync::Mutex;
 use unikernel_core::time::{Duration, Instant};
-use unikernel_core::{Error, executor, timer};
+use unikernel_core::{Error, cmdline, executor, timer};
 use unikernel_virtio_net::VirtioNet;
-
-/// How long a dropped connection may take to close before it is reset.
-const LINGER: Duration = Duration::from_secs(10);
-
-pub struct Stack {
-    pub iface: Interface,
-    pub sockets: SocketSet<'static>,
-    dhcp: Option<SocketHandle>,
-    dns: SocketHandle,
-    /// Dropped connections still closing, with the time they are reset.
-    closing: Vec<(SocketHandle, Instant)>,
-    next_port: u16,
-}
 
 static STACK: Once<Mutex<Stack>> = Once::new();
 static KICKED: AtomicBool = AtomicBool::new(false);
 static DRIVER: AtomicWaker = AtomicWaker::new();
 static DRIVER_ALIVE: AtomicBool = AtomicBool::new(false);
-static CONFIGURED: AtomicWaker = AtomicWaker::new();
 
-fn now() -> smoltcp::time::Instant {
+/// The current time on smoltcp's clock.
+pub fn now() -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros((Instant::now().as_nanos() / 1000) as i64)
 }
 
@@ -64,29 +52,26 @@ pub fn endpoint(addr: SocketAddr) -> Result<smoltcp::wire::IpEndpoint, NetError>
 pub fn start(config: Config) -> Result<(), Error> {
     unikernel_virtio::probe_all()?;
     let mut nic = device()?.lock();
-    let mac = EthernetAddress(nic.mac());
-    let mut iface_config = iface::Config::new(HardwareAddress::Ethernet(mac));
+    let mac = nic.mac();
     // Seeds initial sequence numbers and ephemeral ports: unpredictable
     // enough across boots without requiring the entropy component.
     let seed = Instant::now().as_nanos()
         ^ unikernel_core::time::SystemTime::now()
             .duration_since(unikernel_core::time::SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-    iface_config.random_seed = seed;
-    let mut iface = Interface::new(iface_config, &mut Phy::new(&mut nic), now());
-    let mut sockets = SocketSet::new(Vec::new());
-    let dns = sockets.add(dns::Socket::new(&[], Vec::new()));
-    let dhcp = match config {
-        Config::Dhcp => Some(sockets.add(dhcpv4::Socket::new())),
-        Config::Static(s) => {
-            apply(&mut iface, &mut sockets, dns, s.address, s.prefix_len, s.gateway, s.dns.as_slice());
-            None
-        }
-    };
-    log::info!("net: MAC {mac}, {}", describe(&config));
-    let next_port = 49152 + (seed % 16384) as u16;
+    let mut limits = Limits::for_heap(unikernel_core::heap::stats().size);
+    if let Some(max) = crate::config::max_connections(cmdline::value("max_connections"))? {
+        limits.max_sockets = max;
+    }
+    let stack = Stack::new(config, mac, seed, limits, &mut Phy::new(&mut nic), now());
+    log::info!(
+        "net: MAC {}, {}, at most {} TCP sockets",
+        smoltcp::wire::EthernetAddress(mac),
+        describe(&config),
+        limits.max_sockets
+    );
     drop(nic);
-    STACK.call_once(|| Mutex::new(Stack { iface, sockets, dhcp, dns, closing: Vec::new(), next_port }));
+    STACK.call_once(|| Mutex::new(stack));
     Ok(())
 }
 
@@ -97,31 +82,6 @@ fn describe(config: &Config) -> alloc::string::String {
             alloc::format!("{address}/{prefix_len}, gateway {gateway:?}")
         }
     }
-}
-
-fn apply(
-    iface: &mut Interface,
-    sockets: &mut SocketSet<'static>,
-    dns: SocketHandle,
-    address: Ipv4Addr,
-    prefix_len: u8,
-    gateway: Option<Ipv4Addr>,
-    servers: &[Ipv4Addr],
-) {
-    iface.update_ip_addrs(|addrs| {
-        addrs.clear();
-        addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(address, prefix_len))).expect("room for one address");
-    });
-    let routes = iface.routes_mut();
-    routes.remove_default_ipv4_route();
-    if let Some(gw) = gateway
-        && routes.add_default_ipv4_route(gw).is_err()
-    {
-        log::warn!("net: no room for the default route via {gw}");
-    }
-    let servers: Vec<smoltcp::wire::IpAddress> = servers.iter().map(|s| (*s).into()).collect();
-    sockets.get_mut::<dns::Socket>(dns).update_servers(&servers);
-    CONFIGURED.wake();
 }
 
 /// Runs `f` on the stack, making sure its driver task runs.
@@ -154,7 +114,19 @@ async fn drive() {
     let _alive = Alive;
     loop {
         KICKED.store(false, Ordering::Release);
-        let delay = STACK.get().expect("started").lock().poll();
+        let (polled, delay) = {
+            let mut stack = STACK.get().expect("started").lock();
+            // The interrupt handler acknowledges the device; reading its
+            // status here too would cost a VM exit on every poll.
+            let mut nic = device().expect("probed at start").lock();
+            let now = now();
+            (stack.poll(now, &mut Phy::new(&mut nic)), stack.poll_delay(now))
+        };
+        if polled.more {
+            // A flood: let every other task run before the next batch.
+            yield_now().await;
+            continue;
+        }
         // Ready on the first wake after registering: a device interrupt or
         // a kick (one that came during the poll above counts too).
         let mut registered = false;
@@ -167,94 +139,26 @@ async fn drive() {
             registered = true;
             if KICKED.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
         });
-        match delay {
-            Some(delay) if delay == Duration::ZERO => {}
+        match delay.map(|d| Duration::from_micros(d.total_micros())) {
+            Some(Duration::ZERO) => {}
             Some(delay) => drop(timer::timeout(delay, signal).await),
             None => signal.await,
         }
     }
 }
 
-impl Stack {
-    /// One round of smoltcp; returns when it next needs a poll.
-    fn poll(&mut self) -> Option<Duration> {
-        let now = now();
-        {
-            // The interrupt handler acknowledges the device; reading its
-            // status here too would cost a VM exit on every poll.
-            let mut nic = device().expect("probed at start").lock();
-            self.iface.poll(now, &mut Phy::new(&mut nic), &mut self.sockets);
+/// Returns after the executor ran every other ready task once.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
         }
-        self.dhcp_events();
-        self.reap_closing();
-        let next = self.iface.poll_delay(now, &self.sockets).map(|d| Duration::from_micros(d.total_micros()));
-        let linger = self.closing.iter().map(|(_, at)| at.duration_since(Instant::now())).min();
-        match (next, linger) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn dhcp_events(&mut self) {
-        let Some(handle) = self.dhcp else { return };
-        let event = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
-            None => return,
-            Some(dhcpv4::Event::Configured(c)) => Some((c.address, c.router, c.dns_servers.clone())),
-            Some(dhcpv4::Event::Deconfigured) => None,
-        };
-        match event {
-            Some((cidr, router, servers)) => {
-                log::info!("net: DHCP gave {cidr}, gateway {router:?}, dns {servers:?}");
-                let (dns, sockets) = (self.dns, &mut self.sockets);
-                apply(&mut self.iface, sockets, dns, cidr.address(), cidr.prefix_len(), router, &servers);
-            }
-            // smoltcp also reports this once at start, before any lease.
-            None if self.ipv4().is_none() => {}
-            None => {
-                log::info!("net: DHCP lease lost");
-                self.iface.update_ip_addrs(|a| a.clear());
-                self.iface.routes_mut().remove_default_ipv4_route();
-            }
-        }
-    }
-
-    /// Drops closed connections; resets those closing for too long.
-    fn reap_closing(&mut self) {
-        let now = Instant::now();
-        let sockets = &mut self.sockets;
-        self.closing.retain(|&(handle, deadline)| {
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
-            let done = matches!(socket.state(), tcp::State::Closed | tcp::State::TimeWait);
-            if !done && now < deadline {
-                return true;
-            }
-            socket.abort(); // no-op once closed; a reset for a peer that went quiet
-            sockets.remove(handle);
-            false
-        });
-    }
-
-    /// Lets a dropped connection finish closing in the background.
-    pub fn close_in_background(&mut self, handle: SocketHandle) {
-        self.sockets.get_mut::<tcp::Socket>(handle).close();
-        self.closing.push((handle, Instant::now() + LINGER));
-        kick();
-    }
-
-    /// The next ephemeral port for an outgoing connection.
-    pub fn ephemeral_port(&mut self) -> u16 {
-        self.next_port = self.next_port.checked_add(1).unwrap_or(49152);
-        self.next_port
-    }
-
-    fn ipv4(&self) -> Option<(Ipv4Addr, u8)> {
-        self.iface.ipv4_addr().and_then(|a| {
-            self.iface.ip_addrs().iter().find_map(|c| match c {
-                IpCidr::Ipv4(c) if c.address() == a => Some((a, c.prefix_len())),
-                _ => None,
-            })
-        })
-    }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
 }
 
 /// The handle `main` receives: the interface and the way to open sockets.
@@ -288,11 +192,7 @@ impl Net {
 
     /// Waits until the interface has an address (DHCP can take a while).
     pub async fn configured(&self) -> (Ipv4Addr, u8) {
-        poll_fn(|cx| {
-            CONFIGURED.register(cx.waker());
-            with(|s| s.ipv4()).map_or(Poll::Pending, Poll::Ready)
-        })
-        .await
+        poll_fn(|cx| with(|s| s.configured(cx.waker())).map_or(Poll::Pending, Poll::Ready)).await
     }
 
     /// Listens on TCP `port` with room for 8 connections waiting for `accept`.

@@ -3,23 +3,13 @@
 //! data).
 
 use crate::NetError;
+use crate::engine::ListenerId;
 use crate::stack::{self, kick, with};
-use alloc::vec;
-use alloc::vec::Vec;
-use core::cell::RefCell;
 use core::future::poll_fn;
 use core::net::SocketAddr;
 use core::task::Poll;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
-
-/// Per-direction buffer of a connection: a 64 KiB window would need 128 KiB
-/// per connection; 16 KiB keeps a thousand-connection server in a few MiB.
-const BUFFER: usize = 16 * 1024;
-
-fn new_socket() -> tcp::Socket<'static> {
-    tcp::Socket::new(tcp::SocketBuffer::new(vec![0; BUFFER]), tcp::SocketBuffer::new(vec![0; BUFFER]))
-}
 
 fn endpoint(e: smoltcp::wire::IpEndpoint) -> SocketAddr {
     SocketAddr::new(e.addr.into(), e.port)
@@ -27,27 +17,20 @@ fn endpoint(e: smoltcp::wire::IpEndpoint) -> SocketAddr {
 
 /// A listening TCP port. Each of its `backlog` sockets takes one incoming
 /// connection; `accept` hands it out and puts a fresh socket in its place.
+/// A connection that stays half-open (no final ACK) for 5 s frees its place
+/// again, and under a SYN flood the oldest half-open one gives way, so
+/// clients that finish their handshake keep getting in. Connections beyond
+/// the stack's budget (half the heap, or `max_connections=N` on the kernel
+/// command line) or the listener's own cap are refused with an RST.
 pub struct TcpListener {
     port: u16,
-    backlog: RefCell<Vec<SocketHandle>>,
+    id: ListenerId,
 }
 
 impl TcpListener {
     pub(crate) fn bind(port: u16, backlog: usize) -> Result<Self, NetError> {
-        if port == 0 || backlog == 0 {
-            return Err(NetError::InvalidInput);
-        }
-        let handles = with(|s| {
-            let taken = s.sockets.iter().any(|(_, socket)| match socket {
-                smoltcp::socket::Socket::Tcp(t) => t.state() == State::Listen && t.listen_endpoint().port == port,
-                _ => false,
-            });
-            if taken {
-                return Err(NetError::AddrInUse);
-            }
-            (0..backlog).map(|_| listen(s, port)).collect()
-        })?;
-        Ok(Self { port, backlog: RefCell::new(handles) })
+        let id = with(|s| s.listen(port, backlog))?;
+        Ok(Self { port, id })
     }
 
     /// The port it listens on.
@@ -55,47 +38,25 @@ impl TcpListener {
         self.port
     }
 
+    /// Caps the connections of this port at once (accepted and not yet
+    /// closed, plus the backlog); the excess is refused with an RST.
+    pub fn set_max_connections(&self, max: usize) {
+        with(|s| s.set_max_connections(self.id, max));
+    }
+
     /// Waits for a connection and returns it with the peer's address.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), NetError> {
-        poll_fn(|cx| {
-            let mut backlog = self.backlog.borrow_mut();
-            with(|s| {
-                for slot in backlog.iter_mut() {
-                    let socket = s.sockets.get_mut::<tcp::Socket>(*slot);
-                    match socket.state() {
-                        State::Listen | State::SynReceived => socket.register_recv_waker(cx.waker()),
-                        State::Closed => socket.listen(self.port).map_err(|_| NetError::InvalidInput)?,
-                        _ => {
-                            // Established, or already closing: the application
-                            // still gets it, to read what was sent.
-                            let peer = socket.remote_endpoint().map(endpoint);
-                            let handle = core::mem::replace(slot, listen(s, self.port)?);
-                            let peer = peer.unwrap_or(SocketAddr::new([0, 0, 0, 0].into(), 0));
-                            return Poll::Ready(Ok((TcpStream { handle }, peer)));
-                        }
-                    }
-                }
-                Poll::Pending
-            })
-        })
-        .await
+        let (handle, peer) =
+            poll_fn(|cx| with(|s| s.accept(self.id, cx.waker())).map_or(Poll::Pending, Poll::Ready)).await;
+        let peer = peer.map_or(SocketAddr::new([0, 0, 0, 0].into(), 0), endpoint);
+        Ok((TcpStream { handle }, peer))
     }
-}
-
-fn listen(s: &mut stack::Stack, port: u16) -> Result<SocketHandle, NetError> {
-    let mut socket = new_socket();
-    socket.listen(port).map_err(|_| NetError::InvalidInput)?;
-    Ok(s.sockets.add(socket))
 }
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        with(|s| {
-            for handle in self.backlog.borrow_mut().drain(..) {
-                s.sockets.get_mut::<tcp::Socket>(handle).abort();
-                s.close_in_background(handle);
-            }
-        });
+        with(|s| s.unlisten(self.id, stack::now()));
+        kick();
     }
 }
 
@@ -110,13 +71,17 @@ impl TcpStream {
         let remote = stack::endpoint(remote)?;
         let handle = with(|s| {
             let port = s.ephemeral_port();
-            let mut socket = new_socket();
+            let handle = s.new_tcp()?;
             let cx = s.iface.context();
-            socket.connect(cx, remote, port).map_err(|e| match e {
-                tcp::ConnectError::Unaddressable => NetError::Unreachable,
-                tcp::ConnectError::InvalidState => NetError::InvalidInput,
+            let connected = s.sockets.get_mut::<tcp::Socket>(handle).connect(cx, remote, port);
+            connected.map_err(|e| {
+                s.close_in_background(handle, stack::now());
+                match e {
+                    tcp::ConnectError::Unaddressable => NetError::Unreachable,
+                    tcp::ConnectError::InvalidState => NetError::InvalidInput,
+                }
             })?;
-            Ok(s.sockets.add(socket))
+            Ok::<_, NetError>(handle)
         })?;
         kick();
         let stream = Self { handle };
@@ -238,6 +203,7 @@ impl TcpStream {
 
 impl Drop for TcpStream {
     fn drop(&mut self) {
-        with(|s| s.close_in_background(self.handle));
+        with(|s| s.close_in_background(self.handle, stack::now()));
+        kick();
     }
 }

@@ -6,17 +6,11 @@
 
 mod common;
 
-use common::guest::{Guest, free_port, run, text};
+use common::guest::{Guest, field, free_port, run, text};
+use common::netns::Namespace;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-/// A JSON number field of the http example's `/api/status`.
-fn field(json: &str, name: &str) -> u64 {
-    let at = json.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("no {name} in {json}"));
-    json[at + name.len() + 3..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
-}
 
 #[test]
 fn http_answers_curl_with_keep_alive() {
@@ -125,51 +119,6 @@ fn http_rejects_bad_requests_and_outlives_bad_clients() {
 }
 
 // ---- inside a network namespace -------------------------------------------
-
-/// A network namespace with a tap device `tap0` at 10.10.0.1/24; deleted
-/// (with everything in it) when dropped.
-struct Namespace {
-    name: String,
-}
-
-impl Namespace {
-    fn new(tag: &str) -> Self {
-        let name = format!("uk-{tag}-{}", std::process::id());
-        let ip = |args: &str| {
-            let out = run("ip", &args.split(' ').collect::<Vec<_>>());
-            assert!(out.status.success(), "ip {args}: {} (the namespace tests need root)", text(&out));
-        };
-        ip(&format!("netns add {name}"));
-        let ns = Self { name };
-        for cmd in
-            ["link set lo up", "tuntap add dev tap0 mode tap", "addr add 10.10.0.1/24 dev tap0", "link set tap0 up"]
-        {
-            ip(&format!("-n {} {cmd}", ns.name));
-        }
-        ns
-    }
-
-    fn exec(&self) -> [&str; 4] {
-        ["ip", "netns", "exec", &self.name]
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> Output {
-        let mut words = vec!["netns", "exec", &self.name, program];
-        words.extend(args);
-        run("ip", &words)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        // Kill what still runs inside (dnsmasq), then remove it.
-        let pids = run("ip", &["netns", "pids", &self.name]).stdout;
-        for pid in String::from_utf8_lossy(&pids).split_whitespace() {
-            let _ = run("kill", &[pid]);
-        }
-        let _ = run("ip", &["netns", "del", &self.name]);
-    }
-}
 
 #[test]
 fn in_a_namespace_dhcp_and_dns_come_from_dnsmasq() {

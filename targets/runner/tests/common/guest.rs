@@ -90,3 +90,9 @@ pub fn run(program: &str, args: &[&str]) -> Output {
 pub fn text(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
+
+/// A JSON number field of the http example's `/api/status`.
+pub fn field(json: &str, name: &str) -> u64 {
+    let at = json.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("no {name} in {json}"));
+    json[at + name.len() + 3..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+}

@@ -1,0 +1,383 @@
+//! The TCP/IP stack without its device: smoltcp's interface and sockets,
+//! and the policy that keeps a hostile network from wedging or exhausting
+//! it: half-open deadlines and SYN-flood recycling in each listener's
+//! backlog, a connection budget derived from the heap, and bounded work per
+//! poll. It is generic over smoltcp's `Device`, so the guest runs it on
+//! virtio-net and host tests and the fuzzer on [`queue::QueueDevice`].
+
+/// The smoltcp this stack is built on, for the tests and the fuzzer.
+pub use smoltcp;
+
+mod backlog;
+mod ingress;
+mod limits;
+pub mod queue;
+
+use crate::NetError;
+use crate::config::Config;
+use crate::waiters::Waiters;
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+use backlog::{Backlog, Slot};
+use core::net::Ipv4Addr;
+use core::task::Waker;
+pub use limits::{BUFFER, Limits, SOCKET_COST};
+use smoltcp::iface::{self, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
+use smoltcp::socket::{dhcpv4, dns, tcp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Cidr};
+
+/// Identifies a listener in its [`Stack`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerId(usize);
+
+/// What one [`Stack::poll`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Polled {
+    /// Frames received.
+    pub frames: usize,
+    /// The frame budget ran out: more may be waiting. Yield, then poll again.
+    pub more: bool,
+}
+
+pub struct Stack {
+    pub iface: Interface,
+    pub sockets: SocketSet<'static>,
+    pub dns: SocketHandle,
+    pub limits: Limits,
+    dhcp: Option<SocketHandle>,
+    listeners: Vec<Option<Backlog>>,
+    /// Dropped connections still closing, oldest first, with the time they
+    /// are reset.
+    closing: VecDeque<(SocketHandle, Instant)>,
+    tcp_sockets: usize,
+    next_port: u16,
+    configured: Waiters,
+    /// The frame being received, copied out of the device.
+    frame: Vec<u8>,
+}
+
+/// A TCP socket with the stack's buffers.
+fn new_tcp_socket() -> tcp::Socket<'static> {
+    tcp::Socket::new(tcp::SocketBuffer::new(vec![0; BUFFER]), tcp::SocketBuffer::new(vec![0; BUFFER]))
+}
+
+impl Stack {
+    /// An interface with MAC `mac` on `device`, configured per `config`;
+    /// `seed` randomizes initial sequence numbers and ephemeral ports.
+    pub fn new<D: Device + ?Sized>(
+        config: Config,
+        mac: [u8; 6],
+        seed: u64,
+        limits: Limits,
+        device: &mut D,
+        now: Instant,
+    ) -> Self {
+        let mut iface_config = iface::Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+        iface_config.random_seed = seed;
+        let iface = Interface::new(iface_config, device, now);
+        let mut sockets = SocketSet::new(Vec::new());
+        let dns = sockets.add(dns::Socket::new(&[], Vec::new()));
+        let dhcp = (config == Config::Dhcp).then(|| sockets.add(dhcpv4::Socket::new()));
+        let mut stack = Self {
+            iface,
+            sockets,
+            dns,
+            limits,
+            dhcp,
+            listeners: Vec::new(),
+            closing: VecDeque::new(),
+            tcp_sockets: 0,
+            next_port: 49152 + (seed % 16384) as u16,
+            configured: Waiters::default(),
+            frame: Vec::new(),
+        };
+        if let Config::Static(s) = config {
+            stack.apply(s.address, s.prefix_len, s.gateway, s.dns.as_slice());
+        }
+        stack
+    }
+
+    /// One round: at most `limits.frames_per_poll` frames in, everything
+    /// due out, listeners tended, closed connections reaped.
+    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Polled {
+        self.iface.poll_maintenance(now);
+        let mut frames = 0;
+        let more = loop {
+            if frames == self.limits.frames_per_poll {
+                break true;
+            }
+            if !ingress::take(device, now, &mut self.frame) {
+                break false;
+            }
+            frames += 1;
+            if let Some(port) = ingress::syn_port(&self.frame) {
+                self.make_room(port, now);
+            }
+            let mut one = ingress::OneFrame { inner: &mut *device, frame: Some(&self.frame) };
+            self.iface.poll_ingress_single(now, &mut one, &mut self.sockets);
+        };
+        // Each round sends at most one segment per socket; what is left
+        // makes `poll_delay` zero.
+        for _ in 0..self.limits.frames_per_poll {
+            if self.iface.poll_egress(now, device, &mut self.sockets) == PollResult::None {
+                break;
+            }
+        }
+        self.dhcp_events();
+        self.reap_closing(now);
+        self.tend_listeners(now);
+        self.refill_listeners();
+        Polled { frames, more }
+    }
+
+    /// How long until the next poll is due (`None`: only on new input).
+    pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+        let half_open = self.limits.half_open;
+        let deadlines = self.closing.iter().map(|&(_, at)| at);
+        let deadlines = deadlines.chain(self.listeners.iter().flatten().filter_map(|b| b.next_deadline(half_open)));
+        let own = deadlines.min().map(|at| if at > now { at - now } else { Duration::ZERO });
+        match (self.iface.poll_delay(now, &self.sockets), own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Lets a SYN to `port` find a listening socket if one can be freed.
+    fn make_room(&mut self, port: u16, now: Instant) {
+        if let Some(backlog) = self.listeners.iter_mut().flatten().find(|b| b.port == port) {
+            backlog.make_room(&mut self.sockets, now);
+        }
+    }
+
+    fn tend_listeners(&mut self, now: Instant) {
+        for backlog in self.listeners.iter_mut().flatten() {
+            if backlog.tend(&mut self.sockets, now, self.limits.half_open) {
+                backlog.accepters.wake_all();
+            }
+        }
+    }
+
+    /// TCP sockets at once: listening, connected, and closing.
+    pub fn tcp_sockets(&self) -> usize {
+        self.tcp_sockets
+    }
+
+    /// Adds a TCP socket if the budget allows, resetting the oldest closing
+    /// connection to make room.
+    pub fn add_tcp(&mut self, socket: tcp::Socket<'static>) -> Result<SocketHandle, NetError> {
+        while self.tcp_sockets >= self.limits.max_sockets {
+            let (oldest, _) = self.closing.pop_front().ok_or(NetError::Other("too many connections"))?;
+            self.remove_tcp(oldest);
+        }
+        self.tcp_sockets += 1;
+        Ok(self.sockets.add(socket))
+    }
+
+    /// A fresh TCP socket with the stack's buffers, if the budget allows.
+    pub fn new_tcp(&mut self) -> Result<SocketHandle, NetError> {
+        self.add_tcp(new_tcp_socket())
+    }
+
+    fn remove_tcp(&mut self, handle: SocketHandle) {
+        self.sockets.remove(handle);
+        self.tcp_sockets -= 1;
+    }
+
+    /// Lets a dropped connection finish closing in the background.
+    pub fn close_in_background(&mut self, handle: SocketHandle, now: Instant) {
+        self.sockets.get_mut::<tcp::Socket>(handle).close();
+        self.closing.push_back((handle, now + self.limits.linger));
+    }
+
+    /// Drops closed connections; resets those closing for too long.
+    fn reap_closing(&mut self, now: Instant) {
+        let mut done = Vec::new();
+        self.closing.retain(|&(handle, deadline)| {
+            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+            let closed = matches!(socket.state(), tcp::State::Closed | tcp::State::TimeWait);
+            if !closed && now < deadline {
+                return true;
+            }
+            socket.abort(); // no-op once closed; a reset for a peer that went quiet
+            done.push(handle);
+            false
+        });
+        for handle in done {
+            self.remove_tcp(handle);
+        }
+    }
+
+    /// Listens on `port` with `backlog` sockets (fewer if the connection
+    /// budget is short; none is an error).
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerId, NetError> {
+        if port == 0 || backlog == 0 {
+            return Err(NetError::InvalidInput);
+        }
+        if self.listeners.iter().flatten().any(|b| b.port == port) {
+            return Err(NetError::AddrInUse);
+        }
+        let mut slots = Vec::with_capacity(backlog);
+        for _ in 0..backlog {
+            slots.push(Slot::new(self.listening_socket(port).ok()));
+        }
+        if slots.iter().all(|s| s.handle.is_none()) {
+            return Err(NetError::Other("too many connections"));
+        }
+        let backlog = Backlog { port, slots, max_connections: usize::MAX, accepters: Waiters::default() };
+        let free = self.listeners.iter().position(Option::is_none);
+        let id = free.unwrap_or(self.listeners.len());
+        match free {
+            Some(i) => self.listeners[i] = Some(backlog),
+            None => self.listeners.push(Some(backlog)),
+        }
+        Ok(ListenerId(id))
+    }
+
+    fn listening_socket(&mut self, port: u16) -> Result<SocketHandle, NetError> {
+        let mut socket = new_tcp_socket();
+        socket.listen(port).map_err(|_| NetError::InvalidInput)?;
+        self.add_tcp(socket)
+    }
+
+    fn backlog(&mut self, id: ListenerId) -> &mut Backlog {
+        self.listeners[id.0].as_mut().expect("a live listener")
+    }
+
+    /// Caps the connections of listener `id` at once, its backlog included.
+    pub fn set_max_connections(&mut self, id: ListenerId, max: usize) {
+        self.backlog(id).max_connections = max;
+    }
+
+    /// A connection of listener `id` that finished its handshake, with the
+    /// peer; else `None`, and `waker` is woken when one may be ready.
+    pub fn accept(&mut self, id: ListenerId, waker: &Waker) -> Option<(SocketHandle, Option<IpEndpoint>)> {
+        let sockets = &mut self.sockets;
+        let backlog = self.listeners[id.0].as_mut().expect("a live listener");
+        let Some((_, handle)) = backlog.take_ready(sockets) else {
+            backlog.accepters.register(waker);
+            return None;
+        };
+        let peer = sockets.get::<tcp::Socket>(handle).remote_endpoint();
+        self.refill_listeners();
+        Some((handle, peer))
+    }
+
+    /// Puts listening sockets in empty backlog slots, as far as the global
+    /// budget and each listener's cap allow; a port with no listening
+    /// socket refuses connections with an RST.
+    fn refill_listeners(&mut self) {
+        for id in 0..self.listeners.len() {
+            let Some(backlog) = &self.listeners[id] else { continue };
+            let (port, max) = (backlog.port, backlog.max_connections);
+            let empty: Vec<usize> =
+                (backlog.slots.iter().enumerate()).filter_map(|(i, s)| s.handle.is_none().then_some(i)).collect();
+            if empty.is_empty() {
+                continue;
+            }
+            let mut room = max.saturating_sub(self.connections_on(port));
+            for i in empty {
+                if room == 0 {
+                    break;
+                }
+                let Ok(handle) = self.listening_socket(port) else { break };
+                self.backlog(ListenerId(id)).slots[i] = Slot::new(Some(handle));
+                room -= 1;
+            }
+        }
+    }
+
+    /// Open TCP sockets on local port `port`: its listening slots and the
+    /// connections accepted from it that have not closed.
+    fn connections_on(&self, port: u16) -> usize {
+        (self.sockets.iter())
+            .filter(|(_, s)| match s {
+                smoltcp::socket::Socket::Tcp(t) => {
+                    t.state() != tcp::State::Closed
+                        && (t.local_endpoint().map(|e| e.port) == Some(port)
+                            || t.listen_endpoint().port == port && t.state() == tcp::State::Listen)
+                }
+                _ => false,
+            })
+            .count()
+    }
+
+    /// Stops listener `id`: its unaccepted connections are reset.
+    pub fn unlisten(&mut self, id: ListenerId, now: Instant) {
+        let backlog = self.listeners[id.0].take().expect("a live listener");
+        for handle in backlog.slots.iter().filter_map(|s| s.handle) {
+            self.sockets.get_mut::<tcp::Socket>(handle).abort();
+            self.close_in_background(handle, now);
+        }
+    }
+
+    /// The next ephemeral port for an outgoing connection.
+    pub fn ephemeral_port(&mut self) -> u16 {
+        self.next_port = self.next_port.checked_add(1).unwrap_or(49152);
+        self.next_port
+    }
+
+    /// The IPv4 address and prefix length, once configured.
+    pub fn ipv4(&self) -> Option<(Ipv4Addr, u8)> {
+        self.iface.ipv4_addr().and_then(|a| {
+            self.iface.ip_addrs().iter().find_map(|c| match c {
+                IpCidr::Ipv4(c) if c.address() == a => Some((a, c.prefix_len())),
+                _ => None,
+            })
+        })
+    }
+
+    /// The address once configured; else `None`, and `waker` is woken when
+    /// the configuration changes (every task that asked).
+    pub fn configured(&mut self, waker: &Waker) -> Option<(Ipv4Addr, u8)> {
+        let ipv4 = self.ipv4();
+        if ipv4.is_none() {
+            self.configured.register(waker);
+        }
+        ipv4
+    }
+
+    fn apply(&mut self, address: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>, servers: &[Ipv4Addr]) {
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(address, prefix_len))).expect("room for one address");
+        });
+        let routes = self.iface.routes_mut();
+        routes.remove_default_ipv4_route();
+        if let Some(gw) = gateway
+            && routes.add_default_ipv4_route(gw).is_err()
+        {
+            log::warn!("net: no room for the default route via {gw}");
+        }
+        let servers: Vec<smoltcp::wire::IpAddress> = servers.iter().map(|s| (*s).into()).collect();
+        self.sockets.get_mut::<dns::Socket>(self.dns).update_servers(&servers);
+        self.configured.wake_all();
+    }
+
+    fn dhcp_events(&mut self) {
+        let Some(handle) = self.dhcp else { return };
+        let event = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+            None => return,
+            Some(dhcpv4::Event::Configured(c)) => Some((c.address, c.router, c.dns_servers.clone())),
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        match event {
+            Some((cidr, router, servers)) => {
+                log::info!("net: DHCP gave {cidr}, gateway {router:?}, dns {servers:?}");
+                self.apply(cidr.address(), cidr.prefix_len(), router, &servers);
+            }
+            // smoltcp also reports this once at start, before any lease.
+            None if self.ipv4().is_none() => {}
+            None => {
+                log::info!("net: DHCP lease lost");
+                self.iface.update_ip_addrs(|a| a.clear());
+                self.iface.routes_mut().remove_default_ipv4_route();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! The stack's policy against hostile peers, over a queue of frames.
+
+use super::Limits;
+use super::queue::{PORT, Rig, client};
+use smoltcp::socket::tcp;
+use smoltcp::wire::TcpControl;
+
+fn limits() -> Limits {
+    Limits::for_heap(64 << 20)
+}
+
+#[test]
+fn half_open_connections_expire() {
+    let mut rig = Rig::new(limits());
+    rig.stack.listen(PORT, 4).unwrap();
+    for n in 0..4 {
+        rig.send(client(n), TcpControl::Syn, 1000, None);
+    }
+    rig.poll();
+    assert_eq!(rig.half_open(), 4, "one per slot");
+    let deadline = rig.stack.poll_delay(rig.now).expect("a deadline");
+    assert!(deadline <= rig.stack.limits.half_open, "{deadline}");
+    rig.now += rig.stack.limits.half_open;
+    rig.poll();
+    assert_eq!(rig.half_open(), 0, "every half-open connection gave its place back");
+}
+
+#[test]
+fn a_syn_flood_does_not_lock_out_a_client_that_finishes_its_handshake() {
+    let mut rig = Rig::new(limits());
+    let id = rig.stack.listen(PORT, 4).unwrap();
+    for n in 0..200 {
+        rig.send(client(n), TcpControl::Syn, 1000, None);
+    }
+    while rig.poll().more {}
+    let legit = client(9999);
+    assert!(rig.connect(legit), "a SYN-ACK for the client, not an RST");
+    assert_eq!(rig.accept(id).map(|(_, peer)| peer), Some(legit));
+}
+
+#[test]
+fn connections_beyond_the_budget_are_refused_and_closing_ones_make_room() {
+    let mut rig = Rig::new(Limits { max_sockets: 6, ..limits() });
+    let id = rig.stack.listen(PORT, 2).unwrap();
+    let mut streams = Vec::new();
+    for n in 0..6 {
+        assert!(rig.connect(client(n)), "connection {n} within the budget");
+        streams.push(rig.accept(id).expect("accepted").0);
+    }
+    assert_eq!(rig.stack.tcp_sockets(), 6);
+    assert!(rig.refused(client(6)), "an RST beyond the budget");
+    assert!(rig.accept(id).is_none());
+
+    // One closes in the background: it still counts until the budget is
+    // needed, then it is reset to make room.
+    rig.stack.close_in_background(streams.remove(0), rig.now);
+    rig.poll();
+    assert!(rig.connect(client(7)), "room made by resetting the closing connection");
+    assert_eq!(rig.accept(id).map(|(_, p)| p), Some(client(7)));
+    assert!(rig.stack.tcp_sockets() <= 6);
+}
+
+#[test]
+fn a_listener_cap_refuses_the_excess_and_frees_with_closes() {
+    let mut rig = Rig::new(limits());
+    let id = rig.stack.listen(PORT, 2).unwrap();
+    rig.stack.set_max_connections(id, 3);
+    let mut streams = Vec::new();
+    for n in 0..3 {
+        assert!(rig.connect(client(n)), "connection {n} within the cap");
+        streams.push(rig.accept(id).expect("accepted").0);
+    }
+    assert!(rig.refused(client(3)), "an RST beyond the listener's cap");
+    let closed = streams.pop().unwrap();
+    rig.stack.sockets.get_mut::<tcp::Socket>(closed).abort();
+    rig.stack.close_in_background(closed, rig.now);
+    rig.poll();
+    rig.poll();
+    assert!(rig.connect(client(4)), "served again once one closed");
+}
+
+#[test]
+fn a_poll_takes_a_bounded_number_of_frames() {
+    let mut rig = Rig::new(limits());
+    rig.stack.listen(PORT, 8).unwrap();
+    for n in 0..100 {
+        rig.send(client(n), TcpControl::Syn, 1000, None);
+    }
+    let budget = rig.stack.limits.frames_per_poll;
+    let polled = rig.poll();
+    assert_eq!((polled.frames, polled.more), (budget, true));
+    assert_eq!(rig.device.rx.len(), 100 - budget);
+    while rig.poll().more {}
+    assert!(rig.device.rx.is_empty());
+}
+
+#[test]
+fn budget_follows_the_heap() {
+    let small = Limits::for_heap(2 << 20).max_sockets;
+    assert!((20..40).contains(&small), "{small}");
+    assert!(Limits::for_heap(64 << 20).max_sockets >= 900);
+}
