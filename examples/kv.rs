@@ -4,38 +4,49 @@
 //! `--disk PATH` for another), then from the host:
 //! `curl -X PUT --data-binary @file http://127.0.0.1:8080/kv/k`,
 //! `curl http://127.0.0.1:8080/kv/k`, `curl -X DELETE ...`, and
-//! `curl http://127.0.0.1:8080/kv` for the keys. A `PUT` or `DELETE` is
+//! `curl http://127.0.0.1:8080/kv` for the keys (1000 at a time:
+//! `/kv?after=LAST` for the next page). A `PUT` or `DELETE` is
 //! answered only once it is durable. `format` on the command line starts a
 //! new store on a disk that holds something else.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
 
-#[path = "common/http.rs"]
-mod http;
-
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
-use http::{Request, Response};
+use core::sync::atomic::{AtomicU64, Ordering};
 use unikernel::prelude::*;
+use unikernel_http::{Limits, Request, Response, Server, serve};
 use unikernel_net::Net;
 use unikernel_storage::{Block, Store, StoreError};
 
 const PORT: u16 = 80;
 /// Largest value accepted.
 const MAX_VALUE: usize = 1 << 20;
+/// Keys per `GET /kv` page (at most 1 KiB each: a page fits in `MAX_VALUE`).
+const LIST_PAGE: usize = 1000;
+
+/// Connections being served.
+static OPEN: AtomicU64 = AtomicU64::new(0);
 
 #[unikernel(net, block)]
 async fn main(net: Net, disk: Block) -> Result<(), Error> {
-    let store = match Store::open(disk).await {
-        Err(StoreError::NotAStore) if unikernel::cmdline::args().any(|a| a == "format") => Store::format(disk).await?,
+    // The key index may take a quarter of the memory left after boot.
+    let index_bytes = unikernel::free_memory().map_or(8 << 20, |free| free / 4);
+    let limits = unikernel_storage::Limits { max_value: MAX_VALUE, index_bytes };
+    let store = match Store::open_with(disk, limits).await {
+        Err(StoreError::NotAStore | StoreError::UnsupportedFormat { .. })
+            if unikernel::cmdline::args().any(|a| a == "format") =>
+        {
+            Store::format_with(disk, limits).await?
+        }
         other => other?,
     };
     let r = store.recovery();
     unikernel::println!(
         "kv: {} keys; replayed {} records, {} damaged bytes skipped, torn tail: {}, formatted: {}",
-        store.keys().len(),
+        store.len(),
         r.records,
         r.damaged_bytes,
         r.torn_tail,
@@ -45,20 +56,48 @@ async fn main(net: Net, disk: Block) -> Result<(), Error> {
     let (ip, len) = net.configured().await;
     let listener = net.tcp_listen_with_backlog(PORT, 16).await?;
     unikernel::println!("kv: serving on {ip}/{len} port {PORT}");
+    let server = Server::new(Limits { max_body: MAX_VALUE, ..Limits::default() });
     loop {
         let (conn, _peer) = listener.accept().await?;
-        let store = store.clone();
+        let (store, server) = (store.clone(), server.clone());
         spawn(async move {
-            let _ = http::serve(conn, MAX_VALUE, async |req| handle(&store, req).await).await;
+            OPEN.fetch_add(1, Ordering::Relaxed);
+            let _ = serve(conn, &server, async |req| route(&server, &store, req).await).await;
+            OPEN.fetch_sub(1, Ordering::Relaxed);
         });
+    }
+}
+
+/// `/api/status`, or the store. A read reserves the largest value from the
+/// server's memory budget before it reads one (the server then holds the
+/// value's size until it is sent), so many slow readers of large values
+/// get `503` rather than exhaust the heap.
+async fn route(server: &Server, store: &Store<Block>, req: Request) -> Response {
+    if req.path == "/api/status" {
+        let status = format!(
+            "{{\"open\":{},\"heap_used\":{},\"budget_used\":{}}}\n",
+            OPEN.load(Ordering::Relaxed),
+            unikernel::heap::stats().used,
+            server.budget().used()
+        );
+        return Response::new("200 OK", "application/json", status);
+    }
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return handle(store, req).await;
+    }
+    match server.budget().reserve(MAX_VALUE) {
+        Some(reservation) => handle(store, req).await.with_reservation(reservation),
+        None => Response::unavailable(),
     }
 }
 
 async fn handle(store: &Store<Block>, req: Request) -> Response {
     let key = req.path.strip_prefix("/kv/").map(str::as_bytes);
     let result = match (req.method.as_str(), key) {
-        ("GET", None) if req.path == "/kv" => {
-            let keys: Vec<u8> = store.keys().into_iter().flat_map(|k| k.into_iter().chain([b'\n'])).collect();
+        ("GET", None) if req.path == "/kv" || req.path.starts_with("/kv?after=") => {
+            let after = req.path.strip_prefix("/kv?after=").map(str::as_bytes);
+            let page = store.keys_after(after, LIST_PAGE);
+            let keys: Vec<u8> = page.into_iter().flat_map(|k| k.into_iter().chain([b'\n'])).collect();
             Ok(Response::text("200 OK", keys))
         }
         ("GET" | "HEAD", Some(key)) => store.get(key).await.map(|v| match v {
@@ -75,7 +114,8 @@ async fn handle(store: &Store<Block>, req: Request) -> Response {
     };
     result.unwrap_or_else(|e| match e {
         StoreError::BadKey => Response::text("400 Bad Request", "keys are 1 to 1024 bytes\n"),
-        StoreError::Full => Response::text("507 Insufficient Storage", "the store is full\n"),
+        StoreError::Full | StoreError::IndexFull { .. } => Response::text("507 Insufficient Storage", format!("{e}\n")),
+        StoreError::ValueTooBig { .. } => Response::text("413 Content Too Large", format!("{e}\n")),
         e => Response::text("500 Internal Server Error", format!("{e}\n")),
     })
 }

@@ -1,0 +1,53 @@
+//! An HTTP/1.1 server loop for unikernels: [`serve`] answers the requests
+//! of one connection with an async handler. `httparse` reads the request
+//! head; bodies come with a `Content-Length` (chunked ones get `400`);
+//! connections are kept alive unless the client says otherwise.
+//!
+//! Hostile clients are the normal case, so every resource a client can hold
+//! is bounded by [`Limits`] (safe defaults, all configurable):
+//! - time: a deadline for a request's first byte (keep-alive idle), for the
+//!   whole head, for the whole body and for writing the whole response, so
+//!   a client that drips one byte at a time (slowloris) or stops reading is
+//!   dropped; a late head or body gets `408 Request Timeout`;
+//! - size: heads over `max_head` get `400`, bodies over `max_body` `413`;
+//! - memory: request and response bodies are paid for from a [`Budget`]
+//!   shared by every connection of a [`Server`]. A request whose announced
+//!   body does not fit gets `503 Service Unavailable` with `Retry-After`, as
+//!   does a response body that does not fit; body buffers grow as bytes
+//!   arrive, never to an announced length up front. Running out of memory
+//!   is never how the server says no.
+//!
+//! ```ignore
+//! let server = Server::new(Limits { max_body: 1 << 20, ..Limits::default() });
+//! loop {
+//!     let (conn, _peer) = listener.accept().await?;
+//!     let server = server.clone();
+//!     spawn(async move { serve(conn, &server, async |req| Response::text("200 OK", req.path)).await });
+//! }
+//! ```
+//!
+//! The loop is generic over the stream ([`embedded_io_async::Read`] +
+//! [`Write`](embedded_io_async::Write), which `unikernel_net::TcpStream`
+//! implements) and over the [`Clock`], so [`testing`] can run it over an
+//! in-memory connection on a virtual clock: deterministic tests of
+//! deadlines, and fuzzing.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+mod budget;
+mod clock;
+mod conn;
+mod head;
+mod limits;
+mod message;
+mod serve;
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use budget::{Budget, Reservation};
+pub use clock::{Clock, UnikernelClock};
+pub use limits::Limits;
+pub use message::{Request, Response};
+pub use serve::{Error, Server, serve};
