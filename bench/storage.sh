@@ -7,13 +7,13 @@
 # then key-value puts/gets with durability, and the power-cut test.
 #
 # Usage: bench/storage.sh
-#   CUTS=50   power cuts in the crash test (0 to skip)
+#   CUTS=100  power cuts in the crash test (0 to skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
 
 die() { echo "bench/storage.sh: $*" >&2; exit 1; }
-CUTS=${CUTS:-50}
+CUTS=${CUTS:-100}
 LINUX=target/linux-vm/lighttpd
 
 echo "building the images..." >&2

@@ -25,8 +25,9 @@ for images with the `net` component (a virtio-net device is added):
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
 
 for images with the `block` component (a virtio-blk device is added):
-  --disk PATH              the raw disk image; default: unikernel-disk.img in the target directory,
-                           created (sparse) on first use [UNIKERNEL_DISK]
+  --disk PATH|URL          the raw disk image; default: unikernel-disk.img in the target directory,
+                           created (sparse) on first use [UNIKERNEL_DISK]. A URL QEMU opens itself
+                           (e.g. nbd+unix:///?socket=/run/disk.sock for an NBD server) is passed through
   --disk-size SIZE         size of a disk image the runner creates, e.g. 64M (default) [UNIKERNEL_DISK_SIZE]
   --print-command          print the QEMU command line instead of running it
   -h, --help               this text
@@ -64,6 +65,25 @@ pub struct Forward {
     pub guest: u16,
 }
 
+/// The guest's disk: an image file, or a URL that QEMU's block layer opens
+/// (`nbd://`, `nbd+unix://`, ...), which the runner never creates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disk {
+    File(PathBuf),
+    Url(String),
+}
+
+fn disk(value: String) -> Disk {
+    // `scheme://`: a QEMU URL (a file path with `://` in it can be given as `./PATH`).
+    let scheme = value.split_once("://").map(|(s, _)| s);
+    match scheme {
+        Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+            Disk::Url(value)
+        }
+        _ => Disk::File(PathBuf::from(value)),
+    }
+}
+
 #[derive(Debug)]
 pub struct Options {
     pub image: PathBuf,
@@ -76,12 +96,12 @@ pub struct Options {
     pub kernel_args: Vec<String>,
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
-    pub disk: Option<PathBuf>,
+    pub disk: Option<Disk>,
     pub disk_size: u64,
 }
 
 pub enum Parsed {
-    Run(Options),
+    Run(Box<Options>),
     Help,
 }
 
@@ -165,7 +185,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             None => Vec::new(),
         },
         tap: env("UNIKERNEL_TAP"),
-        disk: env("UNIKERNEL_DISK").map(PathBuf::from),
+        disk: env("UNIKERNEL_DISK").map(disk),
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
     };
     let mut image = None;
@@ -182,7 +202,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--print-command" => opts.print_command = true,
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
-            "--disk" => opts.disk = Some(PathBuf::from(value("--disk")?)),
+            "--disk" => opts.disk = Some(disk(value("--disk")?)),
             "--disk-size" => opts.disk_size = disk_size(&value("--disk-size")?)?,
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),
@@ -193,7 +213,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     if opts.forwards.is_empty() {
         opts.forwards.push(Forward { udp: false, host: 8080, guest: 80 });
     }
-    Ok(Parsed::Run(opts))
+    Ok(Parsed::Run(Box::new(opts)))
 }
 
 #[cfg(test)]
@@ -202,7 +222,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Options {
         match parse(args.iter().map(|s| s.to_string())) {
-            Ok(Parsed::Run(o)) => o,
+            Ok(Parsed::Run(o)) => *o,
             Ok(Parsed::Help) => panic!("help"),
             Err(e) => panic!("{e}"),
         }
@@ -238,5 +258,15 @@ mod tests {
             o.forwards,
             [Forward { udp: true, host: 5555, guest: 7 }, Forward { udp: false, host: 2222, guest: 22 }]
         );
+    }
+
+    #[test]
+    fn a_disk_is_a_file_or_a_url_passed_through() {
+        let d = |v: &str| run(&["img", "--disk", v]).disk.expect("a disk");
+        assert_eq!(d("nbd+unix:///?socket=/tmp/d.sock"), Disk::Url("nbd+unix:///?socket=/tmp/d.sock".into()));
+        assert_eq!(d("nbd://127.0.0.1:10809/x"), Disk::Url("nbd://127.0.0.1:10809/x".into()));
+        assert_eq!(d("disk.img"), Disk::File("disk.img".into()));
+        assert_eq!(d("./a://b"), Disk::File("./a://b".into()));
+        assert_eq!(d("/tmp/x://y"), Disk::File("/tmp/x://y".into()));
     }
 }

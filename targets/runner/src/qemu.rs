@@ -1,7 +1,7 @@
 //! Finding (or installing) QEMU, building its command line, running it.
 
 use crate::image::Image;
-use crate::options::{Accel, Machine, Options};
+use crate::options::{Accel, Disk, Machine, Options};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,25 +114,36 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Command, 
 }
 
 /// A virtio-blk device on the disk image, which is created (sparse) when
-/// missing.
+/// missing, or on a URL QEMU opens itself.
 fn block_device(cmd: &mut Command, opts: &Options) -> Result<(), String> {
-    let path = match &opts.disk {
-        Some(path) => path.clone(),
-        None => target_dir(&opts.image).join("unikernel-disk.img"),
+    let file = match &opts.disk {
+        Some(Disk::Url(url)) => url.clone(),
+        Some(Disk::File(path)) => created(path, opts.disk_size)?,
+        None => created(&target_dir(&opts.image).join("unikernel-disk.img"), opts.disk_size)?,
     };
-    if !path.exists() {
-        let file =
-            std::fs::File::create(&path).map_err(|e| format!("cannot create disk image {}: {e}", path.display()))?;
-        file.set_len(opts.disk_size).map_err(|e| format!("cannot size disk image {}: {e}", path.display()))?;
-        eprintln!("unikernel-runner: created disk image {} ({} MiB)", path.display(), opts.disk_size >> 20);
-    }
     let device = match opts.machine {
         Machine::Microvm => "virtio-blk-device,drive=disk0",
         Machine::Q35 | Machine::Pc => "virtio-blk-pci,drive=disk0",
     };
-    let drive = format!("file={},if=none,format=raw,id=disk0", path.display());
-    cmd.args(["-drive", &drive, "-device", device]);
+    cmd.args(["-drive", &drive(&file), "-device", device]);
     Ok(())
+}
+
+/// The `-drive` value for `file`: QEMU's option syntax reads `,,` as a
+/// comma inside a value.
+fn drive(file: &str) -> String {
+    format!("file={},if=none,format=raw,id=disk0", file.replace(',', ",,"))
+}
+
+/// `path`, created (sparse, `size` bytes) when missing.
+fn created(path: &Path, size: u64) -> Result<String, String> {
+    if !path.exists() {
+        let file =
+            std::fs::File::create(path).map_err(|e| format!("cannot create disk image {}: {e}", path.display()))?;
+        file.set_len(size).map_err(|e| format!("cannot size disk image {}: {e}", path.display()))?;
+        eprintln!("unikernel-runner: created disk image {} ({} MiB)", path.display(), size >> 20);
+    }
+    Ok(path.display().to_string())
 }
 
 /// The cargo target directory holding `image` (the nearest `target`
@@ -303,7 +314,16 @@ pub fn shell_words(cmd: &Command) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::guest_status;
+    use super::{drive, guest_status};
+
+    #[test]
+    fn a_comma_in_the_disk_path_stays_in_the_path() {
+        assert_eq!(drive("/tmp/a,b.img"), "file=/tmp/a,,b.img,if=none,format=raw,id=disk0");
+        assert_eq!(
+            drive("nbd+unix:///?socket=/tmp/d.sock"),
+            "file=nbd+unix:///?socket=/tmp/d.sock,if=none,format=raw,id=disk0"
+        );
+    }
 
     #[test]
     fn exit_statuses_map_back_to_the_guest() {

@@ -4,6 +4,8 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 pub mod guest;
+pub mod nbd;
+pub mod netns;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
