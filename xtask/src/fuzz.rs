@@ -56,7 +56,11 @@ fn ensure_tools() -> Result<(), String> {
 /// libFuzzer's last status line (`#N DONE cov: ... corp: ...`) and its
 /// closing `Done N runs in S second(s)`.
 fn figures(stderr: &str) -> String {
-    let status = stderr.lines().rev().find(|l| l.starts_with('#')).unwrap_or("");
+    let status = stderr
+        .lines()
+        .rev()
+        .find(|l| l.strip_prefix('#').is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit())))
+        .unwrap_or("");
     let done = stderr.lines().find(|l| l.starts_with("Done ")).unwrap_or("no summary");
     format!("{done}; {status}")
 }
