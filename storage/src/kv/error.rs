@@ -30,12 +30,6 @@ pub enum StoreError {
     },
     /// The disk is too small for a store (fewer than 16 sectors).
     TooSmall,
-    /// The disk's size differs from the one the store was made for (a
-    /// truncated or resized image); sizes in bytes.
-    Resized {
-        made_for: u64,
-        now: u64,
-    },
     /// A record changed on the disk since it was written (bad media), or
     /// the disk holds values no store writes (a generation at its limit).
     Corrupt,
@@ -64,10 +58,6 @@ impl fmt::Display for StoreError {
             Self::BadKey => write!(f, "keys are 1 to {MAX_KEY} bytes"),
             Self::ValueTooBig { max } => write!(f, "values are at most {max} bytes"),
             Self::TooSmall => f.write_str("the disk is too small for a store"),
-            Self::Resized { made_for, now } => write!(
-                f,
-                "the store was made for a {made_for}-byte disk, this one has {now} bytes (truncated or resized image)"
-            ),
             Self::Corrupt => f.write_str("the store's data on the disk is damaged"),
         }
     }
