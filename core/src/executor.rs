@@ -21,11 +21,30 @@ use alloc::vec::Vec;
 use core::cell::{RefCell, UnsafeCell};
 use core::future::Future;
 use core::pin::Pin;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use spin::Mutex;
 
-type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
+/// A task's future on the heap, owned through a raw pointer. It is polled
+/// where it lives while the slab may move (a task that spawns grows it),
+/// and moving a `Box` would assert that the box is the only way to the
+/// future, invalidating the pointer being polled.
+struct BoxedTask(NonNull<dyn Future<Output = ()>>);
+
+impl BoxedTask {
+    fn new(future: impl Future<Output = ()> + 'static) -> Self {
+        Self(NonNull::from(Box::leak(Box::new(future) as Box<dyn Future<Output = ()>>)))
+    }
+}
+
+impl Drop for BoxedTask {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` in `new` and is
+        // dropped once, here.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
 
 /// What a waker knows of its task.
 struct TaskRef {
@@ -120,7 +139,7 @@ pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
         if slot == tasks.len() {
             tasks.push(None);
         }
-        tasks[slot] = Some(Box::pin(wrapped));
+        tasks[slot] = Some(BoxedTask::new(wrapped));
         slot
     });
     let task = TaskRef { slot, generation: GENERATION.load(Ordering::Acquire), queued: AtomicBool::new(false) };
@@ -212,7 +231,7 @@ pub fn block_on<F: Future + 'static>(future: F) -> F::Output {
     assert!(!RUNNING.swap(true, Ordering::AcqRel), "block_on called inside the executor");
     let output = Rc::new(RefCell::new(None));
     let slot = output.clone();
-    let future: BoxedTask = Box::pin(async move { *slot.borrow_mut() = Some(future.await) });
+    let future = BoxedTask::new(async move { *slot.borrow_mut() = Some(future.await) });
     MAIN.with(|main| *main = Some(future));
     let main_waker = Waker::from(Arc::new(MainWaker));
     let mut cx = Context::from_waker(&main_waker);
@@ -255,17 +274,16 @@ fn run_ready_tasks() {
 /// Polls a future where it lives (a free slot counts as pending); true
 /// once it finished.
 fn poll_in_place(which: Polled, cx: &mut Context<'_>) -> bool {
-    // SAFETY (get_unchecked_mut): nothing is moved out; it is pinned again below.
-    let Some(future) = which.slot(|f| f.as_mut().map(|f| unsafe { &raw mut *f.as_mut().get_unchecked_mut() })) else {
+    let Some(future) = which.slot(|f| f.as_ref().map(|f| f.0)) else {
         return false;
     };
     POLLING.with(|p| *p = Some(which));
-    // SAFETY: the pointer is to a pinned box held by TASKS or MAIN, which
-    // is neither dropped nor moved while it is polled: only the executor
-    // loop (this thread, not re-entered) frees slots, after the poll, and
-    // a spawn during the poll may move the slab's `Box` pointers but not
-    // the futures they point to.
-    let done = unsafe { Pin::new_unchecked(&mut *future) }.poll(cx).is_ready();
+    // SAFETY: the future lives in a heap allocation owned by a slot of
+    // TASKS or MAIN, which is not freed while it is polled (only the
+    // executor loop, on this thread and not re-entered, frees slots, after
+    // the poll) and never moved (a spawn may move the slab's pointers, not
+    // what they point to); nothing else reaches it meanwhile.
+    let done = unsafe { Pin::new_unchecked(&mut *future.as_ptr()) }.poll(cx).is_ready();
     POLLING.with(|p| *p = None);
     done
 }
