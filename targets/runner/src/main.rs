@@ -7,6 +7,7 @@ mod console;
 mod image;
 mod options;
 mod qemu;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -25,7 +26,14 @@ fn main() -> ExitCode {
             return ExitCode::from(RUNNER_ERROR);
         }
     };
-    match run(&opts) {
+    let stops = match signals::Stops::catch() {
+        Ok(stops) => stops,
+        Err(e) => {
+            eprintln!("unikernel-runner: {e}");
+            return ExitCode::from(RUNNER_ERROR);
+        }
+    };
+    match run(&opts, &stops) {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("unikernel-runner: {e}");
@@ -34,22 +42,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(opts: &options::Options) -> Result<u8, String> {
+fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
     let image = image::Image::read(&opts.image)?;
     let accel = qemu::choose_accel(opts.accel)?;
     if opts.print_command {
         println!("{}", qemu::shell_words(&qemu::command(opts, &image, accel)?));
         return Ok(0);
     }
-    match boot(opts, &image, accel)? {
-        qemu::Outcome::Guest(status) => Ok(status),
+    match boot(opts, &image, accel, stops)? {
+        qemu::Outcome::Exit(status) => Ok(status),
         // KVM is opportunistic: when it fails before the guest ran, use TCG.
         qemu::Outcome::QemuFailed { reason, printed: false }
             if accel == qemu::Chosen::Kvm && opts.accel == options::Accel::Auto =>
         {
             eprintln!("unikernel-runner: KVM failed ({reason}); falling back to TCG");
-            match boot(opts, &image, qemu::Chosen::Tcg { why: qemu::TcgReason::KvmFailed })? {
-                qemu::Outcome::Guest(status) => Ok(status),
+            match boot(opts, &image, qemu::Chosen::Tcg { why: qemu::TcgReason::KvmFailed }, stops)? {
+                qemu::Outcome::Exit(status) => Ok(status),
                 qemu::Outcome::QemuFailed { reason, .. } => Err(reason),
             }
         }
@@ -57,7 +65,12 @@ fn run(opts: &options::Options) -> Result<u8, String> {
     }
 }
 
-fn boot(opts: &options::Options, image: &image::Image, accel: qemu::Chosen) -> Result<qemu::Outcome, String> {
+fn boot(
+    opts: &options::Options,
+    image: &image::Image,
+    accel: qemu::Chosen,
+    stops: &signals::Stops,
+) -> Result<qemu::Outcome, String> {
     eprintln!(
         "unikernel-runner: booting {} on -M {} with {} ({}), {} RAM; components: {}",
         opts.image.display(),
@@ -67,5 +80,5 @@ fn boot(opts: &options::Options, image: &image::Image, accel: qemu::Chosen) -> R
         opts.memory,
         if image.components.is_empty() { "none".to_string() } else { image.components.join(", ") }
     );
-    qemu::run(qemu::command(opts, image, accel)?, image, opts.timeout)
+    qemu::run(qemu::command(opts, image, accel)?, image, opts.timeout, stops)
 }

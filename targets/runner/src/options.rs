@@ -31,6 +31,12 @@ for images with the `block` component (a virtio-blk device is added):
   --disk-size SIZE         size of a disk image the runner creates, e.g. 64M (default) [UNIKERNEL_DISK_SIZE]
   --print-command          print the QEMU command line instead of running it
   -h, --help               this text
+
+exit status: the guest's (0 success, 1 error or failed test, 101 panic, 102 CPU exception);
+124 after --timeout; 128+N when signal N stopped the run: SIGINT, SIGTERM and SIGHUP sent to
+the runner are passed on to QEMU, which is waited for, and QEMU stopped by a signal from elsewhere
+is reported too; 2 when the runner itself fails (bad arguments, QEMU missing, a --forward host port
+already in use). On Linux QEMU never outlives the runner, even one killed with SIGKILL.
 ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

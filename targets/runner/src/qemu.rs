@@ -1,10 +1,13 @@
 //! Finding (or installing) QEMU, building its command line, running it.
 
 use crate::image::Image;
-use crate::options::{Accel, Disk, Machine, Options};
+use crate::options::{Accel, Disk, Forward, Machine, Options};
+use crate::signals::{self, Stops};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 const QEMU: &str = "qemu-system-x86_64";
@@ -176,14 +179,34 @@ fn net_device(cmd: &mut Command, opts: &Options) {
 
 /// How a QEMU run ended.
 pub enum Outcome {
-    /// The guest reported this status (or timed out: [`TIMED_OUT`]).
-    Guest(u8),
+    /// The run ends with this status: the guest's, [`TIMED_OUT`], or 128 + N
+    /// when signal N stopped it (as a shell reports it).
+    Exit(u8),
     /// QEMU failed; `printed` says whether the guest had written anything.
     QemuFailed { reason: String, printed: bool },
 }
 
-/// Runs QEMU to the end.
-pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>) -> Result<Outcome, String> {
+/// What QEMU said on stderr that changes how the run ends.
+#[derive(Default)]
+struct Said {
+    /// An accelerator's internal error: QEMU then pauses the guest and
+    /// waits forever.
+    internal_error: AtomicBool,
+    /// The signal QEMU caught and shut down on; 0 for none.
+    signal: AtomicI32,
+    /// A `--forward` whose host port QEMU could not listen on.
+    refused: Mutex<Option<Forward>>,
+}
+
+/// Runs QEMU to the end. Stop signals the runner receives meanwhile are
+/// passed on to QEMU, and the run ends when QEMU does.
+pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
+    if let Some(signal) = stops.take() {
+        return Ok(stopped(signal));
+    }
+    // Called on the main thread, as `die_with_runner` requires.
+    #[cfg(target_os = "linux")]
+    signals::die_with_runner(&mut command);
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -192,17 +215,22 @@ pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>) -> Re
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let stopped = AtomicBool::new(false);
+    let said = Said::default();
+    let mut forwarded = None;
     let started = Instant::now();
     let status = std::thread::scope(|scope| {
         let streamer = scope.spawn(|| crate::console::stream(stdout, image));
-        scope.spawn(|| watch_stderr(stderr, &stopped));
+        scope.spawn(|| watch_stderr(stderr, &said));
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
                 break Ok(status);
             }
+            if let Some(signal) = stops.take() {
+                signals::forward(&child, signal);
+                forwarded = Some(signal);
+            }
             let timed_out = timeout.is_some_and(|t| started.elapsed() >= t);
-            if timed_out || stopped.load(Ordering::Relaxed) {
+            if timed_out || said.internal_error.load(Ordering::Relaxed) {
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(timed_out);
@@ -214,14 +242,29 @@ pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>) -> Re
         let printed = streamer.join().unwrap_or(true);
         Ok::<_, String>((status, printed))
     })?;
+    // QEMU got the runner's stop signal too (from the runner, or from the
+    // terminal with the rest of the process group) and shut down on it.
+    if let Some(signal) = forwarded.or_else(|| stops.take()) {
+        return Ok(stopped(signal));
+    }
+    if let Some(forward) = said.refused.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(refused(&forward));
+    }
     match status {
-        (Ok(status), printed) => Ok(match guest_status(status.code()) {
-            Ok(code) => Outcome::Guest(code),
-            Err(reason) => Outcome::QemuFailed { reason, printed },
-        }),
+        (Ok(status), printed) => {
+            let caught = Some(said.signal.load(Ordering::Relaxed)).filter(|&s| s != 0);
+            if let Some(signal) = qemu_signal(status, caught) {
+                eprintln!("unikernel-runner: QEMU was stopped by signal {}", signals::describe(signal));
+                return Ok(Outcome::Exit(signals::status(signal)));
+            }
+            Ok(match guest_status(status.code()) {
+                Ok(code) => Outcome::Exit(code),
+                Err(reason) => Outcome::QemuFailed { reason, printed },
+            })
+        }
         (Err(true), _) => {
             eprintln!("unikernel-runner: guest timed out after {:?}; stopped it", timeout.unwrap_or_default());
-            Ok(Outcome::Guest(TIMED_OUT))
+            Ok(Outcome::Exit(TIMED_OUT))
         }
         (Err(false), printed) => Ok(Outcome::QemuFailed {
             reason: "the accelerator stopped the guest (see QEMU's error above)".into(),
@@ -230,16 +273,62 @@ pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>) -> Re
     }
 }
 
-/// Passes QEMU's stderr through. On an accelerator's internal error QEMU
-/// pauses the guest and waits forever; flag it so the run ends instead.
-fn watch_stderr(stderr: impl std::io::Read, stopped: &AtomicBool) {
+/// The end of a run stopped by the runner's stop `signal`.
+fn stopped(signal: i32) -> Outcome {
+    eprintln!("unikernel-runner: stopped by signal {}", signals::describe(signal));
+    Outcome::Exit(signals::status(signal))
+}
+
+/// Passes QEMU's stderr through, noting what [`Said`] holds; a refused
+/// forward is left to the runner's own message.
+fn watch_stderr(stderr: impl std::io::Read, said: &Said) {
     use std::io::BufRead;
     for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        if let Some(forward) = refused_forward(&line) {
+            *said.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
+            continue;
+        }
         eprintln!("{line}");
         if line.contains("internal error") {
-            stopped.store(true, Ordering::Relaxed);
+            said.internal_error.store(true, Ordering::Relaxed);
+        }
+        if let Some(signal) = caught_signal(&line) {
+            said.signal.store(signal, Ordering::Relaxed);
         }
     }
+}
+
+/// The signal in QEMU's `terminating on signal 15 from pid 1234 (bash)`,
+/// after which it exits with status 0, as a guest's triple fault does.
+fn caught_signal(line: &str) -> Option<i32> {
+    let rest = line.split_once("terminating on signal ")?.1;
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The signal that stopped QEMU: one it died of, or one it caught and
+/// then shut down on.
+fn qemu_signal(status: ExitStatus, caught: Option<i32>) -> Option<i32> {
+    status.signal().or(caught.filter(|_| status.code() == Some(0)))
+}
+
+/// The forward in QEMU's
+/// `Could not set up host forwarding rule 'tcp:127.0.0.1:8080-:80'`.
+fn refused_forward(line: &str) -> Option<Forward> {
+    let rule = line.split_once("Could not set up host forwarding rule '")?.1.split('\'').next()?;
+    let (host, guest) = rule.split_once('-')?;
+    let port = |address: &str| address.rsplit(':').next()?.parse().ok();
+    Some(Forward { udp: host.starts_with("udp:"), host: port(host)?, guest: port(guest)? })
+}
+
+/// What to tell the user when QEMU cannot listen on a forward's host port.
+fn refused(forward: &Forward) -> String {
+    let (port, proto) = (forward.host, if forward.udp { "udp:" } else { "" });
+    let why = if port < 1024 {
+        "needs root (ports below 1024) or is in use"
+    } else {
+        "is already in use (another unikernel?)"
+    };
+    format!("host port {port} {why}: pick another with --forward {proto}HOST:GUEST")
 }
 
 /// QEMU's exit status `((status + 1) << 1) | 1` becomes the guest's status.
@@ -314,7 +403,9 @@ pub fn shell_words(cmd: &Command) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{drive, guest_status};
+    use super::{Forward, caught_signal, drive, guest_status, qemu_signal, refused, refused_forward};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
 
     #[test]
     fn a_comma_in_the_disk_path_stays_in_the_path() {
@@ -333,5 +424,39 @@ mod tests {
         assert!(guest_status(Some(1)).is_err(), "QEMU's own failure is not guest success");
         assert!(guest_status(Some(0)).is_err());
         assert!(guest_status(None).is_err());
+    }
+
+    #[test]
+    fn a_caught_signal_is_told_apart_from_a_triple_fault() {
+        let caught = caught_signal("qemu-system-x86_64: terminating on signal 15 from pid 1234 (bash)");
+        assert_eq!(caught, Some(15));
+        assert_eq!(caught_signal("qemu-system-x86_64: terminating on signal 1"), Some(1));
+        assert_eq!(caught_signal("qemu-system-x86_64: warning: something else"), None);
+        // QEMU exits 0 after catching the signal; a guest's triple fault exits 0 without the line.
+        assert_eq!(qemu_signal(ExitStatus::from_raw(0), Some(15)), Some(15));
+        assert_eq!(qemu_signal(ExitStatus::from_raw(0), None), None);
+        // Killed outright (wait status: the signal number in the low bits).
+        assert_eq!(qemu_signal(ExitStatus::from_raw(9), None), Some(9));
+        // A guest's own exit status is not a signal, whatever the stderr said.
+        assert_eq!(qemu_signal(ExitStatus::from_raw(5 << 8), Some(15)), None);
+    }
+
+    #[test]
+    fn a_refused_forward_names_the_port_and_the_option() {
+        let line = "qemu-system-x86_64: -netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80: \
+                    Could not set up host forwarding rule 'tcp:127.0.0.1:8080-:80'";
+        let forward = refused_forward(line).expect("a forward");
+        assert_eq!(forward, Forward { udp: false, host: 8080, guest: 80 });
+        assert_eq!(
+            refused(&forward),
+            "host port 8080 is already in use (another unikernel?): pick another with --forward HOST:GUEST"
+        );
+        let udp = refused_forward("Could not set up host forwarding rule 'udp:127.0.0.1:80-:7'").expect("udp");
+        assert_eq!(udp, Forward { udp: true, host: 80, guest: 7 });
+        assert_eq!(
+            refused(&udp),
+            "host port 80 needs root (ports below 1024) or is in use: pick another with --forward udp:HOST:GUEST"
+        );
+        assert_eq!(refused_forward("qemu-system-x86_64: -netdev user: Invalid parameter"), None);
     }
 }
