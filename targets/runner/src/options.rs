@@ -25,8 +25,9 @@ for images with the `net` component (a virtio-net device is added):
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
 
 for images with the `block` component (a virtio-blk device is added):
-  --disk PATH|URL          the raw disk image; default: unikernel-disk.img in the target directory,
-                           created (sparse) on first use [UNIKERNEL_DISK]. A URL QEMU opens itself
+  --disk PATH|URL          the raw disk image; default: .unikernel/disk.img next to the package's
+                           Cargo.toml (outside target/, so `cargo clean` keeps it), created (sparse)
+                           on first use [UNIKERNEL_DISK]. A URL QEMU opens itself
                            (e.g. nbd+unix:///?socket=/run/disk.sock for an NBD server) is passed through
   --disk-size SIZE         size of a disk image the runner creates, e.g. 64M (default) [UNIKERNEL_DISK_SIZE]
   --print-command          print the QEMU command line instead of running it

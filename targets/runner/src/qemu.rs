@@ -18,6 +18,9 @@ const QBOOT: &str = "/usr/share/qemu/bios-microvm.bin";
 const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
 /// Status for a guest stopped by `--timeout`, as timeout(1) uses.
 const TIMED_OUT: u8 = 124;
+/// The runner's data directory, next to the package's `Cargo.toml`: outside
+/// `target/`, so `cargo clean` leaves the disk image alone.
+const DATA_DIR: &str = ".unikernel";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chosen {
@@ -122,7 +125,10 @@ fn block_device(cmd: &mut Command, opts: &Options) -> Result<(), String> {
     let file = match &opts.disk {
         Some(Disk::Url(url)) => url.clone(),
         Some(Disk::File(path)) => created(path, opts.disk_size)?,
-        None => created(&target_dir(&opts.image).join("unikernel-disk.img"), opts.disk_size)?,
+        None => {
+            let package = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+            default_disk(&opts.image, package.as_deref(), opts.disk_size)?
+        }
     };
     let device = match opts.machine {
         Machine::Microvm => "virtio-blk-device,drive=disk0",
@@ -149,11 +155,19 @@ fn created(path: &Path, size: u64) -> Result<String, String> {
     Ok(path.display().to_string())
 }
 
-/// The cargo target directory holding `image` (the nearest `target`
-/// ancestor), else the image's own directory.
-fn target_dir(image: &Path) -> PathBuf {
-    let dir = image.parent().unwrap_or(Path::new("."));
-    dir.ancestors().find(|d| d.file_name().is_some_and(|n| n == "target")).unwrap_or(dir).to_path_buf()
+/// The disk image used without `--disk`, created when missing:
+/// `.unikernel/disk.img` in the `package` directory (cargo names it to runners
+/// in `CARGO_MANIFEST_DIR`); run by hand, in the directory holding the
+/// image's `target` directory, else in the current one. Never inside a
+/// target directory, which `cargo clean` deletes.
+fn default_disk(image: &Path, package: Option<&Path>, size: u64) -> Result<String, String> {
+    let home = package.unwrap_or_else(|| {
+        let mut dirs = image.ancestors().skip(1);
+        dirs.find(|d| d.file_name().is_some_and(|n| n == "target")).and_then(Path::parent).unwrap_or(Path::new(""))
+    });
+    let dir = home.join(DATA_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    created(&dir.join("disk.img"), size)
 }
 
 /// A virtio-net device on user networking with port forwards, or on a tap.
@@ -403,9 +417,46 @@ pub fn shell_words(cmd: &Command) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Forward, caught_signal, drive, guest_status, qemu_signal, refused, refused_forward};
+    use super::{Forward, caught_signal, default_disk, drive, guest_status, qemu_signal, refused, refused_forward};
     use std::os::unix::process::ExitStatusExt;
+    use std::path::{Path, PathBuf};
     use std::process::ExitStatus;
+
+    /// A fresh package directory with a built image under its `target/`.
+    fn package(name: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("unikernel-runner-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let image = dir.join("target/x86_64-unknown-none/debug/examples/kv");
+        std::fs::create_dir_all(image.parent().unwrap()).unwrap();
+        std::fs::write(&image, b"an image").unwrap();
+        (dir, image)
+    }
+
+    #[test]
+    fn the_default_disk_is_next_to_cargo_toml_and_survives_cargo_clean() {
+        let (dir, image) = package("clean");
+        let disk = default_disk(&image, Some(&dir), 1 << 20).unwrap();
+        assert_eq!(Path::new(&disk), dir.join(".unikernel/disk.img"));
+        std::fs::write(&disk, b"the user's data").unwrap();
+        // `cargo clean`, then the next run.
+        std::fs::remove_dir_all(dir.join("target")).unwrap();
+        assert_eq!(default_disk(&image, Some(&dir), 1 << 20).unwrap(), disk, "the same disk across runs");
+        // Another CARGO_TARGET_DIR: still the package's disk.
+        let elsewhere = std::env::temp_dir().join("elsewhere/x86_64-unknown-none/debug/examples/kv");
+        assert_eq!(default_disk(&elsewhere, Some(&dir), 1 << 20).unwrap(), disk);
+        assert_eq!(std::fs::read(&disk).unwrap(), b"the user's data", "reused, not recreated");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_cargo_the_default_disk_is_beside_the_target_directory() {
+        let (dir, image) = package("by-hand");
+        let disk = default_disk(&image, None, 1 << 20).unwrap();
+        assert_eq!(Path::new(&disk), dir.join(".unikernel/disk.img"));
+        assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20);
+        assert!(!Path::new(&disk).starts_with(dir.join("target")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_comma_in_the_disk_path_stays_in_the_path() {

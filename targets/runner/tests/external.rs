@@ -1,6 +1,6 @@
 //! The README's "your own unikernel crate" section, followed literally in a
-//! crate outside this workspace: install the runner, add the dependency and
-//! the config lines, `cargo run`.
+//! crate outside this workspace: install the runner, add the dependencies
+//! and the config lines, `cargo run` and `cargo doc`.
 
 mod common;
 
@@ -32,7 +32,12 @@ fn a_crate_outside_the_workspace_builds_and_boots() {
     // Steps 2-4: dependency, toolchain file, cargo config.
     fs::write(
         app.join("Cargo.toml"),
-        format!("[package]\nname = \"myapp\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nunikernel = {{ path = {:?} }}\n", ws),
+        format!(
+            "[package]\nname = \"myapp\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\n\
+             unikernel = {{ path = {:?} }}\nunikernel-entropy = {{ path = {:?} }}\n",
+            ws,
+            ws.join("devices/entropy")
+        ),
     )
     .unwrap();
     fs::copy(ws.join("rust-toolchain.toml"), app.join("rust-toolchain.toml")).unwrap();
@@ -47,10 +52,11 @@ fn a_crate_outside_the_workspace_builds_and_boots() {
         app.join("src/main.rs"),
         r#"#![cfg_attr(target_os = "none", no_std, no_main)]
 use unikernel::prelude::*;
+use unikernel_entropy::Entropy;
 
-#[unikernel(log = "debug", stack_size = "128K")]
-fn main() -> Result<(), Error> {
-    unikernel::println!("external app says {}", unikernel::cmdline::get());
+#[unikernel(entropy, log = "debug", stack_size = "128K")]
+fn main(rng: Entropy) -> Result<(), Error> {
+    unikernel::println!("external app says {} ({:?})", unikernel::cmdline::get(), rng.source());
     Ok(())
 }
 "#,
@@ -71,5 +77,15 @@ fn main() -> Result<(), Error> {
     assert!(out.status.success(), "cargo run failed\n{stdout}\n{stderr}");
     assert!(stdout.contains("external app says hi"), "{stdout}\n{stderr}");
     assert!(stdout.contains("[DEBUG"), "log = \"debug\" took effect: {stdout}");
+
+    // The config's `rustdocflags` carry getrandom's backend cfg (a
+    // dependency of `unikernel-entropy`) to rustdoc, or `cargo doc` fails.
+    let doc = Command::new(cargo)
+        .args(["doc", "--quiet"])
+        .current_dir(&app)
+        .env("CARGO_TARGET_DIR", ws.join("target/external"))
+        .output()
+        .unwrap();
+    assert!(doc.status.success(), "cargo doc failed\n{}", String::from_utf8_lossy(&doc.stderr));
     fs::remove_dir_all(&root).unwrap();
 }
