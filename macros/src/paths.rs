@@ -3,6 +3,7 @@
 use proc_macro_crate::{FoundCrate, crate_name};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
+use std::path::{Path, PathBuf};
 
 /// The facade crate, `::unikernel` unless renamed.
 pub fn facade() -> TokenStream {
@@ -32,10 +33,33 @@ pub fn component(package: &str, name: &str, span: Span) -> syn::Result<TokenStre
         Err(_) => Err(syn::Error::new(
             span,
             format!(
-                "component `{name}` is implemented by the crate `{package}`, which is not a dependency of this crate: add `{package}` to [dependencies] in Cargo.toml"
+                "component `{name}` is implemented by the crate `{package}`, which is not a dependency of this crate: add this line to [dependencies] in Cargo.toml\n{}",
+                dependency_line(package)
             ),
         )),
     }
+}
+
+/// The `[dependencies]` line that brings in `package`: a path into the
+/// clone this macro was built from (the crates are not published yet, so
+/// `cargo add` cannot find them), or the version this macro has.
+fn dependency_line(package: &str) -> String {
+    let clone = Path::new(env!("CARGO_MANIFEST_DIR")).parent();
+    match clone.and_then(|root| workspace_crate(root, package)) {
+        // Debug quoting is a valid TOML basic string for any printable path.
+        Some(path) => format!("{package} = {{ path = {:?} }}", path.display().to_string()),
+        None => format!("{package} = \"{}\"", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+/// Where the workspace at `root` keeps `package`, from its
+/// `[workspace.dependencies]`, if that crate is there.
+fn workspace_crate(root: &Path, package: &str) -> Option<PathBuf> {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).ok()?;
+    let doc = toml_edit::Document::parse(manifest).ok()?;
+    let relative = doc.get("workspace")?.get("dependencies")?.get(package)?.get("path")?.as_str()?;
+    let dir = root.join(relative);
+    dir.join("Cargo.toml").is_file().then_some(dir)
 }
 
 #[cfg(test)]
@@ -47,9 +71,14 @@ mod tests {
     fn a_component_crate_that_is_not_a_dependency_is_named_in_the_error() {
         // This crate's own manifest does not depend on `unikernel-entropy`.
         let err = component("unikernel-entropy", "entropy", Span::call_site()).unwrap_err().to_string();
+        let clone = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         assert_eq!(
             err,
-            "component `entropy` is implemented by the crate `unikernel-entropy`, which is not a dependency of this crate: add `unikernel-entropy` to [dependencies] in Cargo.toml"
+            format!(
+                "component `entropy` is implemented by the crate `unikernel-entropy`, which is not a dependency of this crate: add this line to [dependencies] in Cargo.toml\n\
+                 unikernel-entropy = {{ path = {:?} }}",
+                clone.join("devices/entropy").display().to_string()
+            )
         );
     }
 }

@@ -4,9 +4,11 @@
 //! `cargo xtask bench [RUNS]`: image sizes and boot times, side by side with
 //! a floor kernel, in one run.
 //! `cargo xtask fuzz [TARGET] [RUNS]`: the libFuzzer targets (nightly).
+//! `cargo xtask new DIR`: a new unikernel crate, ready to `cargo run`.
 
 mod bench;
 mod fuzz;
+mod new;
 mod tally;
 mod tools;
 
@@ -35,7 +37,8 @@ fn main() -> ExitCode {
             bench::run(args.get(1).map(|r| r.parse().map_err(|_| format!("RUNS must be a number, not {r}"))))
         }
         Some("fuzz") => fuzz_args(&args[1..]).and_then(|(target, runs)| fuzz::run(target, runs)),
-        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS] | cargo xtask fuzz [TARGET] [RUNS]"
+        Some("new") if args.len() == 2 => ensure_target().and_then(|()| new::run(Path::new(&args[1]))),
+        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS] | cargo xtask fuzz [TARGET] [RUNS] | cargo xtask new DIR"
             .to_string()),
     };
     match result {

@@ -1,0 +1,107 @@
+//! A new user's first hour, outside this workspace: `cargo xtask new`, then
+//! `cargo run`, `cargo test` and `cargo doc` in the new crate; naming a
+//! component whose crate is missing, and pasting the line the error gives.
+
+mod common;
+
+use common::{target_dir, workspace};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Project {
+    root: PathBuf,
+    app: PathBuf,
+}
+
+impl Project {
+    fn new() -> Self {
+        let root = std::env::temp_dir().join(format!("unikernel-template-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let project = Self { app: root.join("myapp"), root };
+        let out = project.cargo(&workspace(), &["xtask", "new"], Some(&project.app));
+        assert!(out.status.success(), "cargo xtask new failed\n{}", text(&out));
+        project
+    }
+
+    /// `cargo ARGS [PATH]` in `dir`, with the runner `xtask new` installed
+    /// on PATH and a target directory shared between runs of this test.
+    fn cargo(&self, dir: &Path, args: &[&str], path: Option<&Path>) -> Output {
+        let tools = self.root.join("tools");
+        let search = format!("{}:{}", tools.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args).args(path).current_dir(dir);
+        cmd.env("CARGO_INSTALL_ROOT", &tools)
+            .env("PATH", search)
+            .env("CARGO_TARGET_DIR", target_dir().join("external"));
+        cmd.env("UNIKERNEL_ACCEL", std::env::var("UNIKERNEL_ACCEL").unwrap_or("tcg".into()));
+        cmd.output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cargo(&self.app, args, None)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_new_project_runs_tests_and_documents_itself() {
+    let project = Project::new();
+
+    // The README shows the generated config; they must not drift apart.
+    let readme = fs::read_to_string(workspace().join("README.md")).unwrap();
+    let shown = readme.split("```toml\n# .cargo/config.toml\n").nth(1).and_then(|s| s.split("```").next());
+    let config = fs::read_to_string(project.app.join(".cargo/config.toml")).unwrap();
+    assert_eq!(shown, Some(config.as_str()), "README's .cargo/config.toml differs from the template's");
+
+    let run = project.run(&["run", "--quiet"]);
+    assert!(run.status.success(), "cargo run failed\n{}", text(&run));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("Hello from myapp! (slept 10 ms"), "{}", text(&run));
+
+    let test = project.run(&["test", "--quiet"]);
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    assert!(test.status.success(), "cargo test failed\n{}", text(&test));
+    assert!(stdout.contains("test greeting_names_the_app ... ok"), "{}", text(&test));
+    assert!(stdout.contains("2 passed, 0 failed"), "{}", text(&test));
+
+    let doc = project.run(&["doc", "--quiet"]);
+    assert!(doc.status.success(), "cargo doc failed\n{}", text(&doc));
+    assert!(project.app.join("Cargo.toml").exists());
+
+    // Naming a component without its crate: the error gives the line to
+    // paste, and pasting it is all it takes.
+    let main = project.app.join("src/main.rs");
+    let source = fs::read_to_string(&main).unwrap();
+    let with_entropy = source
+        .replace("#[unikernel(log = \"info\")]", "#[unikernel(entropy, log = \"info\")]")
+        .replace("async fn main()", "async fn main(_: unikernel_entropy::Entropy)");
+    assert_ne!(source, with_entropy, "the template's main changed: update this test");
+    fs::write(&main, with_entropy).unwrap();
+    let missing = project.run(&["build", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success(), "built without unikernel-entropy\n{}", text(&missing));
+    let line = stderr
+        .lines()
+        .map(str::trim_start)
+        .find(|l| l.starts_with("unikernel-entropy = "))
+        .unwrap_or_else(|| panic!("no dependency line in the error\n{stderr}"));
+    let manifest = project.app.join("Cargo.toml");
+    let toml = fs::read_to_string(&manifest).unwrap().replace("[dependencies]\n", &format!("[dependencies]\n{line}\n"));
+    fs::write(&manifest, toml).unwrap();
+    let fixed = project.run(&["build", "--quiet"]);
+    assert!(fixed.status.success(), "the pasted line `{line}` did not fix the build\n{}", text(&fixed));
+}
