@@ -11,7 +11,7 @@ extern crate alloc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use unikernel::Error;
 use unikernel::prelude::*;
-use unikernel::sync::Mutex;
+use unikernel::sync::blocking::Mutex;
 
 unikernel::test_main!();
 

@@ -148,6 +148,66 @@ async fn thousands_of_tasks_complete_and_memory_returns_to_baseline() {
     let _ = (baseline, after); // hosted: the heap statistics are bare-metal only
 }
 
+mod sync {
+    use super::*;
+    use unikernel::sync::{Channel, Mutex, Signal};
+
+    #[unikernel::test]
+    async fn a_mutex_held_across_await_serves_tasks_in_arrival_order() {
+        let log = Rc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let log = log.clone();
+                spawn(async move {
+                    let mut entries = log.lock().await;
+                    entries.push(i);
+                    sleep(Duration::from_millis(2)).await; // the others wait, queued
+                    entries.push(i);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        assert_eq!(*log.lock().await, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+    }
+
+    // In a `static`: the channel is `Sync` through the target's critical section.
+    static NUMBERS: Channel<u32, 4> = Channel::new();
+
+    #[unikernel::test]
+    async fn a_channel_carries_values_in_order_and_makes_the_sender_wait_when_full() {
+        let producer = spawn(async {
+            for n in 0..100 {
+                NUMBERS.send(n).await;
+            }
+        });
+        sleep(Duration::from_millis(5)).await;
+        assert!(NUMBERS.is_full(), "the producer filled the channel and waits");
+        let mut received = Vec::new();
+        for _ in 0..100 {
+            received.push(NUMBERS.receive().await);
+        }
+        producer.await;
+        assert_eq!(received, (0..100).collect::<Vec<_>>());
+        assert!(NUMBERS.is_empty());
+    }
+
+    #[unikernel::test]
+    async fn a_signal_wakes_the_waiting_task_with_the_latest_value() {
+        let signal = Rc::new(Signal::new());
+        let waiter = {
+            let signal = signal.clone();
+            spawn(async move { signal.wait().await })
+        };
+        sleep(Duration::from_millis(2)).await;
+        signal.signal(1u32);
+        signal.signal(2); // overwrites: a signal keeps only the latest
+        assert_eq!(timeout(Duration::from_secs(5), waiter).await, Ok(2));
+        assert!(!signal.signaled(), "taken by the waiter");
+    }
+}
+
 #[unikernel::test]
 fn wall_clock_is_plausible() {
     let now = SystemTime::now();

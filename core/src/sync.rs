@@ -1,85 +1,41 @@
-//! A spin lock that the in-guest test runner can account for.
+//! Synchronization between tasks.
 //!
-//! Bare metal cannot unwind: a panic abandons whatever guards were on its
-//! stack, and a lock left held would hang the next test that takes it. Every
-//! guard of this [`Mutex`] counts itself in [`held`], so the runner can tell
-//! that the remaining tests cannot run safely instead of hanging. Hold it
-//! only in synchronous code (never across an `.await`), as with `spin`.
+//! - [`Mutex`] (and [`RwLock`], [`Semaphore`]): async locks whose guards may
+//!   be held across `.await`. Waiters are served first come, first served,
+//!   and a waiter whose future is dropped (a `timeout` around it) leaves the
+//!   queue and hands on a wake-up it was given, so the next one is never
+//!   stranded. [`WaitQueue`] is a notify (`wake` one, `wake_all`), and
+//!   [`WaitCell`] wakes one waiting task. From `maitake-sync`: FIFO
+//!   intrusive wait lists, no allocation per waiter, no limit on waiters.
+//! - [`Channel`], [`Signal`] and [`Pipe`]: bounded queues of values, a
+//!   latest-value notification and a byte pipe, from `embassy-sync` (usable
+//!   in a `static`). Each side keeps one waker: two tasks waiting on the
+//!   same side wake each other in turn until they are served, so give a
+//!   channel one receiver, and prefer one waiting sender (use a [`Mutex`]
+//!   where many tasks queue). The rest of `embassy-sync` (`PubSubChannel`,
+//!   `Watch`, ...) is in [`embassy_sync`], with [`RawMutex`] as its lock.
+//! - [`blocking::Mutex`]: a spin lock for synchronous code and statics.
+//!
+//! Two crates because neither has it all: `maitake-sync` has no channel,
+//! and `embassy-sync`'s `Mutex` keeps one waker and lets a newcomer take
+//! the lock ahead of woken waiters (its `FairSemaphore` has a fixed queue
+//! and strands the next waiter when a woken one is dropped).
 
-use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicUsize, Ordering};
+pub mod blocking;
 
-static HELD: AtomicUsize = AtomicUsize::new(0);
+pub use embassy_sync;
+pub use maitake_sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, WaitCell, WaitQueue};
 
-/// Guards of [`Mutex`]es alive right now.
-pub fn held() -> usize {
-    HELD.load(Ordering::Acquire)
-}
-
-/// A spin lock whose guards are counted (see the module docs).
-#[derive(Debug, Default)]
-pub struct Mutex<T>(spin::Mutex<T>);
-
-/// Access to a [`Mutex`]'s value; unlocks when dropped.
-#[derive(Debug)]
-pub struct MutexGuard<'a, T>(spin::MutexGuard<'a, T>);
-
-impl<T> Mutex<T> {
-    pub const fn new(value: T) -> Self {
-        Self(spin::Mutex::new(value))
-    }
-
-    /// Waits (spinning) for the lock.
-    pub fn lock(&self) -> MutexGuard<'_, T> {
-        let guard = self.0.lock();
-        HELD.fetch_add(1, Ordering::AcqRel);
-        MutexGuard(guard)
-    }
-
-    /// The lock, if nobody holds it.
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let guard = self.0.try_lock()?;
-        HELD.fetch_add(1, Ordering::AcqRel);
-        Some(MutexGuard(guard))
-    }
-}
-
-impl<T> Deref for MutexGuard<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.0
-    }
-}
-
-impl<T> Drop for MutexGuard<'_, T> {
-    fn drop(&mut self) {
-        HELD.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guards_are_counted_until_dropped() {
-        let lock = Mutex::new(1);
-        let before = held();
-        let mut guard = lock.lock();
-        *guard += 1;
-        assert_eq!(held(), before + 1);
-        assert!(lock.try_lock().is_none(), "held");
-        drop(guard);
-        assert_eq!(held(), before);
-        assert_eq!(*lock.try_lock().expect("free again"), 2);
-        core::mem::forget(lock.lock()); // what a panic on bare metal does
-        assert_eq!(held(), before + 1);
-    }
-}
+/// The lock under `embassy-sync`'s primitives: a critical section, which
+/// each target provides (interrupts off on bare metal, a global lock hosted).
+pub type RawMutex = embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+/// A queue of at most `N` values; `send` waits while it is full.
+pub type Channel<T, const N: usize> = embassy_sync::channel::Channel<RawMutex, T, N>;
+/// The sending half of a [`Channel`] (`channel.sender()`).
+pub type Sender<'a, T, const N: usize> = embassy_sync::channel::Sender<'a, RawMutex, T, N>;
+/// The receiving half of a [`Channel`] (`channel.receiver()`).
+pub type Receiver<'a, T, const N: usize> = embassy_sync::channel::Receiver<'a, RawMutex, T, N>;
+/// The latest value signalled, taken by one waiting task.
+pub type Signal<T> = embassy_sync::signal::Signal<RawMutex, T>;
+/// A byte pipe holding at most `N` bytes.
+pub type Pipe<const N: usize> = embassy_sync::pipe::Pipe<RawMutex, N>;

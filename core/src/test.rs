@@ -78,7 +78,7 @@ fn run_remaining() -> Result<(), Error> {
         }
         // Before the reset: dropping the last test's futures could take
         // such a lock and hang.
-        let held = crate::sync::held();
+        let held = crate::sync::blocking::held();
         if held > 0 {
             let left = order()[index..].iter().filter(|&&i| selected(&TESTS[i])).count();
             println!(

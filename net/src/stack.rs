@@ -19,7 +19,7 @@ use futures_util::task::AtomicWaker;
 use smoltcp::socket::dns;
 use smoltcp::wire::HardwareAddress;
 use spin::Once;
-use unikernel_core::sync::Mutex;
+use unikernel_core::sync::blocking::Mutex;
 use unikernel_core::time::{Duration, Instant};
 use unikernel_core::{Error, cmdline, executor, timer};
 use unikernel_virtio_net::VirtioNet;

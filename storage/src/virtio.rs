@@ -10,7 +10,7 @@ use unikernel_virtio_blk::{BlkError, Request, Ticket, VirtioBlk};
 
 /// The driver's device.
 pub struct Device {
-    disk: &'static unikernel_core::sync::Mutex<VirtioBlk>,
+    disk: &'static unikernel_core::sync::blocking::Mutex<VirtioBlk>,
 }
 
 impl core::fmt::Debug for Device {
@@ -76,7 +76,7 @@ impl Device {
 /// A request the device holds: dropped before it is done, it leaves its
 /// buffer to the driver, which frees it when the device completes.
 struct InFlight {
-    disk: &'static unikernel_core::sync::Mutex<VirtioBlk>,
+    disk: &'static unikernel_core::sync::blocking::Mutex<VirtioBlk>,
     ticket: Option<Ticket>,
 }
 

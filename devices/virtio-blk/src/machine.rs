@@ -4,7 +4,7 @@
 use crate::queue;
 use linkme::distributed_slice;
 use unikernel_core::Error;
-use unikernel_core::sync::Mutex;
+use unikernel_core::sync::blocking::Mutex;
 use unikernel_virtio::{DRIVERS, DeviceType, Driver, Hal, Interrupt, Transport};
 
 /// The driver on this machine's transports.

@@ -20,11 +20,15 @@
 //! - Memory is bounded by [`Limits`]: the index of keys has a byte budget,
 //!   values a maximum length; opening never holds more than one window of
 //!   the disk and one key.
+//! - Writes (`put`, `delete`, `update`) take the store's lock, a FIFO
+//!   [`Mutex`]: appends never interleave, tasks are served in arrival
+//!   order, and a write dropped while it waits (a `timeout`) leaves the
+//!   queue without stranding the next. Share a store between tasks with
+//!   `Rc<Store<_>>` (it is `!Sync`, like the single-core executor).
 
 mod compact;
 mod error;
 mod half;
-mod lock;
 mod record;
 mod replay;
 
@@ -38,6 +42,7 @@ use core::cell::RefCell;
 use core::ops::Bound;
 use half::{Half, Parsed};
 use record::{MAX_KEY, Op};
+use unikernel_core::sync::Mutex;
 
 /// Where a value lives on the disk: its record's first sector.
 #[derive(Clone, Copy, Debug)]
@@ -96,7 +101,8 @@ pub struct Store<D: BlockDevice> {
     /// Sectors per half, header included (the layout the store was made with).
     half_sectors: u64,
     state: RefCell<State>,
-    lock: lock::Lock,
+    /// Held by every write, from its first read of the state to its last.
+    lock: Mutex<()>,
     recovery: Recovery,
 }
 
@@ -243,7 +249,7 @@ impl<D: BlockDevice> Store<D> {
             limits,
             half_sectors,
             state: RefCell::new(state),
-            lock: lock::Lock::default(),
+            lock: Mutex::new(()),
             recovery: Recovery::default(),
         }
     }
@@ -307,17 +313,58 @@ impl<D: BlockDevice> Store<D> {
         self.apply(Op::Delete, key, &[]).await
     }
 
-    /// Appends one operation, compacting first only when the log has no
-    /// room and the result fits; refuses at once, with no I/O, what cannot
-    /// fit even after a compaction.
-    async fn apply(&self, op: Op, key: &[u8], value: &[u8]) -> Result<bool, StoreError> {
+    /// Replaces the value of `key` with `f(current value)` atomically: no
+    /// other write to the store runs between the read and the write, so
+    /// concurrent updates never lose one another (as `get` then `put` in
+    /// several tasks would). `f` returns the new value, or `None` to delete
+    /// the key; a result equal to the current value writes nothing. Returns
+    /// what the key holds afterwards; durable when it returns. `f` runs
+    /// once, with the lock held: keep it short and do not touch the store
+    /// from it.
+    ///
+    /// ```ignore
+    /// // A counter: 8 bytes, little-endian, absent = 0.
+    /// let count = |old: Option<&[u8]>| old.and_then(|v| v.try_into().ok()).map_or(0, u64::from_le_bytes);
+    /// store.update(b"visits", |old| Some((count(old) + 1).to_le_bytes().to_vec())).await?;
+    /// ```
+    pub async fn update<F>(&self, key: &[u8], f: F) -> Result<Option<Vec<u8>>, StoreError>
+    where
+        F: FnOnce(Option<&[u8]>) -> Option<Vec<u8>>,
+    {
+        self.check(key, &[])?;
+        let _guard = self.lock.lock().await;
+        let old = self.get(key).await?;
+        let new = f(old.as_deref());
+        if new != old {
+            match &new {
+                Some(value) => self.apply_locked(Op::Put, key, value).await?,
+                None => self.apply_locked(Op::Delete, key, &[]).await?,
+            };
+        }
+        Ok(new)
+    }
+
+    /// Refuses a bad key or a value over the limit; returns the value's length.
+    fn check(&self, key: &[u8], value: &[u8]) -> Result<u32, StoreError> {
         if key.is_empty() || key.len() > MAX_KEY {
             return Err(StoreError::BadKey);
         }
         let max = self.limits.max_value;
-        let value_len =
-            u32::try_from(value.len()).ok().filter(|_| value.len() <= max).ok_or(StoreError::ValueTooBig { max })?;
+        u32::try_from(value.len()).ok().filter(|_| value.len() <= max).ok_or(StoreError::ValueTooBig { max })
+    }
+
+    /// Checks before waiting for the lock, so a bad request fails at once.
+    async fn apply(&self, op: Op, key: &[u8], value: &[u8]) -> Result<bool, StoreError> {
+        self.check(key, value)?;
         let _guard = self.lock.lock().await;
+        self.apply_locked(op, key, value).await
+    }
+
+    /// Appends one operation, compacting first only when the log has no
+    /// room and the result fits; refuses at once, with no I/O, what cannot
+    /// fit even after a compaction. The caller holds the lock.
+    async fn apply_locked(&self, op: Op, key: &[u8], value: &[u8]) -> Result<bool, StoreError> {
+        let value_len = self.check(key, value)?;
         let span = record::sectors(key.len(), value_len);
         let (sequence, live_after, other) = {
             let s = self.state.borrow();

@@ -29,6 +29,9 @@ struct Inner {
     /// after it.
     cut: RefCell<Option<Cut>>,
     dead: Cell<bool>,
+    /// Every request waits once before it completes, as a real disk does,
+    /// so that tasks using the store interleave.
+    slow: Cell<bool>,
 }
 
 impl MemDisk {
@@ -52,6 +55,17 @@ impl MemDisk {
         *self.0.cut.borrow_mut() = Some(Box::new(when));
     }
 
+    /// From now on each request waits once (see `Inner::slow`), or not.
+    fn set_slow(&self, slow: bool) {
+        self.0.slow.set(slow);
+    }
+
+    async fn latency(&self) {
+        if self.0.slow.get() {
+            concurrency::yield_now().await;
+        }
+    }
+
     /// The machine boots again: the disk works, with what it holds.
     fn reboot(&self) {
         *self.0.cut.borrow_mut() = None;
@@ -67,6 +81,7 @@ impl BlockDevice for MemDisk {
         (self.0.bytes.borrow().len() / SECTOR_SIZE) as u64
     }
     async fn read(&self, sector: u64, mut buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        self.latency().await;
         let range = sector as usize * SECTOR_SIZE..sector as usize * SECTOR_SIZE + buf.len();
         buf.copy_from_slice(self.0.bytes.borrow().get(range).ok_or(BlockError::Io)?);
         self.0.bytes_read.set(self.0.bytes_read.get() + buf.len() as u64);
@@ -74,6 +89,7 @@ impl BlockDevice for MemDisk {
         Ok(buf)
     }
     async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError> {
+        self.latency().await;
         let cut = self.0.cut.borrow_mut().as_mut().is_some_and(|cut| cut(sector, &data));
         if cut || self.0.dead.get() {
             self.0.dead.set(true);
@@ -85,6 +101,7 @@ impl BlockDevice for MemDisk {
         Ok(data)
     }
     async fn flush(&self) -> Result<(), BlockError> {
+        self.latency().await;
         if self.0.dead.get() { Err(BlockError::Io) } else { Ok(()) }
     }
 }
@@ -438,37 +455,4 @@ fn formatting_a_used_disk_leaves_nothing_of_the_old_store() {
     assert_eq!(all_keys(&open(&disk)), vec![b"new".to_vec()]);
 }
 
-struct CountWaker(AtomicUsize);
-
-impl Wake for CountWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// F15: a waiter dropped while queued must not swallow the wake-up,
-/// whether it is dropped before the holder lets go or after it was woken.
-#[test]
-fn a_cancelled_waiter_passes_the_lock_on() {
-    for woken_first in [false, true] {
-        let lock = lock::Lock::default();
-        let counter = Arc::new(CountWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-        let first = run(lock.lock());
-        let mut second = Box::pin(lock.lock());
-        let mut third = Box::pin(lock.lock());
-        assert!(second.as_mut().poll(&mut cx).is_pending());
-        assert!(third.as_mut().poll(&mut cx).is_pending());
-        if woken_first {
-            drop(first);
-            drop(second);
-        } else {
-            drop(second);
-            drop(first);
-        }
-        assert!(counter.0.load(Ordering::Relaxed) >= 1, "the third was woken");
-        let Poll::Ready(_guard) = third.as_mut().poll(&mut cx) else { panic!("the third gets the lock") };
-        assert!(Box::pin(lock.lock()).as_mut().poll(&mut cx).is_pending(), "held by the third");
-    }
-}
+mod concurrency;

@@ -11,6 +11,7 @@ mod apic;
 mod boot;
 mod boot_cell;
 mod clock;
+mod critical_section;
 mod gdt;
 mod interrupts;
 mod ioapic;
