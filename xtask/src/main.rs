@@ -1,6 +1,7 @@
 //! `cargo xtask run ARGS`: `cargo run ARGS` once the bare-metal target is
 //! installed (the README's first command: `cargo xtask run --example hello`).
-//! `cargo xtask test`: every test of the project, summed up at the end.
+//! `cargo xtask test`: every test of the project, and `cargo package` of every
+//! publishable crate, summed up at the end (`cargo xtask package`: that alone).
 //! `cargo xtask bench [RUNS]`: image sizes and boot times, side by side with
 //! a floor kernel, in one run.
 //! `cargo xtask fuzz [TARGET] [RUNS]`: the libFuzzer targets (nightly).
@@ -9,6 +10,7 @@
 mod bench;
 mod fuzz;
 mod new;
+mod package;
 mod tally;
 mod tools;
 
@@ -37,8 +39,9 @@ fn main() -> ExitCode {
             bench::run(args.get(1).map(|r| r.parse().map_err(|_| format!("RUNS must be a number, not {r}"))))
         }
         Some("fuzz") => fuzz_args(&args[1..]).and_then(|(target, runs)| fuzz::run(target, runs)),
+        Some("package") => package::check().and_then(|(ok, _)| if ok { Ok(()) } else { Err("not ready to publish".into()) }),
         Some("new") if args.len() == 2 => ensure_target().and_then(|()| new::run(Path::new(&args[1]))),
-        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS] | cargo xtask fuzz [TARGET] [RUNS] | cargo xtask new DIR"
+        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS] | cargo xtask fuzz [TARGET] [RUNS] | cargo xtask new DIR | cargo xtask package"
             .to_string()),
     };
     match result {
@@ -90,7 +93,8 @@ fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// Host tests (unit, trybuild, boot, ELF, hosted guest tests), then the
-/// in-guest tests in QEMU. Tests run under TCG unless UNIKERNEL_ACCEL is set.
+/// in-guest tests in QEMU, then the packaged crates (package.rs). Tests run
+/// under TCG unless UNIKERNEL_ACCEL is set.
 fn test() -> Result<(), String> {
     tools::ensure()?;
     let accel = std::env::var("UNIKERNEL_ACCEL").unwrap_or_else(|_| "tcg".into());
@@ -109,6 +113,11 @@ fn test() -> Result<(), String> {
         if !ok {
             failed_steps.push(name);
         }
+    }
+    let (packaged, tally) = package::check()?;
+    total += tally;
+    if !packaged {
+        failed_steps.push("packaging");
     }
     println!("\ntotal: {} passed, {} failed", total.passed, total.failed);
     if failed_steps.is_empty() && total.failed == 0 {
