@@ -14,6 +14,7 @@ pub mod console;
 mod error;
 pub mod executor;
 pub mod exit;
+pub mod forward;
 pub mod heap;
 pub mod interrupt;
 mod logger;

@@ -5,17 +5,24 @@
 //! parked with a reactor thread that waits on epoll (through `polling`) and
 //! wakes it when the socket is ready. Name resolution and connecting, which
 //! std only offers blocking, run on a short-lived thread each.
+//!
+//! Ports are reached where the runner's QEMU forwards put them: a listener
+//! on port 80 binds host `127.0.0.1:8080` (the `UNIKERNEL_FORWARD` list,
+//! default `tcp:8080:80`, as the runner reads it), any other port
+//! `127.0.0.1:PORT`. Loopback, as QEMU's forwards: a development build is
+//! not exposed to the network, and needs no root for port 80.
 
 use crate::NetError;
 use crate::config::Config;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, Waker};
 use unikernel_core::Error;
+use unikernel_core::forward::{self, Forward, Protocol, Reachable};
 
 /// Wakers waiting on one socket, for reading and for writing.
 #[derive(Default)]
@@ -148,9 +155,46 @@ async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
     .await
 }
 
+/// The forwards from `UNIKERNEL_FORWARD`, set by `start`.
+static FORWARDS: OnceLock<Vec<Forward>> = OnceLock::new();
+
 pub fn start(config: Config) -> Result<(), Error> {
     log::info!("net: hosted, on the host's sockets (the address configuration {config:?} applies to images only)");
+    let forwards = forwards_in(std::env::var(forward::ENV).ok().as_deref())?;
+    let _ = FORWARDS.set(forwards);
     Ok(())
+}
+
+/// The forwards a `UNIKERNEL_FORWARD` value names: the runner's default
+/// when unset or empty.
+fn forwards_in(value: Option<&str>) -> Result<Vec<Forward>, Error> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(vec![forward::DEFAULT]),
+        Some(list) => Forward::parse_list(list)
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::msg(format!("{}: {e}", forward::ENV))),
+    }
+}
+
+/// The host address the application's `port` binds: its forward's, else
+/// the same port on loopback.
+fn host_address(forwards: &[Forward], protocol: Protocol, port: u16) -> SocketAddr {
+    forward::to_guest(forwards, protocol, port)
+        .map_or(SocketAddrV4::new(forward::HOST_ADDRESS, port), Forward::host_address)
+        .into()
+}
+
+/// Where the application's `port` binds (see [`host_address`]).
+fn address(protocol: Protocol, port: u16) -> SocketAddr {
+    host_address(FORWARDS.get().map_or(&[forward::DEFAULT][..], Vec::as_slice), protocol, port)
+}
+
+/// Says where the application's `port` really listens: `bound` is the
+/// socket's local address.
+fn announce(protocol: Protocol, port: u16, bound: io::Result<SocketAddr>) {
+    if let Ok(SocketAddr::V4(at)) = bound {
+        unikernel_core::println!("net: listening on {}", Reachable { protocol, at, port });
+    }
 }
 
 /// The handle `main` receives: opens sockets on the host.
@@ -184,7 +228,8 @@ impl Net {
         (Ipv4Addr::LOCALHOST, 8)
     }
 
-    /// Listens on TCP `port` on all host addresses.
+    /// Listens for TCP `port` on the host's loopback: on its forward's host
+    /// port (see the module's documentation), else on `port`.
     pub async fn tcp_listen(&self, port: u16) -> Result<TcpListener, NetError> {
         self.tcp_listen_with_backlog(port, 128).await
     }
@@ -194,7 +239,8 @@ impl Net {
         if port == 0 {
             return Err(NetError::InvalidInput);
         }
-        let listener = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).map_err(net_error)?;
+        let listener = std::net::TcpListener::bind(address(Protocol::Tcp, port)).map_err(net_error)?;
+        announce(Protocol::Tcp, port, listener.local_addr());
         listener.set_nonblocking(true).map_err(net_error)?;
         Ok(TcpListener { source: Source::new(listener).map_err(net_error)?, port })
     }
@@ -205,9 +251,18 @@ impl Net {
         TcpStream::new(stream)
     }
 
-    /// A UDP socket bound to `port` on all host addresses (0: any port).
+    /// A UDP socket for `port`, bound as [`Net::tcp_listen`] binds (so it
+    /// talks to peers on this host only); 0: an ephemeral port on all host
+    /// addresses, for a client.
     pub async fn udp_bind(&self, port: u16) -> Result<UdpSocket, NetError> {
-        let socket = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).map_err(net_error)?;
+        let socket = match port {
+            0 => std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(net_error)?,
+            port => {
+                let socket = std::net::UdpSocket::bind(address(Protocol::Udp, port)).map_err(net_error)?;
+                announce(Protocol::Udp, port, socket.local_addr());
+                socket
+            }
+        };
         socket.set_nonblocking(true).map_err(net_error)?;
         let port = socket.local_addr().map_err(net_error)?.port();
         Ok(UdpSocket { source: Source::new(socket).map_err(net_error)?, port })
@@ -319,5 +374,28 @@ impl UdpSocket {
     /// Sends `buf` to `to`.
     pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> Result<(), NetError> {
         self.source.io(true, |s| s.send_to(buf, to)).await.map(drop).map_err(net_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_bind_their_forward_or_themselves_on_loopback() {
+        let forwards = forwards_in(None).unwrap();
+        assert_eq!(host_address(&forwards, Protocol::Tcp, 80), "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(host_address(&forwards, Protocol::Tcp, 7), "127.0.0.1:7".parse().unwrap());
+        assert_eq!(host_address(&forwards, Protocol::Udp, 80), "127.0.0.1:80".parse().unwrap(), "TCP only");
+        let forwards = forwards_in(Some("9000:80,udp:7007:7")).unwrap();
+        assert_eq!(host_address(&forwards, Protocol::Tcp, 80), "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(host_address(&forwards, Protocol::Udp, 7), "127.0.0.1:7007".parse().unwrap());
+        assert_eq!(forwards_in(Some("")).unwrap(), [forward::DEFAULT], "empty is unset, as for the runner");
+    }
+
+    #[test]
+    fn a_bad_forward_list_names_the_variable_and_the_entry() {
+        let err = forwards_in(Some("8080:80,80")).unwrap_err().to_string();
+        assert!(err.contains("UNIKERNEL_FORWARD") && err.contains("`80`"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ use core::net::SocketAddr;
 use core::task::Poll;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
+use unikernel_core::forward::{Listening, Protocol};
 
 fn endpoint(e: smoltcp::wire::IpEndpoint) -> SocketAddr {
     SocketAddr::new(e.addr.into(), e.port)
@@ -28,8 +29,11 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
+    /// Listens, and says so on the console (whatever the log level): the
+    /// runner opens the port's host forward when it reads the line.
     pub(crate) fn bind(port: u16, backlog: usize) -> Result<Self, NetError> {
         let id = with(|s| s.listen(port, backlog))?;
+        unikernel_core::println!("{}", Listening { protocol: Protocol::Tcp, port });
         Ok(Self { port, id })
     }
 

@@ -8,6 +8,7 @@ use core::net::SocketAddr;
 use core::task::Poll;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
+use unikernel_core::forward::{Listening, Protocol};
 
 /// Datagrams queued per direction, and their total payload.
 const PACKETS: usize = 32;
@@ -24,13 +25,19 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
+    /// Binds `port` (0: an ephemeral one). A chosen port is announced on
+    /// the console, as a TCP listener is.
     pub(crate) fn bind(port: u16) -> Result<Self, NetError> {
-        with(|s| {
+        let socket = with(|s| {
             let port = if port == 0 { s.ephemeral_port() } else { port };
             let mut socket = udp::Socket::new(buffer(), buffer());
             socket.bind(port).map_err(|_| NetError::InvalidInput)?;
             Ok(Self { handle: s.sockets.add(socket), port })
-        })
+        })?;
+        if port != 0 {
+            unikernel_core::println!("{}", Listening { protocol: Protocol::Udp, port });
+        }
+        Ok(socket)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut udp::Socket<'static>) -> R) -> R {

@@ -1,5 +1,8 @@
 //! `cargo xtask bench`: figures, not assertions. Every time is a median of
-//! interleaved runs in this one invocation, shown next to its baseline.
+//! interleaved runs in this one invocation, shown next to its baseline; the
+//! last table is the smallest guest memory each example works with.
+
+mod memory;
 
 use crate::{BARE, HOST, cargo, workspace};
 use std::path::{Path, PathBuf};
@@ -111,7 +114,7 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
     build(&["--profile", "stripped", "-p", "floor", "--target", BARE])?;
     build(&["--release", "-p", "unikernel", "--example", "hello", "--target", HOST])?;
     build(&["-p", "unikernel-runner", "--target", HOST])?;
-    let target = workspace().join("target");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
     let bare = |profile: &str, path: &str| target.join(BARE).join(profile).join(path);
     let runner = target.join(HOST).join("debug/unikernel-runner");
     let (hello, floor) = (bare("release", "examples/hello"), bare("release", "floor"));
@@ -168,7 +171,10 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
 
     runtime(&runner, &accels, &|name| bare("release", &format!("examples/{name}")), &|name| {
         target.join(HOST).join("release/examples").join(name)
-    })
+    })?;
+    first_answer(&runner, &bare("release", "examples/http"))?;
+    build(&["--release", "-p", "unikernel", "--examples", "--target", BARE])?;
+    memory::table(&runner, &|name| bare("release", &format!("examples/{name}")))
 }
 
 /// Host CPU seconds (user + system) a process has used so far.
@@ -228,5 +234,97 @@ fn runtime(
     let (_, out) = time(&mut Command::new(hosted("bench_runtime")), 0)?;
     let idle = idle_cpu_percent(Command::new(hosted("idle")).arg("seconds=4"), 0)?;
     println!("| hosted (Linux process) | {} | {idle:.1} |", runtime_figures(&out)?);
+    Ok(())
+}
+
+/// A port nothing listens on now.
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Times of one boot of `http` with a client that connects from the start,
+/// every millisecond until accepted, as a script waiting for a server does:
+/// when the guest printed that it listens, when stderr (the runner's) said
+/// `listening on`, and when the first `200 OK` came back, from QEMU's start.
+struct FirstAnswer {
+    listening: Duration,
+    ready: Option<Duration>,
+    answered: Duration,
+}
+
+fn first_answer_once(mut cmd: Command, port: u16) -> Result<FirstAnswer, String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let start = Instant::now();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let seen = |from: Box<dyn Read + Send>, needle: &'static str| {
+        std::thread::spawn(move || {
+            BufReader::new(from).lines().map_while(Result::ok).find(|l| l.contains(needle)).map(|_| start.elapsed())
+        })
+    };
+    let listening = seen(Box::new(child.stdout.take().ok_or("stdout")?), "net: listening on TCP port 80");
+    let ready = seen(Box::new(child.stderr.take().ok_or("stderr")?), "unikernel-runner: listening on");
+    let answered = loop {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            return Err("http did not answer within 60 s".into());
+        }
+        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let mut reply = [0; 12];
+        let sent = conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        if sent.is_ok() && conn.read_exact(&mut reply).is_ok() && &reply == b"HTTP/1.1 200" {
+            break start.elapsed();
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let listening = listening.join().map_err(|_| "reader")?.ok_or("http never listened")?;
+    Ok(FirstAnswer { listening, ready: ready.join().map_err(|_| "reader")?, answered })
+}
+
+/// Boot to first answer through user networking, with the runner (host port
+/// opened when the guest listens) next to its printed QEMU command, whose
+/// forward is open from QEMU's start, as the runner's was before.
+fn first_answer(runner: &Path, http: &Path) -> Result<(), String> {
+    const RUNS: usize = 10;
+    build(&["--release", "-p", "unikernel", "--example", "http", "--target", BARE])?;
+    let (mut now, mut before) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let port = free_port()?;
+        let mut cmd = Command::new(runner);
+        cmd.arg(http).args(["--accel", "tcg", "--forward", &format!("{port}:80")]);
+        now.push(first_answer_once(cmd, port)?);
+        let port = free_port()?;
+        // The printed command opens its forwards at QEMU's start.
+        let forward = format!("{port}:80");
+        before.push(first_answer_once(qemu_command(runner, http, "tcg", &["--forward", &forward])?, port)?);
+    }
+    let figure = |runs: &[FirstAnswer], f: &dyn Fn(&FirstAnswer) -> Option<Duration>| {
+        let times: Option<Vec<Duration>> = runs.iter().map(f).collect();
+        times.map_or("—".into(), |t| ms(median(t)))
+    };
+    println!(
+        "\n## Boot to first HTTP answer, `http` release, TCG, user networking, median of {RUNS} interleaved runs\n"
+    );
+    println!(
+        "From the start of the runner (of QEMU for the baseline), a client connects every 1 ms until accepted, then sends `GET /`.\n"
+    );
+    println!(
+        "| forward | start → guest listens | start → runner's ready line | start → first 200 | guest listens → first 200 |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, runs) in [("opened when the guest listens (runner)", &now), ("open from QEMU's start (before)", &before)]
+    {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            figure(runs, &|r| Some(r.listening)),
+            figure(runs, &|r| r.ready),
+            figure(runs, &|r| Some(r.answered)),
+            figure(runs, &|r| r.answered.checked_sub(r.listening)),
+        );
+    }
     Ok(())
 }

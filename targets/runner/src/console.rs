@@ -1,12 +1,17 @@
-//! Streams the guest's serial console to stdout as it arrives, and adds the
+//! Streams the guest's serial console to stdout as it arrives, adds the
 //! function name under a crash report's `at rip 0x...` and `called from
-//! 0x...` (backtrace) lines.
+//! 0x...` (backtrace) lines, and picks out the lines that say the guest
+//! listens on a port.
 
 use crate::image::Image;
 use std::io::{Read, Write};
+use unikernel_core::forward::Listening;
 
-/// Returns whether the guest printed anything.
-pub fn stream(mut from: impl Read, image: &Image) -> bool {
+/// Returns whether the guest printed anything. `listening` is called after
+/// each line saying the guest listens on a port has been passed through;
+/// the console waits for it, so what the guest prints next (`serving on
+/// ...`) shows only once the port's forward is open.
+pub fn stream(mut from: impl Read, image: &Image, mut listening: impl FnMut(Listening)) -> bool {
     let mut printed = false;
     let mut out = std::io::stdout();
     let mut line = Vec::new();
@@ -23,8 +28,13 @@ pub fn stream(mut from: impl Read, image: &Image) -> bool {
             let (done, tail) = rest.split_at(newline + 1);
             line.extend_from_slice(done);
             let _ = out.write_all(done);
-            if let Some(note) = annotate(&String::from_utf8_lossy(&line), image) {
+            let text = String::from_utf8_lossy(&line);
+            if let Some(note) = annotate(&text, image) {
                 let _ = writeln!(out, "{note}");
+            }
+            if let Some(port) = Listening::parse(&text) {
+                let _ = out.flush();
+                listening(port);
             }
             line.clear();
             rest = tail;

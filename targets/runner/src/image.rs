@@ -1,7 +1,10 @@
 //! What the runner reads from a unikernel ELF: that it is bootable (the PVH
-//! note), which components it contains, and its symbols for crash reports.
+//! note), where it loads, which components it contains, and its symbols for
+//! crash reports.
 
+use object::read::elf::ProgramHeader;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+use std::ops::Range;
 use std::path::Path;
 
 /// `XEN_ELFNOTE_PHYS32_ENTRY`, the note QEMU's `-kernel` boots through.
@@ -9,6 +12,9 @@ const PVH_NOTE_TYPE: u32 = 18;
 
 pub struct Image {
     pub components: Vec<String>,
+    /// Physical addresses the loader fills (code, data, `.bss`, boot stack),
+    /// from the ELF's loadable segments.
+    pub extent: Range<u64>,
     /// Function symbols as (start, size, demangled name), sorted by start.
     symbols: Vec<(u64, u64, String)>,
 }
@@ -23,6 +29,7 @@ impl Image {
                 path.display()
             ));
         }
+        let extent = load_extent(&file).ok_or_else(|| format!("{} has no loadable segment", path.display()))?;
         let components = match file.section_by_name(".unikernel.components") {
             Some(section) => {
                 let bytes = section.data().map_err(|e| e.to_string())?;
@@ -40,7 +47,7 @@ impl Image {
             .filter_map(|s| Some((s.address(), s.size(), format!("{:#}", rustc_demangle::demangle(s.name().ok()?)))))
             .collect();
         symbols.sort_by_key(|s| s.0);
-        Ok(Self { components, symbols })
+        Ok(Self { components, extent, symbols })
     }
 
     /// The function containing `addr`, as `name+0xoffset`.
@@ -51,13 +58,23 @@ impl Image {
     }
 }
 
+/// From the lowest to the highest physical address of the `PT_LOAD` segments.
+fn load_extent(file: &object::File<'_>) -> Option<Range<u64>> {
+    let object::File::Elf64(elf) = file else {
+        return None;
+    };
+    let endian = elf.endian();
+    let loads = elf.elf_program_headers().iter().filter(|h| h.p_type(endian) == object::elf::PT_LOAD);
+    let ranges = loads.map(|h| h.p_paddr(endian)..h.p_paddr(endian).saturating_add(h.p_memsz(endian)));
+    ranges.reduce(|a, b| a.start.min(b.start)..a.end.max(b.end))
+}
+
 fn has_pvh_note(file: &object::File<'_>) -> bool {
     let object::File::Elf64(elf) = file else {
         return false;
     };
     let endian = elf.endian();
     elf.elf_program_headers().iter().any(|header| {
-        use object::read::elf::ProgramHeader;
         let Ok(Some(mut notes)) = header.notes(endian, elf.data()) else {
             return false;
         };

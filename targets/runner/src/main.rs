@@ -7,6 +7,7 @@ mod console;
 mod image;
 mod options;
 mod qemu;
+mod ram;
 mod signals;
 
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
         println!("{}", qemu::shell_words(&qemu::command(opts, &image, accel)?));
         return Ok(0);
     }
+    ram::check(opts, &image)?;
     match boot(opts, &image, accel, stops)? {
         qemu::Outcome::Exit(status) => Ok(status),
         // KVM is opportunistic: when it fails before the guest ran, use TCG.

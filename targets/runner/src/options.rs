@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
+use unikernel_core::forward::{self, Forward};
 
 pub const HELP: &str = "\
 usage: unikernel-runner IMAGE [OPTIONS] [--] [KERNEL ARGS...]
@@ -14,14 +15,16 @@ Arguments that are not options below become the kernel command line.
 options (environment variable in brackets):
   --accel auto|kvm|tcg     accelerator; auto uses KVM when /dev/kvm is usable [UNIKERNEL_ACCEL]
   --machine microvm|q35|pc QEMU machine; microvm boots fastest [UNIKERNEL_MACHINE]
-  --memory SIZE            guest RAM, e.g. 64M (default) [UNIKERNEL_MEMORY]
+  --memory SIZE            guest RAM, e.g. 64M (default), 2M or 1536K [UNIKERNEL_MEMORY]
   --timeout SECONDS        stop the guest after this long, exit 124 (default: none) [UNIKERNEL_TIMEOUT]
   --qemu-arg ARG           extra QEMU argument, repeatable [UNIKERNEL_QEMU_ARGS, space-separated]
 
 for images with the `net` component (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
                            forward host 127.0.0.1:HOST to the guest's port GUEST with QEMU's
-                           user networking, repeatable; default tcp:8080:80 [UNIKERNEL_FORWARD, comma-separated]
+                           user networking, repeatable; default tcp:8080:80 [UNIKERNEL_FORWARD, comma-separated].
+                           The host port opens when the guest starts listening on GUEST (until then
+                           it refuses connections), and the runner prints where to connect
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
 
 for images with the `block` component (a virtio-blk device is added):
@@ -30,7 +33,8 @@ for images with the `block` component (a virtio-blk device is added):
                            on first use [UNIKERNEL_DISK]. A URL QEMU opens itself
                            (e.g. nbd+unix:///?socket=/run/disk.sock for an NBD server) is passed through
   --disk-size SIZE         size of a disk image the runner creates, e.g. 64M (default) [UNIKERNEL_DISK_SIZE]
-  --print-command          print the QEMU command line instead of running it
+  --print-command          print the QEMU command line instead of running it (its --forward ports
+                           open at QEMU's start: no runner is there to open them when the guest listens)
   -h, --help               this text
 
 exit status: the guest's (0 success, 1 error or failed test, 101 panic, 102 CPU exception);
@@ -62,14 +66,6 @@ impl Machine {
             Self::Pc => "pc",
         }
     }
-}
-
-/// A host port forwarded to a guest port (user networking).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Forward {
-    pub udp: bool,
-    pub host: u16,
-    pub guest: u16,
 }
 
 /// The guest's disk: an image file, or a URL that QEMU's block layer opens
@@ -134,37 +130,41 @@ fn machine(value: &str) -> Result<Machine, String> {
     }
 }
 
-/// Bytes in `64M`, `1G` (a bare number is MiB, as QEMU's -m reads it).
-fn mebibytes(value: &str) -> Option<u64> {
-    let (digits, unit) = match value.strip_suffix(['G', 'g']) {
-        Some(d) => (d, 1 << 30),
-        None => (value.strip_suffix(['M', 'm']).unwrap_or(value), 1 << 20),
+/// Bytes in `1536K`, `64M`, `1G` (a bare number is MiB, as QEMU's -m reads it).
+fn bytes(value: &str) -> Option<u64> {
+    let unit = |suffix: char| match suffix.to_ascii_uppercase() {
+        'K' => Some(1 << 10),
+        'M' => Some(1 << 20),
+        'G' => Some(1 << 30),
+        _ => None,
+    };
+    let (digits, unit) = match value.chars().last().and_then(unit) {
+        Some(unit) => (&value[..value.len() - 1], unit),
+        None => (value, 1 << 20),
     };
     digits.parse::<u64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(unit))
 }
 
 fn memory(value: &str) -> Result<String, String> {
-    match mebibytes(value) {
+    match bytes(value) {
         Some(_) => Ok(value.to_string()),
-        None => Err(format!("invalid memory size `{value}`: expected e.g. 64M or 1G")),
+        None => Err(format!("invalid memory size `{value}`: expected e.g. 64M, 1G or 1536K")),
+    }
+}
+
+impl Options {
+    /// Guest RAM in bytes (`memory` was checked by `parse`).
+    pub fn memory_bytes(&self) -> u64 {
+        bytes(&self.memory).unwrap_or(0)
     }
 }
 
 fn disk_size(value: &str) -> Result<u64, String> {
-    mebibytes(value).ok_or_else(|| format!("invalid disk size `{value}`: expected e.g. 64M or 1G"))
+    bytes(value).ok_or_else(|| format!("invalid disk size `{value}`: expected e.g. 64M or 1G"))
 }
 
 fn forward(value: &str) -> Result<Forward, String> {
-    let (udp, ports) = match value.split_once(':') {
-        Some(("udp", rest)) => (true, rest),
-        Some(("tcp", rest)) => (false, rest),
-        _ => (false, value),
-    };
-    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0);
-    match ports.split_once(':').map(|(h, g)| (port(h), port(g))) {
-        Some((Some(host), Some(guest))) => Ok(Forward { udp, host, guest }),
-        _ => Err(format!("invalid forward `{value}`: expected [tcp:|udp:]HOST:GUEST, e.g. 8080:80")),
-    }
+    Forward::parse(value).map_err(|e| e.to_string())
 }
 
 fn timeout(value: &str) -> Result<Option<Duration>, String> {
@@ -187,8 +187,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             .unwrap_or_default(),
         print_command: false,
         kernel_args: Vec::new(),
-        forwards: match env("UNIKERNEL_FORWARD") {
-            Some(list) => list.split(',').map(forward).collect::<Result<_, _>>()?,
+        forwards: match env(forward::ENV) {
+            Some(list) => Forward::parse_list(&list).collect::<Result<_, _>>().map_err(|e| e.to_string())?,
             None => Vec::new(),
         },
         tap: env("UNIKERNEL_TAP"),
@@ -218,7 +218,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     }
     opts.image = image.ok_or("missing IMAGE")?;
     if opts.forwards.is_empty() {
-        opts.forwards.push(Forward { udp: false, host: 8080, guest: 80 });
+        opts.forwards.push(forward::DEFAULT);
     }
     Ok(Parsed::Run(Box::new(opts)))
 }
@@ -245,10 +245,19 @@ mod tests {
     }
 
     #[test]
+    fn memory_takes_kib_mib_and_gib() {
+        assert_eq!(run(&["img", "--memory", "1536K"]).memory_bytes(), 1536 << 10);
+        assert_eq!(run(&["img", "--memory", "2m"]).memory_bytes(), 2 << 20);
+        assert_eq!(run(&["img", "--memory", "3"]).memory_bytes(), 3 << 20);
+        assert_eq!(run(&["img", "--memory", "1G"]).memory_bytes(), 1 << 30);
+    }
+
+    #[test]
     fn bad_values_are_errors() {
         let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
         assert!(err(&["img", "--accel", "hvf"]).contains("unknown accelerator"));
         assert!(err(&["img", "--memory", "lots"]).contains("invalid memory size"));
+        assert!(err(&["img", "--memory", "2T"]).contains("invalid memory size"));
         assert!(err(&["img", "--timeout"]).contains("needs a value"));
         assert!(err(&[]).contains("missing IMAGE"));
         assert!(err(&["img", "--forward", "8080"]).contains("invalid forward"));
@@ -259,11 +268,12 @@ mod tests {
 
     #[test]
     fn forwards_default_to_8080_and_take_a_protocol() {
-        assert_eq!(run(&["img"]).forwards, [Forward { udp: false, host: 8080, guest: 80 }]);
+        use unikernel_core::forward::Protocol::{Tcp, Udp};
+        assert_eq!(run(&["img"]).forwards, [Forward { protocol: Tcp, host: 8080, guest: 80 }]);
         let o = run(&["img", "--forward", "udp:5555:7", "--forward", "tcp:2222:22"]);
         assert_eq!(
             o.forwards,
-            [Forward { udp: true, host: 5555, guest: 7 }, Forward { udp: false, host: 2222, guest: 22 }]
+            [Forward { protocol: Udp, host: 5555, guest: 7 }, Forward { protocol: Tcp, host: 2222, guest: 22 }]
         );
     }
 

@@ -1,14 +1,19 @@
 //! Finding (or installing) QEMU, building its command line, running it.
 
+mod monitor;
+
 use crate::image::Image;
-use crate::options::{Accel, Disk, Forward, Machine, Options};
+use crate::options::{Accel, Disk, Machine, Options};
 use crate::signals::{self, Stops};
+use monitor::Monitor;
+use std::collections::HashSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
+use unikernel_core::forward::{self, Forward, Listening, Protocol, Reachable};
 
 const QEMU: &str = "qemu-system-x86_64";
 const INSTALL: &str = "apt-get install -y qemu-system-x86";
@@ -83,7 +88,19 @@ pub fn choose_accel(requested: Accel) -> Result<Chosen, String> {
     }
 }
 
-pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Command, String> {
+/// A QEMU command line, and the port forwards to open while it runs.
+pub struct Qemu {
+    command: Command,
+    forwarding: Option<Forwarding>,
+}
+
+/// Whether `machine` boots through SeaBIOS: pc and q35 when qboot is not
+/// installed.
+pub fn seabios(machine: Machine) -> bool {
+    machine != Machine::Microvm && !Path::new(QBOOT).exists()
+}
+
+pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, String> {
     let mut cmd = Command::new(find_or_install()?);
     let machine = match opts.machine {
         // microvm leaves the RTC out under KVM unless asked; it is the
@@ -94,7 +111,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Command, 
         Machine::Pc => "pc",
     };
     cmd.args(["-M", machine, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
-    if opts.machine != Machine::Microvm && Path::new(QBOOT).exists() {
+    if opts.machine != Machine::Microvm && !seabios(opts.machine) {
         cmd.args(["-bios", QBOOT]);
     }
     match accel {
@@ -109,14 +126,15 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Command, 
     if !opts.kernel_args.is_empty() {
         cmd.arg("-append").arg(opts.kernel_args.join(" "));
     }
-    if image.components.iter().any(|c| c == "net") {
-        net_device(&mut cmd, opts);
-    }
+    let forwarding = match image.components.iter().any(|c| c == "net") {
+        true => net_device(&mut cmd, opts)?,
+        false => None,
+    };
     if image.components.iter().any(|c| c == "block") {
         block_device(&mut cmd, opts)?;
     }
     cmd.args(&opts.qemu_args);
-    Ok(cmd)
+    Ok(Qemu { command: cmd, forwarding })
 }
 
 /// A virtio-blk device on the disk image, which is created (sparse) when
@@ -170,15 +188,21 @@ fn default_disk(image: &Path, package: Option<&Path>, size: u64) -> Result<Strin
     created(&dir.join("disk.img"), size)
 }
 
-/// A virtio-net device on user networking with port forwards, or on a tap.
-fn net_device(cmd: &mut Command, opts: &Options) {
-    let netdev = match &opts.tap {
-        Some(tap) => format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
-        None => opts.forwards.iter().fold("user,id=net0".to_string(), |mut spec, f| {
-            let proto = if f.udp { "udp" } else { "tcp" };
-            spec += &format!(",hostfwd={proto}:127.0.0.1:{}-:{}", f.host, f.guest);
-            spec
-        }),
+/// A virtio-net device on a tap, or on user networking with a monitor that
+/// opens the port forwards (returned) when the guest listens. A printed
+/// command, which runs without the runner, has its forwards open from the
+/// start instead.
+fn net_device(cmd: &mut Command, opts: &Options) -> Result<Option<Forwarding>, String> {
+    let (netdev, forwarding) = match &opts.tap {
+        Some(tap) => (format!("tap,id=net0,ifname={tap},script=no,downscript=no"), None),
+        None if opts.print_command => {
+            let rules = opts.forwards.iter().map(|f| format!(",hostfwd={}", rule(f)));
+            (rules.fold("user,id=net0".to_string(), |spec, rule| spec + &rule), None)
+        }
+        None => {
+            let monitor = Monitor::attach(cmd).map_err(|e| format!("cannot make QEMU's monitor socket: {e}"))?;
+            ("user,id=net0".to_string(), Some(Forwarding::new(opts.forwards.clone(), monitor)))
+        }
     };
     let device = match opts.machine {
         // Modern (virtio 1.x) rather than QEMU's legacy default, as Firecracker.
@@ -189,6 +213,78 @@ fn net_device(cmd: &mut Command, opts: &Options) {
         Machine::Q35 | Machine::Pc => "virtio-net-pci,netdev=net0",
     };
     cmd.args(["-netdev", &netdev, "-device", device]);
+    Ok(forwarding)
+}
+
+/// QEMU's rule for `forward`, e.g. `tcp:127.0.0.1:8080-:80`.
+fn rule(forward: &Forward) -> String {
+    format!("{}:{}-:{}", forward.protocol.name(), forward.host_address(), forward.guest)
+}
+
+/// The `--forward`s of a run on user networking. QEMU starts without them;
+/// each opens when the guest prints that it listens on the forward's guest
+/// port. A host port that QEMU accepted connections on before the guest
+/// listened would hand them to a guest that drops or resets them, and
+/// slirp retries a lost SYN only after a second.
+struct Forwarding {
+    forwards: Vec<Forward>,
+    monitor: Monitor,
+    /// Forwards opened, and guest ports no forward reaches (told once).
+    opened: HashSet<Forward>,
+    unreached: HashSet<(Protocol, u16)>,
+}
+
+impl Forwarding {
+    fn new(forwards: Vec<Forward>, monitor: Monitor) -> Self {
+        Self { forwards, monitor, opened: HashSet::new(), unreached: HashSet::new() }
+    }
+
+    /// Fails, as QEMU would have at start, when a host port is taken
+    /// (or below 1024 without root).
+    fn check_ports(&self) -> Result<(), String> {
+        for forward in &self.forwards {
+            let free = match forward.protocol {
+                Protocol::Tcp => std::net::TcpListener::bind(forward.host_address()).map(drop),
+                Protocol::Udp => std::net::UdpSocket::bind(forward.host_address()).map(drop),
+            };
+            free.map_err(|_| refused(forward))?;
+        }
+        Ok(())
+    }
+
+    /// The guest listens: opens the forward to that port and says where to
+    /// connect. Returns the forward QEMU refused to open.
+    fn open(&mut self, listening: Listening) -> Result<(), Forward> {
+        let Some(&forward) = forward::to_guest(&self.forwards, listening.protocol, listening.port) else {
+            if self.unreached.insert((listening.protocol, listening.port)) {
+                let (name, udp) = match listening.protocol {
+                    Protocol::Tcp => ("TCP", ""),
+                    Protocol::Udp => ("UDP", "udp:"),
+                };
+                let port = listening.port;
+                eprintln!(
+                    "unikernel-runner: the guest listens on {name} port {port}, which no forward reaches: add --forward {udp}HOST:{port}"
+                );
+            }
+            return Ok(());
+        };
+        if self.opened.contains(&forward) {
+            return Ok(());
+        }
+        match self.monitor.human(&format!("hostfwd_add net0 {}", rule(&forward))) {
+            Ok(reply) => {
+                if let Some(refused) = refused_forward(&reply) {
+                    return Err(refused);
+                }
+                self.opened.insert(forward);
+                let reachable =
+                    Reachable { protocol: forward.protocol, at: forward.host_address(), port: forward.guest };
+                eprintln!("unikernel-runner: listening on {reachable}");
+            }
+            Err(e) => eprintln!("unikernel-runner: cannot open the forward {}: {e}", rule(&forward)),
+        }
+        Ok(())
+    }
 }
 
 /// How a QEMU run ended.
@@ -214,9 +310,13 @@ struct Said {
 
 /// Runs QEMU to the end. Stop signals the runner receives meanwhile are
 /// passed on to QEMU, and the run ends when QEMU does.
-pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
+pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
+    let Qemu { mut command, mut forwarding } = qemu;
     if let Some(signal) = stops.take() {
         return Ok(stopped(signal));
+    }
+    if let Some(forwarding) = &forwarding {
+        forwarding.check_ports()?;
     }
     // Called on the main thread, as `die_with_runner` requires.
     #[cfg(target_os = "linux")]
@@ -227,13 +327,22 @@ pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>, stops
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    if let Some(forwarding) = &mut forwarding {
+        forwarding.monitor.spawned();
+    }
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let said = Said::default();
     let mut forwarded = None;
     let started = Instant::now();
     let status = std::thread::scope(|scope| {
-        let streamer = scope.spawn(|| crate::console::stream(stdout, image));
+        let streamer = scope.spawn(|| {
+            crate::console::stream(stdout, image, |listening| {
+                if let Some(Err(forward)) = forwarding.as_mut().map(|f| f.open(listening)) {
+                    *said.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
+                }
+            })
+        });
         scope.spawn(|| watch_stderr(stderr, &said));
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -244,7 +353,8 @@ pub fn run(mut command: Command, image: &Image, timeout: Option<Duration>, stops
                 forwarded = Some(signal);
             }
             let timed_out = timeout.is_some_and(|t| started.elapsed() >= t);
-            if timed_out || said.internal_error.load(Ordering::Relaxed) {
+            let refused = said.refused.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+            if timed_out || refused || said.internal_error.load(Ordering::Relaxed) {
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(timed_out);
@@ -331,12 +441,13 @@ fn refused_forward(line: &str) -> Option<Forward> {
     let rule = line.split_once("Could not set up host forwarding rule '")?.1.split('\'').next()?;
     let (host, guest) = rule.split_once('-')?;
     let port = |address: &str| address.rsplit(':').next()?.parse().ok();
-    Some(Forward { udp: host.starts_with("udp:"), host: port(host)?, guest: port(guest)? })
+    let protocol = if host.starts_with("udp:") { Protocol::Udp } else { Protocol::Tcp };
+    Some(Forward { protocol, host: port(host)?, guest: port(guest)? })
 }
 
 /// What to tell the user when QEMU cannot listen on a forward's host port.
 fn refused(forward: &Forward) -> String {
-    let (port, proto) = (forward.host, if forward.udp { "udp:" } else { "" });
+    let (port, proto) = (forward.host, if forward.protocol == Protocol::Udp { "udp:" } else { "" });
     let why = if port < 1024 {
         "needs root (ports below 1024) or is in use"
     } else {
@@ -400,7 +511,8 @@ fn find_or_install() -> Result<PathBuf, String> {
 }
 
 /// The command as one line a shell would accept.
-pub fn shell_words(cmd: &Command) -> String {
+pub fn shell_words(qemu: &Qemu) -> String {
+    let cmd = &qemu.command;
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| {
@@ -417,7 +529,9 @@ pub fn shell_words(cmd: &Command) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Forward, caught_signal, default_disk, drive, guest_status, qemu_signal, refused, refused_forward};
+    use super::{
+        Forward, Protocol, caught_signal, default_disk, drive, guest_status, qemu_signal, refused, refused_forward,
+    };
     use std::os::unix::process::ExitStatusExt;
     use std::path::{Path, PathBuf};
     use std::process::ExitStatus;
@@ -497,17 +611,21 @@ mod tests {
         let line = "qemu-system-x86_64: -netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80: \
                     Could not set up host forwarding rule 'tcp:127.0.0.1:8080-:80'";
         let forward = refused_forward(line).expect("a forward");
-        assert_eq!(forward, Forward { udp: false, host: 8080, guest: 80 });
+        assert_eq!(forward, Forward { protocol: Protocol::Tcp, host: 8080, guest: 80 });
         assert_eq!(
             refused(&forward),
             "host port 8080 is already in use (another unikernel?): pick another with --forward HOST:GUEST"
         );
         let udp = refused_forward("Could not set up host forwarding rule 'udp:127.0.0.1:80-:7'").expect("udp");
-        assert_eq!(udp, Forward { udp: true, host: 80, guest: 7 });
+        assert_eq!(udp, Forward { protocol: Protocol::Udp, host: 80, guest: 7 });
         assert_eq!(
             refused(&udp),
             "host port 80 needs root (ports below 1024) or is in use: pick another with --forward udp:HOST:GUEST"
         );
         assert_eq!(refused_forward("qemu-system-x86_64: -netdev user: Invalid parameter"), None);
+        // The same text in QMP's reply to `hostfwd_add`, once the guest listens.
+        let reply = r#"{"return": "Could not set up host forwarding rule 'tcp:127.0.0.1:8080-:80'\r\n"}"#;
+        assert_eq!(refused_forward(reply), Some(forward));
+        assert_eq!(refused_forward(r#"{"return": ""}"#), None);
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{BARE, boot, boot_example, examples, run_hosted};
+use std::path::Path;
 
 const FAULT: i32 = 102;
 const PANIC: i32 = 101;
@@ -33,8 +34,76 @@ fn memory_size_reaches_the_heap() {
 }
 
 #[test]
-fn too_little_memory_is_a_clear_boot_error() {
-    boot_example("hello", &["--memory", "2M"]).assert(1, &["boot failed: not enough memory"]);
+fn hello_runs_in_two_mebibytes() {
+    boot_example("hello", &["--memory", "2M"]).assert(0, &["Hello from a unikernel!"]);
+}
+
+/// Where the loadable segments of `image` end, in KiB, read from its ELF
+/// program headers independently of the runner.
+fn image_end_kib(image: &Path) -> u64 {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let data = std::fs::read(image).expect("read image");
+    let elf = ElfFile64::<object::Endianness>::parse(&*data).expect("ELF");
+    let endian = elf.endian();
+    let loads = elf.elf_program_headers().iter().filter(|h| h.p_type(endian) == object::elf::PT_LOAD);
+    loads.map(|h| h.p_paddr(endian) + h.p_memsz(endian)).max().expect("a PT_LOAD segment").div_ceil(1024)
+}
+
+/// The number just before `suffix` in `text` (e.g. `("gets 8 KiB", " KiB")` → 8).
+fn number_before(text: &str, suffix: &str) -> u64 {
+    let head = &text[..text.find(suffix).unwrap_or_else(|| panic!("no {suffix:?} in {text:?}"))];
+    let digits = head.rsplit(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+    digits.parse().unwrap_or_else(|_| panic!("no number before {suffix:?} in {text:?}"))
+}
+
+#[test]
+fn too_little_heap_is_reported_with_numbers_that_add_up() {
+    let image = examples(BARE).join("hello");
+    let end = image_end_kib(&image).next_multiple_of(4);
+    // RAM ending about 32 KiB after the image: the image loads, the heap is
+    // short. QEMU rounds -m up to a multiple of 8 KiB.
+    let memory = (end + 32).next_multiple_of(8);
+    let run = boot(&image, &["--memory", &format!("{memory}K"), "--timeout", "20"]);
+    run.assert(1, &["boot failed: not enough memory: "]);
+    let line = run.stdout.lines().find(|l| l.contains("not enough memory")).expect("the message");
+    let missing = number_before(line, " KiB missing");
+    let gets = number_before(line, " KiB (");
+    let heap_start = number_before(line, "–");
+    let heap_end = number_before(line, " KiB, the end of RAM");
+    let minimum = number_before(line, " KiB minimum");
+    let image_end = number_before(line.split("the image").nth(1).expect("the image's extent"), " KiB)");
+    assert_eq!((heap_start, heap_end), (end, memory), "{line}");
+    assert_eq!(gets, heap_end - heap_start, "{line}");
+    assert_eq!(missing, minimum - gets, "{line}");
+    assert_eq!(image_end, end, "the main stack is below the image, the heap right after it: {line}");
+    assert!(line.contains("--memory"), "{line}");
+}
+
+#[test]
+fn memory_too_small_for_the_image_is_refused_before_boot() {
+    let image = examples(BARE).join("hello");
+    // A short --timeout: QEMU used to run this guest forever without a word.
+    let run = boot(&image, &["--memory", "1M", "--timeout", "10"]);
+    assert_eq!(run.status, 2, "runner error expected\n{}{}", run.stdout, run.stderr);
+    let line = run.stderr.lines().find(|l| l.contains("hello needs at least")).expect(&run.stderr);
+    assert_eq!(number_before(line, " KiB of RAM"), image_end_kib(&image), "{line}");
+    assert_eq!(number_before(line, " KiB, but"), image_end_kib(&image), "{line}");
+    assert!(line.contains("its image loads at 1024–") && line.contains("--memory 1M gives 1024 KiB"), "{line}");
+    assert!(!run.stderr.contains("booting"), "QEMU must not start: {}", run.stderr);
+}
+
+#[test]
+fn no_memory_size_from_1m_to_4m_hangs_or_fails_silently() {
+    for kib in (1024..=4096).step_by(256) {
+        let run = boot_example("hello", &["--memory", &format!("{kib}K"), "--timeout", "10"]);
+        let told = match run.status {
+            0 => run.stdout.contains("Hello from a unikernel!"),
+            1 => run.stdout.contains("boot failed: not enough memory: "),
+            2 => run.stderr.contains("hello needs at least"),
+            _ => false,
+        };
+        assert!(told, "--memory {kib}K: status {}\n{}{}", run.status, run.stdout, run.stderr);
+    }
 }
 
 #[test]

@@ -58,7 +58,8 @@ fn echo_returns_ten_mebibytes_intact_over_tcp_and_datagrams_over_udp() {
     let port = free_port();
     let mut guest =
         Guest::start(&[], "echo", &["--forward", &format!("{port}:7"), "--forward", &format!("udp:{port}:7")]);
-    guest.wait_for("listening on");
+    // After both sockets are bound, so both forwards are open.
+    guest.wait_for("echo: listening on");
     let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();

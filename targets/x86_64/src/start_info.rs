@@ -56,10 +56,24 @@ impl StartInfo {
         if self.raw.cmdline_paddr == 0 {
             return "";
         }
-        // SAFETY: the loader stores a NUL-terminated string there, in low
-        // memory that nothing reuses.
+        // SAFETY: the loader stores a NUL-terminated string there, in memory
+        // that `memory::plan` leaves alone (see `loader_data`).
         let cstr = unsafe { CStr::from_ptr(self.raw.cmdline_paddr as usize as *const core::ffi::c_char) };
         cstr.to_str().unwrap_or("")
+    }
+
+    /// Where the loader left this structure, its memory map and the command
+    /// line, as `[start, end)` physical ranges. They may lie in RAM (SeaBIOS
+    /// puts them in the first pages), and must stay intact: the command line
+    /// is read for the whole run.
+    pub fn loader_data(&self) -> [core::ops::Range<u64>; 3] {
+        let at = |addr: u64, len: usize| addr..addr + len as u64;
+        [
+            at(core::ptr::from_ref(self.raw) as u64, size_of::<Raw>()),
+            at(self.raw.memmap_paddr, self.raw.memmap_entries as usize * size_of::<MemmapEntry>()),
+            // Only a UTF-8 command line is ever read; "" leaves the rest free.
+            at(self.raw.cmdline_paddr, self.cmdline().len() + 1),
+        ]
     }
 
     /// The usable RAM ranges, as `[start, end)` physical addresses.

@@ -1,18 +1,40 @@
-//! A guest booted in the background by the runner, for tests that talk to
-//! it while it runs.
+//! A guest booted in the background by the runner (or a hosted build run
+//! as a process), for tests that talk to it while it runs.
 
-use super::{BARE, examples};
-use std::io::{BufRead, BufReader};
+use super::{BARE, HOST, examples};
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A guest running in the background; killed when dropped.
 pub struct Guest {
     child: Child,
     console: Arc<Mutex<String>>,
+    /// The runner's own messages (stderr), also passed on to the test's.
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Collects the lines of `from` as they come, until its end; `echo`
+/// passes them on to the test's stderr.
+fn collect(from: impl Read + Send + 'static, echo: bool) -> (Arc<Mutex<String>>, JoinHandle<()>) {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("{line}");
+            }
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    (text, reader)
 }
 
 impl Guest {
@@ -26,46 +48,73 @@ impl Guest {
         words.push(image.display().to_string());
         words.extend(["--accel", "tcg", "--timeout", "300"].map(String::from));
         words.extend(args.iter().map(|s| s.to_string()));
+        let mut command = Command::new(&words[0]);
+        command.args(&words[1..]);
+        Self::spawn(command)
+    }
+
+    /// Runs the hosted build of example `name` with environment `env`.
+    pub fn hosted(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(examples(HOST).join(name));
+        command.args(args).env_remove("UNIKERNEL_FORWARD").envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Self {
         // Its own process group, so that dropping the guest stops QEMU
         // (the runner's child) too.
-        let mut child = Command::new(&words[0])
-            .args(&words[1..])
+        let mut child = command
             .process_group(0)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
-            .expect("start the runner");
-        let console = Arc::new(Mutex::new(String::new()));
-        let (stdout, sink) = (child.stdout.take().expect("piped"), console.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut console = sink.lock().unwrap();
-                console.push_str(&line);
-                console.push('\n');
-            }
-        });
-        Self { child, console }
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+        let (console, out) = collect(child.stdout.take().expect("piped"), false);
+        let (stderr, err) = collect(child.stderr.take().expect("piped"), true);
+        Self { child, console, stderr, readers: vec![out, err] }
     }
 
     /// Waits until the console shows `needle`; returns the console.
     pub fn wait_for(&mut self, needle: &str) -> String {
+        let console = self.console.clone();
+        self.wait_in(&console, needle)
+    }
+
+    /// Waits until the runner's stderr shows `needle`; returns it.
+    pub fn wait_for_stderr(&mut self, needle: &str) -> String {
+        let stderr = self.stderr.clone();
+        self.wait_in(&stderr, needle)
+    }
+
+    fn wait_in(&mut self, text: &Mutex<String>, needle: &str) -> String {
         let start = Instant::now();
         loop {
-            let console = self.console.lock().unwrap().clone();
-            if console.contains(needle) {
-                return console;
+            let seen = text.lock().unwrap().clone();
+            if seen.contains(needle) {
+                return seen;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("guest exited ({status}) before printing {needle:?}:\n{console}");
+                panic!("guest exited ({status}) before printing {needle:?}:\n{seen}");
             }
-            assert!(start.elapsed() < Duration::from_secs(120), "no {needle:?} in 120 s:\n{console}");
-            std::thread::sleep(Duration::from_millis(100));
+            assert!(start.elapsed() < Duration::from_secs(120), "no {needle:?} in 120 s:\n{seen}");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
 impl Guest {
     /// Cuts the power: SIGKILL to the runner and QEMU at once.
+    /// Stops the guest as Ctrl-C would and returns all it printed: the
+    /// console and the runner's stderr.
+    pub fn stop(mut self) -> (String, String) {
+        let _ = run("kill", &["-INT", "--", &format!("-{}", self.child.id())]);
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        (self.console.lock().unwrap().clone(), self.stderr.lock().unwrap().clone())
+    }
+
     pub fn kill(mut self) {
         let _ = run("kill", &["-KILL", "--", &format!("-{}", self.child.id())]);
         let _ = self.child.wait();
