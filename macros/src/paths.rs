@@ -5,16 +5,20 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use std::path::{Path, PathBuf};
 
-/// The facade crate, `::unikernel` unless renamed.
+/// The facade crate, `::unikernel` unless renamed. It is published as
+/// `unikernel-rt` with the library name `unikernel`: a dependency keyed
+/// `unikernel-rt` is still `unikernel` in code (proc-macro-crate cannot know
+/// library names), one keyed otherwise (`unikernel = { package = ... }`) is
+/// its key.
 pub fn facade() -> TokenStream {
-    match crate_name("unikernel") {
-        Ok(FoundCrate::Name(name)) => {
+    match crate_name("unikernel-rt") {
+        Ok(FoundCrate::Name(name)) if name != "unikernel_rt" => {
             let ident = format_ident!("{name}");
             quote!(::#ident)
         }
         // `Itself` only happens in the facade's own examples and tests,
         // which are separate crates that see it as `unikernel`.
-        Ok(FoundCrate::Itself) | Err(_) => quote!(::unikernel),
+        Ok(_) | Err(_) => quote!(::unikernel),
     }
 }
 

@@ -97,12 +97,12 @@ fn kvm_works(runner: &Path, floor: &Path) -> bool {
 
 pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
     let runs = runs.transpose()?.unwrap_or(DEFAULT_RUNS).max(3);
-    build(&["--release", "-p", "unikernel", "--example", "hello", "--example", "random", "--target", BARE])?;
+    build(&["--release", "-p", "unikernel-rt", "--example", "hello", "--example", "random", "--target", BARE])?;
     build(&[
         "--profile",
         "stripped",
         "-p",
-        "unikernel",
+        "unikernel-rt",
         "--example",
         "hello",
         "--example",
@@ -112,7 +112,7 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
     ])?;
     build(&["--release", "-p", "floor", "--target", BARE])?;
     build(&["--profile", "stripped", "-p", "floor", "--target", BARE])?;
-    build(&["--release", "-p", "unikernel", "--example", "hello", "--target", HOST])?;
+    build(&["--release", "-p", "unikernel-rt", "--example", "hello", "--target", HOST])?;
     build(&["-p", "unikernel-runner", "--target", HOST])?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
     let bare = |profile: &str, path: &str| target.join(BARE).join(profile).join(path);
@@ -173,7 +173,7 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
         target.join(HOST).join("release/examples").join(name)
     })?;
     first_answer(&runner, &bare("release", "examples/http"))?;
-    build(&["--release", "-p", "unikernel", "--examples", "--target", BARE])?;
+    build(&["--release", "-p", "unikernel-rt", "--examples", "--target", BARE])?;
     memory::table(&runner, &|name| bare("release", &format!("examples/{name}")))
 }
 
@@ -218,8 +218,8 @@ fn runtime(
     bare: &dyn Fn(&str) -> PathBuf,
     hosted: &dyn Fn(&str) -> PathBuf,
 ) -> Result<(), String> {
-    build(&["--release", "-p", "unikernel", "--example", "bench_runtime", "--example", "idle", "--target", BARE])?;
-    build(&["--release", "-p", "unikernel", "--example", "bench_runtime", "--example", "idle", "--target", HOST])?;
+    build(&["--release", "-p", "unikernel-rt", "--example", "bench_runtime", "--example", "idle", "--target", BARE])?;
+    build(&["--release", "-p", "unikernel-rt", "--example", "bench_runtime", "--example", "idle", "--target", HOST])?;
     println!(
         "\n## Async runtime (release): 10,000 tasks spawned and joined; 200 × sleep(1 ms); an idle guest sleeping\n"
     );
@@ -290,7 +290,7 @@ fn first_answer_once(mut cmd: Command, port: u16) -> Result<FirstAnswer, String>
 /// forward is open from QEMU's start, as the runner's was before.
 fn first_answer(runner: &Path, http: &Path) -> Result<(), String> {
     const RUNS: usize = 10;
-    build(&["--release", "-p", "unikernel", "--example", "http", "--target", BARE])?;
+    build(&["--release", "-p", "unikernel-rt", "--example", "http", "--target", BARE])?;
     let (mut now, mut before) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let port = free_port()?;

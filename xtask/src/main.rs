@@ -100,7 +100,7 @@ fn test() -> Result<(), String> {
     let accel = std::env::var("UNIKERNEL_ACCEL").unwrap_or_else(|_| "tcg".into());
     let steps: [(&str, Vec<&str>); 2] = [
         ("host tests", vec!["test", "--no-fail-fast", "--workspace", "--exclude", "floor", "--target", HOST]),
-        ("in-guest tests in QEMU", vec!["test", "--no-fail-fast", "-p", "unikernel", "--target", BARE]),
+        ("in-guest tests in QEMU", vec!["test", "--no-fail-fast", "-p", "unikernel-rt", "--target", BARE]),
     ];
     let mut total = tally::Tally::default();
     let mut failed_steps = Vec::new();

@@ -22,7 +22,7 @@ pub fn run(dir: &Path) -> Result<(), String> {
         return Err(format!("{} exists and is not empty", dir.display()));
     }
     let ws = workspace();
-    let unikernel = format!("{{ path = {:?} }}", ws.display().to_string());
+    let unikernel = format!("{{ path = {:?}, package = \"unikernel-rt\" }}", ws.display().to_string());
     for (path, text) in FILES {
         let text = text.replace("{{name}}", &name).replace("{{crate}}", &name.replace('-', "_"));
         write(&dir.join(path), &text.replace("{{unikernel}}", &unikernel))?;

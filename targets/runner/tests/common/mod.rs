@@ -28,7 +28,7 @@ pub fn examples(target: &'static str) -> PathBuf {
     static BARE_BUILT: OnceLock<()> = OnceLock::new();
     static HOST_BUILT: OnceLock<()> = OnceLock::new();
     let once = if target == BARE { &BARE_BUILT } else { &HOST_BUILT };
-    once.get_or_init(|| cargo(&["build", "--quiet", "-p", "unikernel", "--examples", "--target", target]));
+    once.get_or_init(|| cargo(&["build", "--quiet", "-p", "unikernel-rt", "--examples", "--target", target]));
     target_dir().join(target).join("debug/examples")
 }
 
