@@ -206,10 +206,12 @@ fn two_thousand_connections_over_a_configured_budget_leave_the_heap_as_it_was() 
 
     // Each round holds 2,000 connections, then lets them go. The first
     // round grows the tables that stay (socket set, task slots, queues) to
-    // the budget's peak; the second must leave the heap where the first
-    // did: a leak of even 8 bytes per connection would show.
+    // the budget's peak; a later round whose peak is a little higher (the
+    // timing varies) may grow them a little more, once. Two more rounds, 4,000
+    // connections, must leave the heap where the first did within 8 bytes
+    // per connection: a leak of that much would use up all of the slack.
     let mut heap = Vec::new();
-    for round in 0..2 {
+    for round in 0..3 {
         let (ok, refused, other, out) = hold(&ns, 80, 500);
         eprintln!("round {round}: {ok} accepted, {refused} refused, {other} neither");
         let console = guest.wait_for("serving on");
@@ -226,7 +228,7 @@ fn two_thousand_connections_over_a_configured_budget_leave_the_heap_as_it_was() 
         heap.push(settled_heap(&ns));
         eprintln!("round {round}: heap_used {}", heap[round]);
     }
-    assert!(heap[1] < heap[0] + 8 * 2000, "the heap grew from {} to {} bytes", heap[0], heap[1]);
+    assert!(heap[2] < heap[0] + 8 * 4000, "the heap grew from {} to {} bytes", heap[0], heap[2]);
     let console = guest.wait_for("serving on");
     assert!(!console.contains("panic"), "{console}");
 }
