@@ -4,47 +4,46 @@
 //! only there), so they may take locks and wake tasks, typically through a
 //! `futures::task::AtomicWaker`.
 
-use crate::{Error, platform};
+use crate::Error;
+use crate::bus::{self, Line, MsiMessage};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Interrupt lines: those of the first I/O APIC, then message-signalled
-/// ones (MSI-X), which [`register_msi`] hands out.
+/// Interrupt lines the runtime has handler slots for: the target's wired
+/// lines and its message-signalled ones ([`bus::Bus::msi_lines`]).
 pub const LINES: usize = 32;
-/// The first line that is message-signalled rather than wired.
-pub const FIRST_MSI_LINE: u8 = 24;
 
 static HANDLERS: [AtomicUsize; LINES] = [const { AtomicUsize::new(0) }; LINES];
 static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
 
-/// Calls `handler` on each interrupt of line `irq` (an ISA IRQ or GSI).
+/// Calls `handler` on each interrupt of the wired line `irq`.
 pub fn register(irq: u8, handler: fn()) -> Result<(), Error> {
     let slot = HANDLERS
         .get(usize::from(irq))
-        .filter(|_| irq < FIRST_MSI_LINE)
+        .filter(|_| !bus::msi_lines().contains(&irq))
         .ok_or_else(|| Error::msg("interrupt line out of range"))?;
     if slot.compare_exchange(0, handler as usize, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return Err(Error::msg("interrupt line already has a handler"));
     }
-    platform::get().enable_irq(irq).inspect_err(|_| slot.store(0, Ordering::Release))
+    bus::enable_line(Line(irq)).inspect_err(|_| slot.store(0, Ordering::Release))
 }
 
-/// Where and what a device writes to raise a message-signalled interrupt.
+/// A message-signalled interrupt: the line it arrives on (handy in logs)
+/// and the message the device writes to raise it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Msi {
-    /// The line it arrives on (handy in logs).
-    pub line: u8,
-    pub address: u64,
-    pub data: u32,
+    pub line: Line,
+    pub message: MsiMessage,
 }
 
 /// Calls `handler` on each message-signalled interrupt described by the
 /// returned [`Msi`], which the driver programs into its device.
 pub fn register_msi(handler: fn()) -> Result<Msi, Error> {
-    for line in FIRST_MSI_LINE..LINES as u8 {
+    let lines = bus::msi_lines();
+    for line in lines.start..lines.end.min(LINES as u8) {
         let slot = &HANDLERS[usize::from(line)];
         if slot.compare_exchange(0, handler as usize, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            return match platform::get().msi(line) {
-                Some((address, data)) => Ok(Msi { line, address, data }),
+            return match bus::msi_message(Line(line)) {
+                Some(message) => Ok(Msi { line: Line(line), message }),
                 None => {
                     slot.store(0, Ordering::Release);
                     Err(Error::msg("this target has no message-signalled interrupts"))
@@ -52,7 +51,7 @@ pub fn register_msi(handler: fn()) -> Result<Msi, Error> {
             };
         }
     }
-    Err(Error::msg("all message-signalled interrupt lines are taken"))
+    Err(Error::msg("no message-signalled interrupt line is free"))
 }
 
 /// Runs the handler of line `irq`; returns false (and counts it as
@@ -83,4 +82,68 @@ pub fn count_unexpected() {
 /// Interrupts that arrived with no handler, since boot.
 pub fn unexpected() -> u64 {
     UNEXPECTED.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Bus, FixedDevice};
+    use core::ops::Range;
+    use core::sync::atomic::AtomicU32;
+
+    /// A platform with wired lines below 28, message lines from 28, and a
+    /// wired line 7 it cannot route.
+    struct FakeBus;
+    static ENABLED: AtomicU32 = AtomicU32::new(0);
+    const UNROUTABLE: u8 = 7;
+
+    crate::bus_implement!(Bus for FakeBus);
+
+    impl Bus for FakeBus {
+        fn fixed_devices(_: &mut dyn FnMut(FixedDevice)) {}
+        fn enable_line(line: Line) -> Result<(), Error> {
+            if line.0 == UNROUTABLE {
+                return Err(Error::msg("unroutable"));
+            }
+            ENABLED.fetch_or(1 << line.0, Ordering::Relaxed);
+            Ok(())
+        }
+        fn msi_lines() -> Range<u8> {
+            28..40 // past LINES on purpose: the runtime's table bounds it
+        }
+        fn msi_message(line: Line) -> Option<MsiMessage> {
+            Some(MsiMessage { address: 0x1000 + u64::from(line.0), data: u32::from(line.0) * 2 })
+        }
+    }
+
+    fn handler() {}
+
+    #[test]
+    fn wired_lines_are_enabled_through_the_bus_once() {
+        register(5, handler).unwrap();
+        assert_ne!(ENABLED.load(Ordering::Relaxed) & 1 << 5, 0);
+        assert!(register(5, handler).is_err(), "a second handler on one line");
+        assert!(dispatch(5));
+    }
+
+    #[test]
+    fn message_lines_are_not_wired_lines() {
+        assert!(register(30, handler).is_err());
+        assert_eq!(ENABLED.load(Ordering::Relaxed) & 1 << 30, 0);
+    }
+
+    #[test]
+    fn a_line_the_bus_cannot_route_keeps_no_handler() {
+        assert!(register(UNROUTABLE, handler).is_err());
+        assert!(!dispatch(UNROUTABLE));
+    }
+
+    #[test]
+    fn message_lines_come_from_the_bus_and_stop_at_the_table() {
+        let taken: Vec<Msi> = core::iter::from_fn(|| register_msi(handler).ok()).collect();
+        let lines: Vec<u8> = taken.iter().map(|m| m.line.0).collect();
+        assert_eq!(lines, (28..LINES as u8).collect::<Vec<_>>());
+        assert_eq!(taken[0].message, MsiMessage { address: 0x1000 + 28, data: 56 });
+        assert!(dispatch(28));
+    }
 }

@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+pub mod bus;
 pub mod cmdline;
 pub mod component;
 pub mod console;
@@ -26,6 +27,7 @@ pub mod sync;
 pub mod test;
 pub mod time;
 pub mod timer;
+pub mod vmm;
 
 pub use error::Error;
 pub use platform::Platform;

@@ -1,4 +1,5 @@
-//! The few services a target provides to the runtime.
+//! The few services a target provides to the runtime (devices and their
+//! interrupts are the [`crate::bus`]'s).
 
 use spin::Once;
 
@@ -36,11 +37,6 @@ pub trait Platform: Sync {
     /// CPU; the main thread when hosted). Tasks are not `Send`, so they may
     /// only be spawned there.
     fn on_executor_thread(&self) -> bool;
-    /// Routes device interrupt line `irq` to [`crate::interrupt::dispatch`].
-    fn enable_irq(&self, irq: u8) -> Result<(), crate::Error>;
-    /// The message address and data that make a device raise line `irq`
-    /// (an MSI/MSI-X message), where the target has them.
-    fn msi(&self, irq: u8) -> Option<(u64, u32)>;
 }
 
 static PLATFORM: Once<&'static dyn Platform> = Once::new();

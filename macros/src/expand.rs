@@ -80,7 +80,7 @@ fn termination(unikernel: &TokenStream, f: &ItemFn, call: TokenStream) -> TokenS
     quote!(#unikernel::__private::Termination::into_result(#call))
 }
 
-/// The registry entries, the component record for the runner, and the
+/// The registry entries, the component records for the runner, and the
 /// `App` static with the target entry points; `run` is the body of `main`.
 fn application(args: &Args, unikernel: &TokenStream, run: TokenStream) -> darling::Result<TokenStream> {
     let registrations = args.components.iter().map(|c| {
@@ -97,19 +97,20 @@ fn application(args: &Args, unikernel: &TokenStream, run: TokenStream) -> darlin
             };
         }
     });
-    let record: Vec<u8> = args.components.iter().flat_map(|c| c.spec.name.bytes().chain([0])).collect();
-    let record_len = record.len();
-    let record = syn::LitByteStr::new(&record, proc_macro2::Span::call_site());
+    let names = args.components.iter().map(|c| c.spec.name);
+    let named = args.components.len();
     let log_level = args.globals.log_level()?;
     let stack_size = args.globals.stack_size()? as usize;
     let heap_size = args.globals.heap_size()?;
     Ok(quote! {
         #(#registrations)*
 
-        /// The components of this image, NUL-separated, for the runner.
+        /// The components of this image, for the runner; the components'
+        /// crates add the devices they need to the same section.
         #[used]
-        #[unsafe(link_section = ".unikernel.components")]
-        static __UNIKERNEL_COMPONENT_NAMES: [u8; #record_len] = *#record;
+        #[unsafe(link_section = ".unikernel.vmm")]
+        static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::Component::VMM_RECORD_SIZE]; #named] =
+            [#(#unikernel::__private::Component::vmm_record(#names)),*];
 
         #[cfg_attr(target_os = "none", unsafe(no_mangle))]
         static __UNIKERNEL_APP: #unikernel::__private::App = #unikernel::__private::App {

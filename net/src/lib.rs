@@ -61,6 +61,11 @@ impl unikernel_core::component::Handle for Net {
 pub mod __component {
     use crate::{Options, config};
     use unikernel_core::Error;
+    use unikernel_core::vmm::{Record, virtio};
+
+    // A network device for the VMM to attach (and back with the host's
+    // network); in every image that links this crate.
+    unikernel_core::vmm_records!(Record::virtio(virtio::NET, "net").required());
 
     pub fn init(options: &Options) -> Result<(), Error> {
         let config = config::effective(options.config)?;

@@ -107,6 +107,10 @@ impl unikernel_core::component::Handle for Block {
 pub mod __component {
     use crate::Options;
     use unikernel_core::Error;
+    use unikernel_core::vmm::{Record, virtio};
+
+    // A disk for the VMM to attach; in every image that links this crate.
+    unikernel_core::vmm_records!(Record::virtio(virtio::BLOCK, "block").required());
 
     pub fn init(_options: &Options) -> Result<(), Error> {
         crate::Device::start()

@@ -14,7 +14,7 @@ use alloc::string::String;
 
 #[cfg(target_os = "none")]
 mod hal;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 mod mmio;
 #[cfg(target_os = "none")]
 mod pci;
@@ -27,13 +27,14 @@ pub use hal::Hal;
 use linkme::distributed_slice;
 pub use transport::Transport;
 use unikernel_core::Error;
+use unikernel_core::bus::Line;
 pub use virtio_drivers::transport::DeviceType;
 
 /// How a device interrupts; its driver calls [`Interrupt::register`].
 #[derive(Debug)]
 pub enum Interrupt {
-    /// A wired line (GSI) of the I/O APIC.
-    Line(u8),
+    /// A wired line of the platform.
+    Line(Line),
     /// MSI-X (virtio-pci devices that have it).
     #[cfg(target_os = "none")]
     MsiX(pci::MsiX),
@@ -43,7 +44,7 @@ impl Interrupt {
     /// Calls `handler` on each interrupt of the device.
     pub fn register(self, handler: fn()) -> Result<(), Error> {
         match self {
-            Self::Line(line) => unikernel_core::interrupt::register(line, handler),
+            Self::Line(Line(line)) => unikernel_core::interrupt::register(line, handler),
             #[cfg(target_os = "none")]
             Self::MsiX(msix) => msix.register(handler),
         }
@@ -53,7 +54,7 @@ impl Interrupt {
 impl core::fmt::Display for Interrupt {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::Line(line) => write!(f, "irq {line}"),
+            Self::Line(line) => write!(f, "{line}"),
             #[cfg(target_os = "none")]
             Self::MsiX(_) => f.write_str("MSI-X"),
         }
@@ -80,7 +81,7 @@ pub fn probe_all() -> Result<(), Error> {
     static DONE: spin::Once<Result<(), String>> = spin::Once::new();
     let probe_every = || {
         #[cfg(target_os = "none")]
-        for (transport, interrupt) in mmio::devices().chain(pci::devices()) {
+        for (transport, interrupt) in mmio::devices().into_iter().chain(pci::devices()) {
             probe(transport, interrupt).map_err(|e| alloc::format!("{e}"))?;
         }
         Ok(())

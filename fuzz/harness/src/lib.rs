@@ -8,11 +8,12 @@ pub mod http;
 pub mod net;
 pub mod store;
 pub mod virtio;
+pub mod vmm;
 
 /// A harness: the name of its fuzz target and corpus, and the function.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every harness.
 pub fn targets() -> Vec<Target> {
-    [store::TARGETS, http::TARGETS, net::TARGETS, virtio::TARGETS].concat()
+    [store::TARGETS, http::TARGETS, net::TARGETS, virtio::TARGETS, vmm::TARGETS].concat()
 }

@@ -77,13 +77,23 @@ impl Platform for Hosted {
     fn on_executor_thread(&self) -> bool {
         on_main_thread()
     }
+}
 
-    fn enable_irq(&self, irq: u8) -> Result<(), Error> {
-        Err(Error::msg(format!("interrupt line {irq}: the hosted target has no device interrupts")))
-    }
+/// No devices: the host's sockets and files stand in for them.
+mod no_devices {
+    use unikernel_core::Error;
+    use unikernel_core::bus::{Bus, FixedDevice, Line};
 
-    fn msi(&self, _irq: u8) -> Option<(u64, u32)> {
-        None
+    struct NoDevices;
+
+    unikernel_core::bus::implement!(Bus for NoDevices);
+
+    impl Bus for NoDevices {
+        fn fixed_devices(_: &mut dyn FnMut(FixedDevice)) {}
+
+        fn enable_line(line: Line) -> Result<(), Error> {
+            Err(Error::msg(format!("interrupt {line}: the hosted target has no device interrupts")))
+        }
     }
 }
 

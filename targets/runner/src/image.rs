@@ -1,17 +1,19 @@
 //! What the runner reads from a unikernel ELF: that it is bootable (the PVH
-//! note), where it loads, which components it contains, and its symbols for
-//! crash reports.
+//! note), where it loads, what it needs from the VMM (its `.unikernel.vmm`
+//! records), and its symbols for crash reports.
 
 use object::read::elf::ProgramHeader;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use std::ops::Range;
 use std::path::Path;
+use unikernel_core::vmm::{self, Record};
 
 /// `XEN_ELFNOTE_PHYS32_ENTRY`, the note QEMU's `-kernel` boots through.
 const PVH_NOTE_TYPE: u32 = 18;
 
 pub struct Image {
-    pub components: Vec<String>,
+    /// What the image needs from the VMM, in section order.
+    pub records: Vec<Record>,
     /// Physical addresses the loader fills (code, data, `.bss`, boot stack),
     /// from the ELF's loadable segments.
     pub extent: Range<u64>,
@@ -30,14 +32,12 @@ impl Image {
             ));
         }
         let extent = load_extent(&file).ok_or_else(|| format!("{} has no loadable segment", path.display()))?;
-        let components = match file.section_by_name(".unikernel.components") {
+        let records = match file.section_by_name(vmm::SECTION) {
             Some(section) => {
-                let bytes = section.data().map_err(|e| e.to_string())?;
-                bytes
-                    .split(|&b| b == 0)
-                    .filter(|n| !n.is_empty())
-                    .map(|n| String::from_utf8_lossy(n).into_owned())
-                    .collect()
+                let malformed = |e: &dyn std::fmt::Display| {
+                    format!("{} has a malformed {} section: {e}", path.display(), vmm::SECTION)
+                };
+                vmm::parse(section.data().map_err(|e| malformed(&e))?).map_err(|e| malformed(&e))?
             }
             None => Vec::new(),
         };
@@ -47,7 +47,18 @@ impl Image {
             .filter_map(|s| Some((s.address(), s.size(), format!("{:#}", rustc_demangle::demangle(s.name().ok()?)))))
             .collect();
         symbols.sort_by_key(|s| s.0);
-        Ok(Self { components, extent, symbols })
+        Ok(Self { records, extent, symbols })
+    }
+
+    /// The components that wrote records, in order, each once.
+    pub fn components(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for name in self.records.iter().map(Record::requester) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// The function containing `addr`, as `name+0xoffset`.

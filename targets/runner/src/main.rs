@@ -1,6 +1,6 @@
 //! `unikernel-runner IMAGE [OPTIONS] [--] [KERNEL ARGS]`: the cargo runner
 //! for `x86_64-unknown-none`. Boots the image in QEMU with the devices its
-//! components need, streams the serial console, and exits with the guest's
+//! records ask for, streams the serial console, and exits with the guest's
 //! status, so `cargo run` and `cargo test` behave as for a host program.
 
 mod console;
@@ -80,7 +80,10 @@ fn boot(
         accel.name(),
         accel.why(),
         opts.memory,
-        if image.components.is_empty() { "none".to_string() } else { image.components.join(", ") }
+        match image.components() {
+            names if names.is_empty() => "none".to_string(),
+            names => names.join(", "),
+        }
     );
     qemu::run(qemu::command(opts, image, accel)?, image, opts.timeout, stops)
 }

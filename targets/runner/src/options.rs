@@ -19,7 +19,7 @@ options (environment variable in brackets):
   --timeout SECONDS        stop the guest after this long, exit 124 (default: none) [UNIKERNEL_TIMEOUT]
   --qemu-arg ARG           extra QEMU argument, repeatable [UNIKERNEL_QEMU_ARGS, space-separated]
 
-for images with the `net` component (a virtio-net device is added):
+for images that ask for a network device (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
                            forward host 127.0.0.1:HOST to the guest's port GUEST with QEMU's
                            user networking, repeatable; default tcp:8080:80 [UNIKERNEL_FORWARD, comma-separated].
@@ -27,7 +27,7 @@ for images with the `net` component (a virtio-net device is added):
                            it refuses connections), and the runner prints where to connect
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
 
-for images with the `block` component (a virtio-blk device is added):
+for images that ask for a disk (a virtio-blk device is added):
   --disk PATH|URL          the raw disk image; default: .unikernel/disk.img next to the package's
                            Cargo.toml (outside target/, so `cargo clean` keeps it), created (sparse)
                            on first use [UNIKERNEL_DISK]. A URL QEMU opens itself

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 use unikernel_core::forward::{self, Forward, Listening, Protocol, Reachable};
+use unikernel_core::vmm::{Kind, Record, virtio};
 
 const QEMU: &str = "qemu-system-x86_64";
 const INSTALL: &str = "apt-get install -y qemu-system-x86";
@@ -126,20 +127,111 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     if !opts.kernel_args.is_empty() {
         cmd.arg("-append").arg(opts.kernel_args.join(" "));
     }
-    let forwarding = match image.components.iter().any(|c| c == "net") {
-        true => net_device(&mut cmd, opts)?,
-        false => None,
-    };
-    if image.components.iter().any(|c| c == "block") {
-        block_device(&mut cmd, opts)?;
+    let devices = Devices::of(&image.records)?;
+    for notice in &devices.ignored {
+        eprintln!("unikernel-runner: {notice}");
+    }
+    if opts.machine == Machine::Microvm && !devices.attached.is_empty() {
+        // Modern (virtio 1.x) rather than QEMU's legacy default, as Firecracker.
+        cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
+    }
+    let mut forwarding = None;
+    for device in devices.attached {
+        let backend = match device.backend {
+            Backend::Network => {
+                forwarding = network(&mut cmd, opts)?;
+                "netdev=net0"
+            }
+            Backend::Disk => {
+                disk(&mut cmd, opts)?;
+                "drive=disk0"
+            }
+        };
+        cmd.args(["-device", &format!("{},{backend}", device.model(opts.machine))]);
     }
     cmd.args(&opts.qemu_args);
     Ok(Qemu { command: cmd, forwarding })
 }
 
-/// A virtio-blk device on the disk image, which is created (sparse) when
-/// missing, or on a URL QEMU opens itself.
-fn block_device(cmd: &mut Command, opts: &Options) -> Result<(), String> {
+/// What backs a device on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// A tap, or user networking with the `--forward`s.
+    Network,
+    /// The `--disk`.
+    Disk,
+}
+
+/// A virtio device type the runner can attach: a device id of the virtio
+/// specification, the QEMU model, and its host side.
+#[derive(Debug, PartialEq, Eq)]
+struct VirtioType {
+    id: u16,
+    model: &'static str,
+    backend: Backend,
+}
+
+/// Every device type this runner attaches, in the order it adds them.
+const VIRTIO: &[VirtioType] = &[
+    VirtioType { id: virtio::NET, model: "virtio-net", backend: Backend::Network },
+    VirtioType { id: virtio::BLOCK, model: "virtio-blk", backend: Backend::Disk },
+];
+
+impl VirtioType {
+    /// QEMU's device for `machine`: on virtio-mmio for microvm, PCI otherwise.
+    fn model(&self, machine: Machine) -> String {
+        let transport = match machine {
+            Machine::Microvm => "device",
+            Machine::Q35 | Machine::Pc => "pci",
+        };
+        format!("{}-{transport}", self.model)
+    }
+}
+
+/// The devices an image's records ask for.
+#[derive(Debug, PartialEq, Eq)]
+struct Devices {
+    /// Each type once, in [`VIRTIO`] order.
+    attached: Vec<&'static VirtioType>,
+    /// What was asked for but is optional and unknown here, to tell the user.
+    ignored: Vec<String>,
+}
+
+impl Devices {
+    /// Refuses a required record this runner cannot satisfy, naming the
+    /// component that wrote it.
+    fn of(records: &[Record]) -> Result<Self, String> {
+        let mut ids = Vec::new();
+        let mut ignored = Vec::new();
+        for record in records {
+            let (component, required) = (record.requester(), record.is_required());
+            let unmet = match record.kind {
+                Kind::Component => continue,
+                Kind::Virtio if record.index != 0 => {
+                    format!("a second virtio device of type {} (instance {})", record.device, record.index)
+                }
+                Kind::Virtio if VIRTIO.iter().any(|t| t.id == record.device) => {
+                    ids.push(record.device);
+                    continue;
+                }
+                Kind::Virtio => format!("a virtio device of type {}", record.device),
+                Kind::Unknown(kind) => format!("a VMM feature of record kind {kind}"),
+            };
+            if required {
+                return Err(format!(
+                    "component `{component}` needs {unmet}, which this unikernel-runner does not provide: update it"
+                ));
+            }
+            ignored.push(format!("ignoring {unmet}, asked for by component `{component}` (optional)"));
+        }
+        let attached = VIRTIO.iter().filter(|t| ids.contains(&t.id)).collect();
+        Ok(Self { attached, ignored })
+    }
+}
+
+/// The disk image, which is created (sparse) when missing, or a URL QEMU
+/// opens itself.
+fn disk(cmd: &mut Command, opts: &Options) -> Result<(), String> {
     let file = match &opts.disk {
         Some(Disk::Url(url)) => url.clone(),
         Some(Disk::File(path)) => created(path, opts.disk_size)?,
@@ -148,11 +240,7 @@ fn block_device(cmd: &mut Command, opts: &Options) -> Result<(), String> {
             default_disk(&opts.image, package.as_deref(), opts.disk_size)?
         }
     };
-    let device = match opts.machine {
-        Machine::Microvm => "virtio-blk-device,drive=disk0",
-        Machine::Q35 | Machine::Pc => "virtio-blk-pci,drive=disk0",
-    };
-    cmd.args(["-drive", &drive(&file), "-device", device]);
+    cmd.args(["-drive", &drive(&file)]);
     Ok(())
 }
 
@@ -188,11 +276,10 @@ fn default_disk(image: &Path, package: Option<&Path>, size: u64) -> Result<Strin
     created(&dir.join("disk.img"), size)
 }
 
-/// A virtio-net device on a tap, or on user networking with a monitor that
-/// opens the port forwards (returned) when the guest listens. A printed
-/// command, which runs without the runner, has its forwards open from the
-/// start instead.
-fn net_device(cmd: &mut Command, opts: &Options) -> Result<Option<Forwarding>, String> {
+/// A tap, or user networking with a monitor that opens the port forwards
+/// (returned) when the guest listens. A printed command, which runs without
+/// the runner, has its forwards open from the start instead.
+fn network(cmd: &mut Command, opts: &Options) -> Result<Option<Forwarding>, String> {
     let (netdev, forwarding) = match &opts.tap {
         Some(tap) => (format!("tap,id=net0,ifname={tap},script=no,downscript=no"), None),
         None if opts.print_command => {
@@ -204,15 +291,7 @@ fn net_device(cmd: &mut Command, opts: &Options) -> Result<Option<Forwarding>, S
             ("user,id=net0".to_string(), Some(Forwarding::new(opts.forwards.clone(), monitor)))
         }
     };
-    let device = match opts.machine {
-        // Modern (virtio 1.x) rather than QEMU's legacy default, as Firecracker.
-        Machine::Microvm => {
-            cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
-            "virtio-net-device,netdev=net0"
-        }
-        Machine::Q35 | Machine::Pc => "virtio-net-pci,netdev=net0",
-    };
-    cmd.args(["-netdev", &netdev, "-device", device]);
+    cmd.args(["-netdev", &netdev]);
     Ok(forwarding)
 }
 
@@ -530,7 +609,8 @@ pub fn shell_words(qemu: &Qemu) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        Forward, Protocol, caught_signal, default_disk, drive, guest_status, qemu_signal, refused, refused_forward,
+        Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, default_disk, drive,
+        guest_status, qemu_signal, refused, refused_forward, virtio,
     };
     use std::os::unix::process::ExitStatusExt;
     use std::path::{Path, PathBuf};
@@ -579,6 +659,52 @@ mod tests {
             drive("nbd+unix:///?socket=/tmp/d.sock"),
             "file=nbd+unix:///?socket=/tmp/d.sock,if=none,format=raw,id=disk0"
         );
+    }
+
+    /// A record of a kind this runner does not know, as a newer guest writes.
+    fn future_kind(required: bool) -> Record {
+        let mut bytes = Record::component("thermo").encode();
+        bytes[8] = 42;
+        let record = unikernel_core::vmm::parse(&bytes).unwrap()[0];
+        if required { record.required() } else { record }
+    }
+
+    #[test]
+    fn devices_come_from_records_by_virtio_id_in_a_fixed_order() {
+        let records = [
+            Record::component("a"),
+            Record::virtio(virtio::BLOCK, "a").required(),
+            Record::virtio(virtio::NET, "b").required(),
+            Record::virtio(virtio::BLOCK, "c"),
+        ];
+        let devices = Devices::of(&records).unwrap();
+        let models = |machine| devices.attached.iter().map(|t| t.model(machine)).collect::<Vec<_>>();
+        assert_eq!(models(Machine::Microvm), ["virtio-net-device", "virtio-blk-device"]);
+        assert_eq!(models(Machine::Q35), ["virtio-net-pci", "virtio-blk-pci"]);
+        assert_eq!(models(Machine::Pc), ["virtio-net-pci", "virtio-blk-pci"]);
+        assert_eq!(devices.attached.iter().map(|t| t.backend).collect::<Vec<_>>(), [Backend::Network, Backend::Disk]);
+        assert!(devices.ignored.is_empty());
+        assert_eq!(Devices::of(&[Record::component("a")]).unwrap().attached, Vec::<&VirtioType>::new());
+    }
+
+    #[test]
+    fn a_required_record_the_runner_cannot_meet_is_refused_an_optional_one_ignored() {
+        assert_eq!(
+            Devices::of(&[future_kind(true)]).unwrap_err(),
+            "component `thermo` needs a VMM feature of record kind 42, which this unikernel-runner does not provide: update it"
+        );
+        let ignored = Devices::of(&[future_kind(false), Record::virtio(virtio::NET, "thermo")]).unwrap();
+        assert_eq!(ignored.attached, [&VIRTIO[0]]);
+        assert_eq!(
+            ignored.ignored,
+            ["ignoring a VMM feature of record kind 42, asked for by component `thermo` (optional)"]
+        );
+        let rng = Record::virtio(4, "thermo");
+        assert!(Devices::of(&[rng.required()]).unwrap_err().contains("needs a virtio device of type 4, which"));
+        assert_eq!(Devices::of(&[rng]).unwrap().ignored.len(), 1);
+        let mut second = Record::virtio(virtio::BLOCK, "thermo").required();
+        second.index = 1;
+        assert!(Devices::of(&[second]).unwrap_err().contains("a second virtio device of type 2 (instance 1)"));
     }
 
     #[test]

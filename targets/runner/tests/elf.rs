@@ -1,5 +1,5 @@
 //! Inspects built images: a component that is not named never reaches the
-//! image, the runner's component record is right, and the layout keeps
+//! image, the records for the runner are right, and the layout keeps
 //! code, read-only data and writable data apart (W^X).
 
 mod common;
@@ -7,6 +7,7 @@ mod common;
 use common::{BARE, examples};
 use object::elf::{SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE};
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags};
+use unikernel_core::vmm::{self, Kind, Record, virtio};
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(examples(BARE).join(name)).expect("read image")
@@ -18,16 +19,21 @@ fn symbols_of(data: &[u8], crate_name: &str) -> Vec<String> {
     file.symbols().filter_map(|s| s.name().ok().map(str::to_owned)).filter(|n| n.contains(&mangled)).collect()
 }
 
-fn components(data: &[u8]) -> Vec<String> {
+fn records(data: &[u8]) -> Vec<Record> {
     let file = object::File::parse(data).expect("ELF");
-    let section = file.section_by_name(".unikernel.components").expect("component record section");
-    section
-        .data()
-        .unwrap()
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
+    let section = file.section_by_name(vmm::SECTION).expect("the .unikernel.vmm section");
+    vmm::parse(section.data().unwrap()).expect("well-formed records")
+}
+
+/// The requesters of `image`'s records of `kind`.
+fn named(image: &str, kind: Kind) -> Vec<String> {
+    records(&read(image)).iter().filter(|r| r.kind == kind).map(|r| r.requester().to_owned()).collect()
+}
+
+/// `image`'s virtio records as (device id, required).
+fn virtio_devices(image: &str) -> Vec<(u16, bool)> {
+    let records = records(&read(image));
+    records.iter().filter(|r| r.kind == Kind::Virtio).map(|r| (r.device, r.is_required())).collect()
 }
 
 #[test]
@@ -70,11 +76,35 @@ fn storage_and_networking_do_not_pull_each_other_in() {
 }
 
 #[test]
-fn component_record_lists_exactly_the_named_components() {
-    assert_eq!(components(&read("hello")), Vec::<String>::new());
-    assert_eq!(components(&read("random")), ["entropy"]);
-    assert_eq!(components(&read("http")), ["net"]);
-    assert_eq!(components(&read("disk")), ["block"]);
+fn component_records_list_exactly_the_named_components() {
+    assert_eq!(named("hello", Kind::Component), Vec::<String>::new());
+    assert_eq!(named("random", Kind::Component), ["entropy"]);
+    assert_eq!(named("http", Kind::Component), ["net"]);
+    assert_eq!(named("disk", Kind::Component), ["block"]);
+    assert_eq!(named("kv", Kind::Component), ["net", "block"]);
+}
+
+#[test]
+fn device_records_come_from_the_linked_component_crates_only() {
+    // Written by a `#[used]` static in each component crate, not by the
+    // macro: present exactly when the crate is linked.
+    assert_eq!(records(&read("hello")), []);
+    assert_eq!(virtio_devices("random"), []);
+    assert_eq!(virtio_devices("http"), [(virtio::NET, true)]);
+    assert_eq!(named("http", Kind::Virtio), ["net"]);
+    assert_eq!(virtio_devices("disk"), [(virtio::BLOCK, true)]);
+    let mut kv = virtio_devices("kv");
+    kv.sort();
+    assert_eq!(kv, [(virtio::NET, true), (virtio::BLOCK, true)]);
+}
+
+#[test]
+fn the_records_are_not_loaded_into_guest_memory() {
+    let data = read("http");
+    let file = object::File::parse(&*data).expect("ELF");
+    let section = file.section_by_name(vmm::SECTION).expect("the section");
+    let SectionFlags::Elf { sh_flags } = section.flags() else { unreachable!() };
+    assert_eq!(sh_flags & u64::from(SHF_ALLOC), 0, "{} is read from the file, not the guest", vmm::SECTION);
 }
 
 #[test]

@@ -1,4 +1,12 @@
-//! Addresses the linker script (`unikernel.ld`) defines.
+//! Where things are: the PCI window, and the addresses the linker script
+//! (`unikernel.ld`) defines.
+
+use core::ops::Range;
+
+/// PCI memory BARs, placed by `unikernel-virtio` through the bus (q35 has
+/// no RAM from 0xb000_0000 up; RAM there on other machines is left out of
+/// the heap). Paging maps it uncached.
+pub const PCI_WINDOW: Range<u64> = 0xc000_0000..0xc200_0000;
 
 unsafe extern "C" {
     static __image_start: u8;

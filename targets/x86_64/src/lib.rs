@@ -10,6 +10,7 @@
 mod apic;
 mod boot;
 mod boot_cell;
+mod bus;
 mod clock;
 mod critical_section;
 mod gdt;
@@ -20,6 +21,7 @@ mod memory;
 mod paging;
 mod pit;
 mod platform;
+mod random;
 mod rtc;
 mod serial;
 mod stack;

@@ -1,6 +1,6 @@
 //! The final page tables: an identity map of RAM and of two device windows
 //! below 4 GiB (local APIC, I/O APIC, HPET, microvm's virtio-mmio; PCI
-//! memory BARs, which the virtio crate places from 0xc000_0000), nothing
+//! memory BARs in `layout::PCI_WINDOW`), nothing
 //! else. Low memory, the image and the stacks get 4 KiB pages so each part
 //! has its own permissions (W^X, guard pages unmapped, page 0 unmapped to
 //! catch null pointers), and so do the heap's ends off 2 MiB boundaries (a
@@ -23,9 +23,6 @@ use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 pub const IDENTITY_LIMIT: u64 = 4 << 30;
 /// Memory-mapped devices of PC-like machines live in the last 32 MiB.
 const DEVICE_WINDOW: u64 = IDENTITY_LIMIT - (32 << 20);
-/// PCI memory BARs, as assigned by `unikernel-virtio` (q35 has no RAM from
-/// 0xb000_0000 up; RAM there on other machines is left out of the heap).
-const PCI_WINDOW: Range<u64> = 0xc000_0000..0xc200_0000;
 pub const HUGE: u64 = 2 << 20;
 
 /// Whether `addr` is in the uncached device window this module maps.
@@ -41,7 +38,7 @@ fn huge_part(ram: Range<u64>) -> Range<u64> {
 /// Where a heap in RAM ending at `ram_end` must end: at a page boundary,
 /// below the PCI window.
 pub fn heap_limit(ram_end: u64) -> u64 {
-    ram_end.min(PCI_WINDOW.start) & !(PAGE - 1)
+    ram_end.min(layout::PCI_WINDOW.start) & !(PAGE - 1)
 }
 
 /// Page tables for 4 KiB mappings, each covering 2 MiB, indexed by address.
@@ -162,7 +159,7 @@ pub fn init(plan: &Plan, info: &StartInfo) {
         for ram in info.ram() {
             tables.map_huge(huge_part(ram), rw_nx);
         }
-        for window in [PCI_WINDOW, DEVICE_WINDOW..IDENTITY_LIMIT] {
+        for window in [layout::PCI_WINDOW, DEVICE_WINDOW..IDENTITY_LIMIT] {
             tables.map_huge(window, rw_nx | F::NO_CACHE | F::WRITE_THROUGH);
         }
         tables.unmap(layout::boot_stack_guard());

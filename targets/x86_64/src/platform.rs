@@ -1,6 +1,6 @@
 //! The bare-metal [`Platform`]: COM1 console, `isa-debug-exit`, the heap.
 
-use crate::{boot, clock, interrupts, serial, stack};
+use crate::{boot, clock, serial, stack};
 use unikernel_core::{Error, Platform, exit, heap, interrupt, println};
 use x86_64::instructions::port::Port;
 
@@ -8,9 +8,6 @@ use x86_64::instructions::port::Port;
 /// with status `(v << 1) | 1`. The guest writes `status + 1` so that no
 /// guest status looks like QEMU's own failure status 1; the runner undoes it.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
-
-/// Base of the x86 MSI address range (the local APIC's message window).
-const MSI_ADDRESS: u64 = 0xfee0_0000;
 
 pub struct X86_64;
 
@@ -85,18 +82,5 @@ impl Platform for X86_64 {
 
     fn on_executor_thread(&self) -> bool {
         true
-    }
-
-    fn enable_irq(&self, irq: u8) -> Result<(), Error> {
-        let apic = clock::get().apic;
-        crate::ioapic::route(irq, interrupts::IRQ_BASE + irq, apic.id());
-        Ok(())
-    }
-
-    fn msi(&self, irq: u8) -> Option<(u64, u32)> {
-        // Getting the clock installs the gates and brings up the local APIC.
-        let apic = clock::get().apic;
-        // Fixed delivery, edge, physical destination: this CPU's APIC.
-        Some((MSI_ADDRESS | u64::from(apic.id()) << 12, u32::from(interrupts::IRQ_BASE + irq)))
     }
 }

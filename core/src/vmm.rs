@@ -1,0 +1,356 @@
+//! What an image needs from the VMM, as records in the ELF section
+//! `.unikernel.vmm`: the guest side writes them in `const` (a component
+//! declares its devices with [`vmm_records!`](crate::vmm_records), the
+//! `#[unikernel]` macro names each component), the runner decodes them and
+//! builds the VMM's devices from them, never from component names.
+//!
+//! # Layout, version 1
+//!
+//! 64 bytes per record, little-endian:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `b"UKVM"` |
+//! | 4 | 2 | layout version, 1 |
+//! | 6 | 2 | record size, 64; readers step by it |
+//! | 8 | 2 | kind: 1 component, 2 virtio device |
+//! | 10 | 2 | flags: bit 0 [`REQUIRED`] |
+//! | 12 | 2 | virtio device id (kind 2; [`virtio`]) |
+//! | 14 | 2 | instance among records of the same device id |
+//! | 16 | 8 | argument 0 (meaning per kind; 0 today) |
+//! | 24 | 8 | argument 1 (meaning per kind; 0 today) |
+//! | 32 | 32 | the requesting component's name, NUL-padded |
+//!
+//! # Compatibility
+//!
+//! - New kinds and flag bits do not change the version: a reader skips a
+//!   kind it does not know unless the record is [`REQUIRED`], and then
+//!   refuses to boot.
+//! - Fields are only appended: `size` grows, and readers ignore the bytes
+//!   past the fields they know.
+//! - The version changes only when a field changes meaning; a reader
+//!   refuses a version it does not know.
+//! - Zero bytes between records (alignment padding between objects) are
+//!   skipped 8 at a time; anything else without the magic is malformed.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// The ELF section holding the records.
+pub const SECTION: &str = ".unikernel.vmm";
+/// The layout version this code writes and reads.
+pub const VERSION: u16 = 1;
+/// The size of a version-1 record.
+pub const SIZE: usize = 64;
+const MAGIC: [u8; 4] = *b"UKVM";
+const NAME: core::ops::Range<usize> = 32..SIZE;
+/// Record flag: the image cannot run without what the record asks for.
+pub const REQUIRED: u16 = 1 << 0;
+
+/// Device ids of the virtio specification (section 5), not component names.
+pub mod virtio {
+    pub const NET: u16 = 1;
+    pub const BLOCK: u16 = 2;
+}
+
+/// What a record is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A component in the image (its name is the requester).
+    Component,
+    /// A virtio device: `device` is its id, `index` tells instances apart.
+    Virtio,
+    /// A kind this code does not know (written by a newer guest).
+    Unknown(u16),
+}
+
+impl Kind {
+    const fn code(self) -> u16 {
+        match self {
+            Self::Component => 1,
+            Self::Virtio => 2,
+            Self::Unknown(code) => code,
+        }
+    }
+
+    const fn from_code(code: u16) -> Self {
+        match code {
+            1 => Self::Component,
+            2 => Self::Virtio,
+            code => Self::Unknown(code),
+        }
+    }
+}
+
+/// One record, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub kind: Kind,
+    pub flags: u16,
+    pub device: u16,
+    pub index: u16,
+    pub arg0: u64,
+    pub arg1: u64,
+    name: [u8; NAME.end - NAME.start],
+}
+
+impl Record {
+    const fn new(kind: Kind, requester: &str) -> Self {
+        let bytes = requester.as_bytes();
+        assert!(bytes.len() <= NAME.end - NAME.start, "a requester name has at most 32 bytes");
+        let mut name = [0; NAME.end - NAME.start];
+        let mut i = 0;
+        while i < bytes.len() {
+            assert!(bytes[i] != 0, "a requester name has no NUL byte");
+            name[i] = bytes[i];
+            i += 1;
+        }
+        Self { kind, flags: 0, device: 0, index: 0, arg0: 0, arg1: 0, name }
+    }
+
+    /// Names a component of the image.
+    pub const fn component(name: &str) -> Self {
+        Self::new(Kind::Component, name)
+    }
+
+    /// Virtio device `device` (a [`virtio`] id), asked for by `requester`.
+    pub const fn virtio(device: u16, requester: &str) -> Self {
+        Self { device, ..Self::new(Kind::Virtio, requester) }
+    }
+
+    /// The same record, marked [`REQUIRED`].
+    pub const fn required(self) -> Self {
+        Self { flags: self.flags | REQUIRED, ..self }
+    }
+
+    pub const fn is_required(&self) -> bool {
+        self.flags & REQUIRED != 0
+    }
+
+    /// The name of the component that wrote the record.
+    pub fn requester(&self) -> &str {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        // Checked when decoding, and `new` takes a `&str`.
+        core::str::from_utf8(&self.name[..len]).unwrap_or("?")
+    }
+
+    /// The record's bytes, for a `#[used]` static in the section.
+    pub const fn encode(&self) -> [u8; SIZE] {
+        let mut out = [0; SIZE];
+        put(&mut out, 0, &MAGIC);
+        put(&mut out, 4, &VERSION.to_le_bytes());
+        put(&mut out, 6, &(SIZE as u16).to_le_bytes());
+        put(&mut out, 8, &self.kind.code().to_le_bytes());
+        put(&mut out, 10, &self.flags.to_le_bytes());
+        put(&mut out, 12, &self.device.to_le_bytes());
+        put(&mut out, 14, &self.index.to_le_bytes());
+        put(&mut out, 16, &self.arg0.to_le_bytes());
+        put(&mut out, 24, &self.arg1.to_le_bytes());
+        put(&mut out, NAME.start, &self.name);
+        out
+    }
+
+    /// Decodes the version-1 fields of `bytes` (at least [`SIZE`] long).
+    fn decode(bytes: &[u8], offset: usize) -> Result<Self, Malformed> {
+        let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let mut name = [0; NAME.end - NAME.start];
+        name.copy_from_slice(&bytes[NAME]);
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        core::str::from_utf8(&name[..len]).map_err(|_| Malformed::Name { offset })?;
+        Ok(Self {
+            kind: Kind::from_code(u16_at(8)),
+            flags: u16_at(10),
+            device: u16_at(12),
+            index: u16_at(14),
+            arg0: u64_at(16),
+            arg1: u64_at(24),
+            name,
+        })
+    }
+}
+
+const fn put(out: &mut [u8; SIZE], at: usize, bytes: &[u8]) {
+    let mut i = 0;
+    while i < bytes.len() {
+        out[at + i] = bytes[i];
+        i += 1;
+    }
+}
+
+/// Why a `.unikernel.vmm` section cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// Bytes at `offset` are neither a record nor padding.
+    Magic { offset: usize },
+    /// The record at `offset` is written in a layout version this code does not read.
+    Version { offset: usize, version: u16 },
+    /// The record at `offset` states a size that no version-1 reader can step by.
+    Size { offset: usize, size: u16 },
+    /// The section ends inside the record at `offset`.
+    Truncated { offset: usize },
+    /// The requester name of the record at `offset` is not UTF-8.
+    Name { offset: usize },
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Magic { offset } => write!(f, "no record at offset {offset} (bad magic)"),
+            Self::Version { offset, version } => write!(
+                f,
+                "the record at offset {offset} has layout version {version}, this reader knows version {VERSION}: update it"
+            ),
+            Self::Size { offset, size } => {
+                write!(f, "the record at offset {offset} has size {size}, expected a multiple of 8 of at least {SIZE}")
+            }
+            Self::Truncated { offset } => write!(f, "the section ends inside the record at offset {offset}"),
+            Self::Name { offset } => write!(f, "the record at offset {offset} has a name that is not UTF-8"),
+        }
+    }
+}
+
+/// The records of a `.unikernel.vmm` section, in order.
+pub fn parse(section: &[u8]) -> Result<Vec<Record>, Malformed> {
+    let mut records = Vec::new();
+    let mut offset = 0;
+    while offset < section.len() {
+        let rest = &section[offset..];
+        let word = &rest[..rest.len().min(8)];
+        if word.iter().all(|&b| b == 0) {
+            offset += word.len(); // padding between records
+            continue;
+        }
+        if rest.len() < 8 {
+            return Err(Malformed::Truncated { offset });
+        }
+        if rest[..4] != MAGIC {
+            return Err(Malformed::Magic { offset });
+        }
+        let version = u16::from_le_bytes([rest[4], rest[5]]);
+        if version != VERSION {
+            return Err(Malformed::Version { offset, version });
+        }
+        let size = u16::from_le_bytes([rest[6], rest[7]]);
+        if usize::from(size) < SIZE || !size.is_multiple_of(8) {
+            return Err(Malformed::Size { offset, size });
+        }
+        let Some(bytes) = rest.get(..usize::from(size)) else {
+            return Err(Malformed::Truncated { offset });
+        };
+        records.push(Record::decode(bytes, offset)?);
+        offset += usize::from(size);
+    }
+    Ok(records)
+}
+
+/// Places records in the image's `.unikernel.vmm` section; a component crate
+/// writes this once, beside its registration, and the records reach exactly
+/// the images that link the component:
+/// `vmm_records!(Record::virtio(virtio::NET, "net").required());`
+#[macro_export]
+macro_rules! vmm_records {
+    ($($record:expr),+ $(,)?) => {
+        #[used]
+        #[unsafe(link_section = ".unikernel.vmm")]
+        static __UNIKERNEL_VMM_RECORDS: [[u8; $crate::vmm::SIZE]; [$(::core::stringify!($record)),+].len()] =
+            [$($crate::vmm::Record::encode(&$record)),+];
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(records: &[Record]) -> Vec<u8> {
+        records.iter().flat_map(Record::encode).collect()
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let records = [Record::component("thermo"), Record::virtio(virtio::BLOCK, "thermo").required()];
+        let parsed = parse(&section(&records)).unwrap();
+        assert_eq!(parsed, records);
+        assert_eq!(parsed[0].requester(), "thermo");
+        assert_eq!((parsed[1].kind, parsed[1].device, parsed[1].is_required()), (Kind::Virtio, virtio::BLOCK, true));
+        assert!(!parsed[0].is_required());
+        let long = "a-name-of-exactly-thirty-two-byt";
+        assert_eq!(parse(&section(&[Record::component(long)])).unwrap()[0].requester(), long);
+    }
+
+    #[test]
+    fn the_layout_is_the_documented_one() {
+        let bytes = Record::virtio(virtio::NET, "nic").required().encode();
+        assert_eq!(&bytes[..16], b"UKVM\x01\x00\x40\x00\x02\x00\x01\x00\x01\x00\x00\x00");
+        assert_eq!(&bytes[32..36], b"nic\0");
+        assert_eq!(parse(&[]).unwrap(), []);
+    }
+
+    #[test]
+    fn padding_is_skipped_and_unknown_kinds_are_kept_for_the_reader() {
+        let mut bytes = vec![0; 16];
+        let mut future = Record::component("x").encode();
+        future[8] = 99; // a kind from a newer guest
+        bytes.extend(future);
+        bytes.extend([0; 8]);
+        bytes.extend(Record::component("y").encode());
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!(parsed.iter().map(|r| r.kind).collect::<Vec<_>>(), [Kind::Unknown(99), Kind::Component]);
+    }
+
+    #[test]
+    fn a_longer_record_from_a_newer_guest_is_read_by_its_first_fields() {
+        let mut bytes = Record::component("x").encode().to_vec();
+        bytes[6] = 72;
+        bytes.extend([0xaa; 8]); // an appended field
+        bytes.extend(Record::component("y").encode());
+        let names: Vec<_> = parse(&bytes).unwrap().iter().map(|r| r.requester().to_owned()).collect();
+        assert_eq!(names, ["x", "y"]);
+    }
+
+    #[test]
+    fn malformed_sections_are_refused_with_the_offset() {
+        let good = Record::component("x").encode();
+        let with = |at: usize, value: u8| {
+            let mut bytes = [good, good].concat();
+            bytes[SIZE + at] = value;
+            bytes
+        };
+        assert_eq!(parse(&with(0, b'X')), Err(Malformed::Magic { offset: 64 }));
+        assert_eq!(parse(&with(4, 2)), Err(Malformed::Version { offset: 64, version: 2 }));
+        assert_eq!(parse(&with(6, 8)), Err(Malformed::Size { offset: 64, size: 8 }));
+        assert_eq!(parse(&with(6, 65)), Err(Malformed::Size { offset: 64, size: 65 }));
+        assert_eq!(parse(&with(6, 128)), Err(Malformed::Truncated { offset: 64 }));
+        assert_eq!(parse(&with(NAME.start, 0xff)), Err(Malformed::Name { offset: 64 }));
+        assert_eq!(parse(&good[..40]), Err(Malformed::Truncated { offset: 0 }));
+        assert_eq!(parse(&good[..5]), Err(Malformed::Truncated { offset: 0 }));
+        assert_eq!(parse(&[0, 0, 0, 0, 0, 0, 0, 0, 1]), Err(Malformed::Truncated { offset: 8 }));
+        let message = Malformed::Version { offset: 64, version: 2 }.to_string();
+        assert!(message.contains("version 2") && message.contains("version 1"), "{message}");
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A cheap deterministic sweep; the fuzz target covers the rest.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..200 {
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let _ = parse(&bytes);
+            if len >= 8 {
+                bytes[..8].copy_from_slice(&good_header());
+                let _ = parse(&bytes);
+            }
+        }
+    }
+
+    fn good_header() -> [u8; 8] {
+        Record::component("x").encode()[..8].try_into().unwrap()
+    }
+}

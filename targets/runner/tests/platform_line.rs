@@ -1,0 +1,222 @@
+//! The platform line: the portable crates (`core/`, `devices/`, `net/`,
+//! `storage/`) hold no x86 instruction, port or chipset constant. Those live
+//! in `targets/x86_64`, behind `unikernel_core::bus`. Scans every `.rs` file
+//! and `Cargo.toml` there, comments stripped (a comment may explain what a
+//! target does; code may not do it). Also boots a virtio-pci device without
+//! MSI-X on q35 and pc, so the chipsets' INTx routing behind the bus is
+//! exercised, not only the MSI-X path the other tests take.
+
+mod common;
+
+use common::boot_example;
+use std::path::{Path, PathBuf};
+
+const PORTABLE: &[&str] = &["core", "devices", "net", "storage"];
+
+/// What marks architecture code, and whether case matters. Instruction
+/// mnemonics are matched as Rust spells them (lowercase: `asm!("rdrand")`,
+/// `_rdseed64_step`, `__cpuid`, `target_feature = "rdseed"`), so a source
+/// named after one (`Source::RdRand`, an option the user writes) is not
+/// flagged; constants and chipset names are matched in any case.
+const FORBIDDEN: &[(&str, Case)] = &[
+    ("asm!", Case::Exact),
+    ("global_asm!", Case::Exact),
+    ("naked_asm!", Case::Exact),
+    ("core::arch::x86", Case::Exact),
+    ("x86_64::", Case::Exact),
+    ("x86_64 =", Case::Exact),
+    ("Port::", Case::Exact),
+    ("rdrand", Case::Exact),
+    ("rdseed", Case::Exact),
+    ("cpuid", Case::Exact),
+    ("0xcf8", Case::Any),
+    ("0xcfc", Case::Any),
+    ("0xfeb0", Case::Any),
+    ("0xfec0", Case::Any),
+    ("0xfee0", Case::Any),
+    ("PIRQ", Case::Any),
+    ("PIIX", Case::Any),
+    ("I440FX", Case::Any),
+    ("Q35", Case::Any),
+    ("IOAPIC", Case::Any),
+    ("I/O APIC", Case::Any),
+    ("GSI", Case::Any),
+];
+
+#[derive(Clone, Copy)]
+enum Case {
+    Exact,
+    Any,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `path` with comments blanked out, line structure kept: `//` and
+/// nestable `/* */` in Rust (not inside string or char literals), `#` in
+/// TOML (not inside strings).
+fn strip_comments(path: &Path, text: &str) -> String {
+    if path.extension().is_some_and(|e| e == "rs") { strip_rust(text) } else { strip_toml(text) }
+}
+
+fn strip_rust(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut depth, mut in_string) = (0, 0usize, false);
+    while i < chars.len() {
+        let (c, next) = (chars[i], chars.get(i + 1).copied());
+        if depth > 0 {
+            match (c, next) {
+                ('*', Some('/')) => (depth -= 1, i += 1).1,
+                ('/', Some('*')) => (depth += 1, i += 1).1,
+                ('\n', _) => out.push('\n'),
+                _ => {}
+            }
+        } else if in_string {
+            out.push(c);
+            match c {
+                '\\' => {
+                    out.extend(next);
+                    i += 1;
+                }
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match (c, next) {
+                ('/', Some('/')) => {
+                    while i < chars.len() && chars[i] != '\n' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                ('/', Some('*')) => (depth += 1, i += 1).1,
+                ('"', _) => (in_string = true, out.push(c)).1,
+                // A char literal holding a quote: '"' or '\''.
+                ('\'', Some('"')) if chars.get(i + 2) == Some(&'\'') => {
+                    out.push_str("'\"'");
+                    i += 2;
+                }
+                _ => out.push(c),
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn strip_toml(text: &str) -> String {
+    let strip_line = |line: &str| {
+        let mut in_string = false;
+        for (at, c) in line.char_indices() {
+            match c {
+                '"' => in_string = !in_string,
+                '#' if !in_string => return line[..at].to_string(),
+                _ => {}
+            }
+        }
+        line.to_string()
+    };
+    text.lines().map(strip_line).collect::<Vec<_>>().join("\n")
+}
+
+/// Every forbidden pattern in the code of `files`, as `path:line: pattern: text`.
+fn violations(root: &Path, files: &[PathBuf]) -> Vec<String> {
+    let mut found = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for (number, line) in strip_comments(path, &text).lines().enumerate() {
+            let lower = line.to_lowercase();
+            for (pattern, case) in FORBIDDEN {
+                let hit = match case {
+                    Case::Exact => line.contains(pattern),
+                    Case::Any => lower.contains(&pattern.to_lowercase()),
+                };
+                if hit {
+                    let shown = path.strip_prefix(root).unwrap_or(path).display();
+                    found.push(format!("{shown}:{}: `{pattern}`: {}", number + 1, line.trim()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The `.rs` files and `Cargo.toml`s under `dir`, build output excluded.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    pending.push(path);
+                }
+            } else if name.ends_with(".rs") || name == "Cargo.toml" {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn portable_crates_hold_no_architecture_detail() {
+    let root = workspace();
+    let files: Vec<PathBuf> = PORTABLE.iter().flat_map(|dir| sources(&root.join(dir))).collect();
+    assert!(files.len() > 20, "too few sources found under {}: {files:?}", root.display());
+    let found = violations(&root, &files);
+    assert!(
+        found.is_empty(),
+        "architecture detail in portable crates (it belongs in targets/, behind unikernel_core::bus):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_scanner_finds_a_planted_line_and_ignores_comments_and_strings_ending_them() {
+    let dir = std::env::temp_dir().join(format!("platform-line-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rust = dir.join("planted.rs");
+    std::fs::write(
+        &rust,
+        "//! Reads port 0xcf8 (a doc comment may say so).\n\
+         const URL: &str = \"http://x\"; /* 0xfeb0 in a block /* nested */ comment */\n\
+         const QUOTE: char = '\"';\n\
+         fn f() { unsafe { core::arch::asm!(\"rdrand rax\") } }\n\
+         enum Source { RdRand }\n",
+    )
+    .unwrap();
+    let toml = dir.join("Cargo.toml");
+    std::fs::write(&toml, "[dependencies] # x86_64 = \"0.15\" in a comment\nx86_64 = \"0.15\"\n").unwrap();
+    let found = violations(&dir, &[rust, toml]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        found,
+        [
+            "planted.rs:4: `asm!`: fn f() { unsafe { core::arch::asm!(\"rdrand rax\") } }",
+            "planted.rs:4: `rdrand`: fn f() { unsafe { core::arch::asm!(\"rdrand rax\") } }",
+            "Cargo.toml:2: `x86_64 =`: x86_64 = \"0.15\"",
+        ],
+    );
+}
+
+#[test]
+fn virtio_pci_without_msix_interrupts_through_the_chipsets_intx_routing() {
+    for machine in ["q35", "pc"] {
+        let disk = std::env::temp_dir().join(format!("unikernel-intx-{machine}-{}.img", std::process::id()));
+        let _ = std::fs::remove_file(&disk);
+        let disk_arg = disk.display().to_string();
+        let args = ["--machine", machine, "--disk", &disk_arg, "--disk-size", "1M"];
+        // `vectors=0` takes the MSI-X capability off the device.
+        let no_msix = ["--qemu-arg", "-global", "--qemu-arg", "virtio-blk-pci.vectors=0"];
+        let run = boot_example("disk", &[&args[..], &no_msix, &["log=debug", "sectors=64", "seed=5"]].concat());
+        let _ = std::fs::remove_file(&disk);
+        run.assert(0, &["virtio: Block on line ", "disk: wrote, flushed and verified 64 sectors (seed 5)"]);
+        assert!(!run.stdout.contains("MSI-X"), "{machine}: {}", run.stdout);
+    }
+}

@@ -1,0 +1,176 @@
+//! The runner builds the VMM's devices from the image's `.unikernel.vmm`
+//! records: the same devices as the components asked for on every machine,
+//! a clear refusal for a record it cannot meet or a corrupt section, and no
+//! component name anywhere in its source.
+
+mod common;
+
+use common::{BARE, boot, examples, qemu_words, workspace};
+use object::{Object, ObjectSection};
+use std::path::{Path, PathBuf};
+
+/// The values of `flag` in `image`'s QEMU command for `machine`.
+fn values(image: &Path, machine: &str, flag: &str) -> Vec<String> {
+    let words = qemu_words(image, &["--machine", machine, "--disk", "/dev/null"]);
+    words.windows(2).filter(|w| w[0] == flag).map(|w| w[1].clone()).collect()
+}
+
+#[test]
+fn each_example_gets_the_devices_its_components_ask_for_on_every_machine() {
+    let dir = examples(BARE);
+    let net_pci = "virtio-net-pci,netdev=net0";
+    let blk_pci = "virtio-blk-pci,drive=disk0";
+    let (net_mmio, blk_mmio) = ("virtio-net-device,netdev=net0", "virtio-blk-device,drive=disk0");
+    let exit = "isa-debug-exit,iobase=0xf4,iosize=0x04";
+    let cases: [(&str, &str, &[&str]); 12] = [
+        ("hello", "microvm", &[exit]),
+        ("hello", "q35", &[exit]),
+        ("hello", "pc", &[exit]),
+        ("http", "microvm", &[exit, net_mmio]),
+        ("http", "q35", &[exit, net_pci]),
+        ("http", "pc", &[exit, net_pci]),
+        ("disk", "microvm", &[exit, blk_mmio]),
+        ("disk", "q35", &[exit, blk_pci]),
+        ("disk", "pc", &[exit, blk_pci]),
+        ("kv", "microvm", &[exit, net_mmio, blk_mmio]),
+        ("kv", "q35", &[exit, net_pci, blk_pci]),
+        ("kv", "pc", &[exit, net_pci, blk_pci]),
+    ];
+    for (example, machine, devices) in cases {
+        let image = dir.join(example);
+        assert_eq!(values(&image, machine, "-device"), devices, "{example} on {machine}");
+        let (net, disk) = (devices.iter().any(|d| d.contains("net")), devices.iter().any(|d| d.contains("blk")));
+        let netdevs = values(&image, machine, "-netdev");
+        assert_eq!(netdevs.len(), usize::from(net), "{example} on {machine}: {netdevs:?}");
+        assert!(netdevs.iter().all(|n| n == "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80"), "{netdevs:?}");
+        let drives = values(&image, machine, "-drive");
+        assert_eq!(drives.len(), usize::from(disk), "{example} on {machine}: {drives:?}");
+        // virtio-mmio in its modern version, as the drivers expect.
+        let modern = machine == "microvm" && (net || disk);
+        let globals = values(&image, machine, "-global");
+        assert_eq!(globals, if modern { vec!["virtio-mmio.force-legacy=false"] } else { vec![] }, "{example}");
+    }
+}
+
+/// A copy of the `http` image with its `.unikernel.vmm` section changed by
+/// `edit`, in a fresh file under the target directory.
+fn edited_http(name: &str, edit: impl FnOnce(&mut [u8])) -> PathBuf {
+    let mut data = std::fs::read(examples(BARE).join("http")).expect("read http");
+    let range = {
+        let file = object::File::parse(&*data).expect("ELF");
+        let section = file.section_by_name(".unikernel.vmm").expect("records");
+        let (offset, size) = section.file_range().expect("in the file");
+        offset as usize..(offset + size) as usize
+    };
+    edit(&mut data[range]);
+    let path = common::target_dir().join(format!("records-{name}-{}", std::process::id()));
+    std::fs::write(&path, data).expect("write the edited image");
+    path
+}
+
+/// The runner's failure on `image`: status 2 and a message on stderr.
+#[track_caller]
+fn refused(image: &Path) -> String {
+    let run = boot(image, &["--print-command"]);
+    std::fs::remove_file(image).expect("remove the edited image");
+    assert_eq!(run.status, 2, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "no command for a refused image: {}", run.stdout);
+    run.stderr
+}
+
+#[test]
+fn a_corrupt_record_section_is_refused_with_a_clear_message() {
+    let bad_magic = refused(&edited_http("magic", |s| s[64] = b'X'));
+    assert!(bad_magic.contains("has a malformed .unikernel.vmm section: no record at offset 64"), "{bad_magic}");
+    let version = refused(&edited_http("version", |s| s[4] = 9));
+    assert!(version.contains("layout version 9, this reader knows version 1: update it"), "{version}");
+    let size = refused(&edited_http("size", |s| s[6] = 12));
+    assert!(size.contains("the record at offset 0 has size 12, expected"), "{size}");
+    let long = refused(&edited_http("long", |s| s[64 + 6] = 72));
+    assert!(long.contains("the section ends inside the record at offset 64"), "{long}");
+}
+
+#[test]
+fn a_required_record_of_an_unknown_kind_is_refused_an_optional_one_ignored() {
+    // The second record is net's virtio-net device, marked required.
+    let required = refused(&edited_http("required", |s| s[64 + 8] = 42));
+    assert!(
+        required.contains("component `net` needs a VMM feature of record kind 42, which this unikernel-runner does not provide: update it"),
+        "{required}"
+    );
+    let optional = edited_http("optional", |s| (s[64 + 8], s[64 + 10]) = (42, 0));
+    let run = boot(&optional, &["--print-command"]);
+    std::fs::remove_file(&optional).unwrap();
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ignoring a VMM feature of record kind 42, asked for by component `net`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("virtio-net"), "the edited record asked for no device: {}", run.stdout);
+}
+
+/// The string literals of Rust source `text`, comments left out.
+fn string_literals(text: &str) -> Vec<String> {
+    let (bytes, mut literals, mut i) = (text.as_bytes(), Vec::new(), 0);
+    while i < bytes.len() {
+        let rest = &text[i..];
+        if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("/*") {
+            i += rest.find("*/").map_or(rest.len(), |end| end + 2);
+        } else if let Some(hashes) = rest.strip_prefix('r').and_then(|r| {
+            let n = r.len() - r.trim_start_matches('#').len();
+            r[n..].starts_with('"').then_some(n)
+        }) {
+            let (open, close) = (2 + hashes, format!("\"{}", "#".repeat(hashes)));
+            let end = rest[open..].find(&close).map_or(rest.len(), |e| open + e);
+            literals.push(rest[open..end].to_string());
+            i += end + close.len();
+        } else if rest.starts_with('"') {
+            let mut end = 1;
+            while end < rest.len() && rest.as_bytes()[end] != b'"' {
+                end += if rest.as_bytes()[end] == b'\\' { 2 } else { 1 };
+            }
+            literals.push(rest[1..end.min(rest.len())].to_string());
+            i += end + 1;
+        } else if let Some(escaped) = rest.strip_prefix("'\\") {
+            // '\'', '\n', '\u{..}': the escaped character, then up to the quote.
+            let after = &escaped[escaped.chars().next().map_or(0, char::len_utf8)..];
+            i += rest.len() - after.len() + after.find('\'').map_or(after.len(), |e| e + 1);
+        } else if rest.len() >= 3 && rest.as_bytes()[2] == b'\'' && rest.starts_with('\'') {
+            i += 3; // '"'
+        } else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    literals
+}
+
+#[test]
+fn the_literal_scanner_sees_strings_and_skips_comments() {
+    let source = r####"// "net" in a comment
+        let a = "block"; /* "entropy" */ let c = '"'; let d = '\''; let u = '\u{22}'; let e = r#"x "y" z"#;
+        let f = "a \" b"; let g: &'static str = "net";"####;
+    assert_eq!(string_literals(source), ["block", "x \"y\" z", "a \\\" b", "net"]);
+}
+
+#[test]
+fn the_runner_source_names_no_component() {
+    let src = workspace().join("targets/runner/src");
+    let mut files = vec![src.clone()];
+    let mut found = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for literal in string_literals(&text) {
+                if ["net", "block", "entropy"].contains(&literal.as_str()) {
+                    found.push(format!("{}: \"{literal}\"", path.strip_prefix(&src).unwrap().display()));
+                }
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new(), "the runner decides devices from records, not component names");
+}
