@@ -204,14 +204,15 @@ fn two_thousand_connections_over_a_configured_budget_leave_the_heap_as_it_was() 
     guest.wait_for("serving on");
     status_within(&ns, 3);
 
-    // Each round holds 2,000 connections, then lets them go. The first
-    // round grows the tables that stay (socket set, task slots, queues) to
-    // the budget's peak; a later round whose peak is a little higher (the
-    // timing varies) may grow them a little more, once. Two more rounds, 4,000
-    // connections, must leave the heap where the first did within 8 bytes
-    // per connection: a leak of that much would use up all of the slack.
+    // Each round holds 2,000 connections, then lets them go. The tables
+    // that stay (socket set, task slots, queues) grow to the highest number
+    // of connections alive at once so far, which depends on timing: a round
+    // with a new peak grows them (by ~300 bytes a connection of the peak)
+    // and the next with the same peak does not. A leak grows the heap in
+    // every round, so at least one of the three rounds after the first must
+    // end within 8 bytes a connection of the round before it.
     let mut heap = Vec::new();
-    for round in 0..3 {
+    for round in 0..4 {
         let (ok, refused, other, out) = hold(&ns, 80, 500);
         eprintln!("round {round}: {ok} accepted, {refused} refused, {other} neither");
         let console = guest.wait_for("serving on");
@@ -228,7 +229,8 @@ fn two_thousand_connections_over_a_configured_budget_leave_the_heap_as_it_was() 
         heap.push(settled_heap(&ns));
         eprintln!("round {round}: heap_used {}", heap[round]);
     }
-    assert!(heap[2] < heap[0] + 8 * 4000, "the heap grew from {} to {} bytes", heap[0], heap[2]);
+    let growth: Vec<i64> = heap.windows(2).map(|w| w[1] as i64 - w[0] as i64).collect();
+    assert!(growth.iter().any(|&g| g < 8 * 2000), "the heap grew in every round: {heap:?}");
     let console = guest.wait_for("serving on");
     assert!(!console.contains("panic"), "{console}");
 }
