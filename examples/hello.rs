@@ -10,6 +10,6 @@ use unikernel::prelude::*;
 #[unikernel]
 fn main() -> Result<(), Error> {
     let free_mib = unikernel::free_memory().unwrap_or(0) >> 20;
-    println!("Hello from a unikernel! (cmdline: {:?}, {free_mib} MiB free)", unikernel::cmdline::get());
+    println!("Hello from a unikernel! (cmdline: \"{}\", {free_mib} MiB free)", unikernel::cmdline::get());
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! `cargo run` boots it in QEMU; with `--target x86_64-unknown-linux-gnu`
 //! the same crate runs as a Linux process.
 #![no_std]
+#![forbid(unsafe_code)]
 
 pub use unikernel_core::{Error, cmdline, exit, free_memory, print, println};
 /// `#[unikernel]`/`#[unikernel(components, options)]` on `main`.

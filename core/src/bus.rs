@@ -18,8 +18,11 @@ use core::ops::Range;
 /// A PCI function (segment 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Function {
+    /// Bus number: the `bus` of `bus:device.function`.
     pub bus: u8,
+    /// Device number on the bus, 0 to 31.
     pub device: u8,
+    /// Function number within the device, 0 to 7.
     pub function: u8,
 }
 
@@ -38,7 +41,9 @@ impl core::fmt::Display for Line {
 /// What a device writes, and where, to raise a message-signalled interrupt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MsiMessage {
+    /// Physical address the device writes `data` to.
     pub address: u64,
+    /// The value written; it tells the interrupt controller which line fired.
     pub data: u32,
 }
 
@@ -47,7 +52,9 @@ pub struct MsiMessage {
 pub struct FixedDevice {
     /// Physical address of its registers, mapped uncached by the target.
     pub base: u64,
+    /// Length of the register window in bytes.
     pub size: u64,
+    /// The interrupt line the device raises.
     pub line: Line,
 }
 

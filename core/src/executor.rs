@@ -246,7 +246,7 @@ pub fn block_on<F: Future + 'static>(future: F) -> F::Output {
         crate::timer::fire_expired(Instant::now().as_nanos());
         let idle = || RUN_QUEUE.lock().is_empty() && !MAIN_WOKEN.load(Ordering::Acquire);
         if idle() {
-            platform::get().idle(crate::timer::next_deadline(), &idle);
+            crate::time::idle(crate::timer::next_deadline(), &idle);
         }
     }
 }

@@ -21,8 +21,11 @@ pub const DEFAULT: Forward = Forward { protocol: Protocol::Tcp, host: 8080, gues
 pub const HOST_ADDRESS: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The transport a forward carries, as in `tcp:8080-80`.
 pub enum Protocol {
+    /// Stream connections.
     Tcp,
+    /// Datagrams.
     Udp,
 }
 
@@ -39,8 +42,11 @@ impl Protocol {
 /// Host port `host` forwarded to the unikernel's port `guest`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Forward {
+    /// Transport of both ports.
     pub protocol: Protocol,
+    /// Port on the host's loopback that clients connect to.
     pub host: u16,
+    /// Port in the unikernel that receives the traffic.
     pub guest: u16,
 }
 
@@ -97,8 +103,11 @@ pub fn to_guest(forwards: &[Forward], protocol: Protocol, port: u16) -> Option<&
 /// otherwise. Follows `listening on ` in the ready lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reachable {
+    /// Transport of the guest's port.
     pub protocol: Protocol,
+    /// Host address and port a client connects to.
     pub at: SocketAddrV4,
+    /// The guest port behind it.
     pub port: u16,
 }
 
@@ -117,7 +126,9 @@ impl fmt::Display for Reachable {
 /// to connect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listening {
+    /// Transport the guest listens on.
     pub protocol: Protocol,
+    /// The guest port it listens on.
     pub port: u16,
 }
 

@@ -12,8 +12,11 @@ static HEAP: Talck<spin::Mutex<()>, ErrOnOom> = Talc::new(ErrOnOom).lock();
 /// Heap occupancy in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
+    /// Bytes handed to the heap so far.
     pub size: usize,
+    /// Bytes in live allocations.
     pub used: usize,
+    /// Bytes still available for allocation (possibly fragmented).
     pub free: usize,
 }
 

@@ -31,7 +31,9 @@ pub fn register(irq: u8, handler: fn()) -> Result<(), Error> {
 /// and the message the device writes to raise it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Msi {
+    /// The line the interrupt arrives on.
     pub line: Line,
+    /// What the device writes to raise it.
     pub message: MsiMessage,
 }
 

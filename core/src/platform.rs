@@ -1,5 +1,7 @@
 //! The few services a target provides to the runtime (devices and their
-//! interrupts are the [`crate::bus`]'s).
+//! interrupts are the [`crate::bus`]'s, the clock and the idle halt
+//! [`crate::time::Clock`]'s: both bound at link time, so that only what an
+//! image uses is linked).
 
 use spin::Once;
 
@@ -20,18 +22,8 @@ pub trait Platform: Sync {
     fn restart(&self, f: fn() -> !) -> !;
     /// CPU cycles from the first guest instruction until now, where known.
     fn boot_cycles(&self) -> Option<u64>;
-    /// Monotonic nanoseconds since an arbitrary start (boot, or the first
-    /// call where the clock is calibrated lazily).
-    fn now_ns(&self) -> u64;
-    /// Nanoseconds since the Unix epoch, UTC.
-    fn unix_time_ns(&self) -> u64;
-    /// Sleeps the CPU until an interrupt or until `deadline_ns` (in
-    /// [`Platform::now_ns`] time), whichever comes first, provided that
-    /// `still_idle` holds once interrupts are off: a wake-up that lands
-    /// between the caller's check and the halt is not lost.
-    fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool);
-    /// Ends an [`Platform::idle`] early: a waker fired from where the
-    /// executor's own idle check cannot see it (another host thread).
+    /// Ends a [`crate::time::Clock::idle`] early: a waker fired from where
+    /// the executor's own idle check cannot see it (another host thread).
     fn notify(&self);
     /// Whether the caller runs where the executor does (always, on a single
     /// CPU; the main thread when hosted). Tasks are not `Send`, so they may

@@ -17,6 +17,7 @@ pub struct Config {
 /// An application: what the `#[unikernel]` macro generates.
 #[derive(Debug)]
 pub struct App {
+    /// Settings from the `#[unikernel(...)]` arguments.
     pub config: Config,
     /// Takes the component handles and calls the user's `main`.
     pub main: fn() -> Result<(), Error>,
@@ -29,7 +30,9 @@ pub fn start(app: &App) -> ! {
     let result = component::init_all().and_then(|()| {
         // Read before logging: the figure is the cost of booting, not of logging it.
         let boot_cycles = crate::platform::get().boot_cycles();
-        log::debug!("cmdline: {:?}", cmdline::get());
+        // `{:?}` would link `str`'s Debug escaping and its Unicode tables
+        // (about 8 KiB) into every image for this one debug line.
+        log::debug!("cmdline: \"{}\"", cmdline::get());
         if let Some(cycles) = boot_cycles {
             log::debug!("boot: {cycles} TSC cycles from first instruction to main");
         }
@@ -51,6 +54,7 @@ pub fn finish(result: Result<(), Error>) -> ! {
 
 /// What `main` may return: `()` or `Result<(), E>` for any displayable `E`.
 pub trait Termination {
+    /// `main`'s return value as the runtime's result; `Err` fails the image.
     fn into_result(self) -> Result<(), Error>;
 }
 

@@ -12,6 +12,7 @@ use spin::Mutex;
 pub struct Test {
     /// `module::function`.
     pub name: &'static str,
+    /// Runs the test; `Err` fails it.
     pub run: fn() -> Result<(), Error>,
 }
 

@@ -1,16 +1,71 @@
-//! Clocks: [`Instant`] (monotonic) and [`SystemTime`] (wall clock, UTC).
+//! Clocks: [`Instant`] (monotonic) and [`SystemTime`] (wall clock, UTC),
+//! and the [`Clock`] a target implements for them.
 
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub};
 pub use core::time::Duration;
+
+/// The target's clock and idle halt, functions bound by
+/// [`implement!`](crate::time_implement) at link time like [`crate::bus`]:
+/// a vtable would link the clock (on x86_64 the APIC, PIT, RTC and the
+/// interrupt gates) into images that never read the time or wait.
+pub trait Clock {
+    /// Monotonic nanoseconds since an arbitrary start (boot, or the first
+    /// call where the clock is calibrated lazily).
+    fn now_ns() -> u64;
+    /// Nanoseconds since the Unix epoch, UTC.
+    fn unix_time_ns() -> u64;
+    /// Sleeps the CPU until an interrupt or until `deadline_ns` (in
+    /// [`Clock::now_ns`] time), whichever comes first, provided that
+    /// `still_idle` holds once interrupts are off: a wake-up that lands
+    /// between the caller's check and the halt is not lost. A notify from
+    /// [`crate::Platform::notify`] ends it early.
+    fn idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool);
+}
+
+unsafe extern "Rust" {
+    safe fn __unikernel_clock_now_ns() -> u64;
+    safe fn __unikernel_clock_unix_time_ns() -> u64;
+    safe fn __unikernel_clock_idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool);
+}
+
+/// Binds a target's [`Clock`]: `unikernel_core::time::implement!(Clock for
+/// X86Clock);`. Once per image.
+#[macro_export]
+macro_rules! time_implement {
+    (Clock for $t:ty) => {
+        const _: () = {
+            use $crate::time::Clock;
+            #[unsafe(no_mangle)]
+            fn __unikernel_clock_now_ns() -> u64 {
+                <$t as Clock>::now_ns()
+            }
+            #[unsafe(no_mangle)]
+            fn __unikernel_clock_unix_time_ns() -> u64 {
+                <$t as Clock>::unix_time_ns()
+            }
+            #[unsafe(no_mangle)]
+            fn __unikernel_clock_idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
+                <$t as Clock>::idle(deadline_ns, still_idle)
+            }
+        };
+    };
+}
+pub use time_implement as implement;
+
+/// See [`Clock::idle`]; the executor's halt.
+pub(crate) fn idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
+    __unikernel_clock_idle(deadline_ns, still_idle)
+}
 
 /// A point on the monotonic clock, with nanosecond resolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(u64);
 
 impl Instant {
+    /// The monotonic clock's current reading.
     pub fn now() -> Self {
-        Self(crate::platform::get().now_ns())
+        Self(__unikernel_clock_now_ns())
     }
 
     /// The clock's reading in nanoseconds (its zero is arbitrary).
@@ -23,6 +78,7 @@ impl Instant {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
+    /// Time since this instant.
     pub fn elapsed(self) -> Duration {
         Instant::now().duration_since(self)
     }
@@ -58,10 +114,12 @@ impl Sub<Instant> for Instant {
 pub struct SystemTime(u64);
 
 impl SystemTime {
+    /// 1970-01-01T00:00:00Z, where `SystemTime` counts from.
     pub const UNIX_EPOCH: SystemTime = SystemTime(0);
 
+    /// The current wall-clock time.
     pub fn now() -> Self {
-        Self(crate::platform::get().unix_time_ns())
+        Self(__unikernel_clock_unix_time_ns())
     }
 
     /// Time since `earlier`, or `None` when `earlier` is later.

@@ -62,6 +62,7 @@ pub struct Sleep {
 }
 
 impl Sleep {
+    /// When this sleep completes.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -124,6 +125,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout { future, sleep: sleep(duration) }
 }
 
+/// `future` bounded by a deadline; made by [`timeout`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Timeout<F> {
@@ -153,6 +155,7 @@ pub fn interval(period: Duration) -> Interval {
     Interval { next: Instant::now() + period, period }
 }
 
+/// A periodic tick; made by [`interval`].
 #[derive(Debug)]
 pub struct Interval {
     next: Instant,

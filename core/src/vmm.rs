@@ -49,7 +49,9 @@ pub const REQUIRED: u16 = 1 << 0;
 
 /// Device ids of the virtio specification (section 5), not component names.
 pub mod virtio {
+    /// virtio-net, a network card.
     pub const NET: u16 = 1;
+    /// virtio-blk, a disk.
     pub const BLOCK: u16 = 2;
 }
 
@@ -85,11 +87,17 @@ impl Kind {
 /// One record, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// What the record is about.
     pub kind: Kind,
+    /// Flag bits, such as [`REQUIRED`].
     pub flags: u16,
+    /// The virtio device id ([`virtio`]) of a [`Kind::Virtio`] record; 0 otherwise.
     pub device: u16,
+    /// Tells apart records of the same device id.
     pub index: u16,
+    /// Argument 0; its meaning depends on the kind (0 today).
     pub arg0: u64,
+    /// Argument 1; its meaning depends on the kind (0 today).
     pub arg1: u64,
     name: [u8; NAME.end - NAME.start],
 }
@@ -123,6 +131,7 @@ impl Record {
         Self { flags: self.flags | REQUIRED, ..self }
     }
 
+    /// Whether the image cannot run without what this record asks for.
     pub const fn is_required(&self) -> bool {
         self.flags & REQUIRED != 0
     }
@@ -182,15 +191,34 @@ const fn put(out: &mut [u8; SIZE], at: usize, bytes: &[u8]) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Malformed {
     /// Bytes at `offset` are neither a record nor padding.
-    Magic { offset: usize },
+    Magic {
+        /// Byte offset of the record in the section.
+        offset: usize,
+    },
     /// The record at `offset` is written in a layout version this code does not read.
-    Version { offset: usize, version: u16 },
+    Version {
+        /// Byte offset of the record in the section.
+        offset: usize,
+        /// The version the record states.
+        version: u16,
+    },
     /// The record at `offset` states a size that no version-1 reader can step by.
-    Size { offset: usize, size: u16 },
+    Size {
+        /// Byte offset of the record in the section.
+        offset: usize,
+        /// The size the record states.
+        size: u16,
+    },
     /// The section ends inside the record at `offset`.
-    Truncated { offset: usize },
+    Truncated {
+        /// Byte offset of the record in the section.
+        offset: usize,
+    },
     /// The requester name of the record at `offset` is not UTF-8.
-    Name { offset: usize },
+    Name {
+        /// Byte offset of the record in the section.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for Malformed {

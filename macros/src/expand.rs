@@ -10,9 +10,9 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn};
 
 pub fn app(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut f: ItemFn = match syn::parse2(item) {
+    let mut f: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
-        Err(e) => return e.into_compile_error(),
+        Err(e) => return with_parse_error(item, e),
     };
     let user_main = format_ident!("__unikernel_user_main", span = f.sig.ident.span());
     f.sig.ident = user_main.clone();
@@ -28,6 +28,14 @@ pub fn app(args: TokenStream, item: TokenStream) -> TokenStream {
             fn main() {}
         }
     })
+}
+
+/// The item as written, after the error: while a function is half typed,
+/// rust-analyzer still sees it and keeps completing inside it (and `main`
+/// stays, so no "`main` function not found" follows).
+fn with_parse_error(item: TokenStream, e: syn::Error) -> TokenStream {
+    let error = e.into_compile_error();
+    quote!(#error #[allow(dead_code, unused)] #item)
 }
 
 fn app_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
@@ -130,9 +138,9 @@ fn application(args: &Args, unikernel: &TokenStream, run: TokenStream) -> darlin
 }
 
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    let f: ItemFn = match syn::parse2(item) {
+    let f: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
-        Err(e) => return e.into_compile_error(),
+        Err(e) => return with_parse_error(item, e),
     };
     test_for(args, &f).unwrap_or_else(|e| {
         let errors = e.write_errors();

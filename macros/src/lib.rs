@@ -6,6 +6,7 @@
 //! crate), records the component names for the runner, and defines the
 //! application static the boot code starts. `cargo expand --example random`
 //! shows it.
+#![forbid(unsafe_code)]
 
 mod args;
 mod components;

@@ -18,15 +18,20 @@ pub enum Config {
 /// A fixed IPv4 configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Static {
+    /// The unikernel's own address.
     pub address: Ipv4Addr,
+    /// Length of the network prefix: 24 for a `/24`.
     pub prefix_len: u8,
+    /// Router for destinations outside the prefix; without one only the local network is reachable.
     pub gateway: Option<Ipv4Addr>,
+    /// DNS server, if any.
     pub dns: Option<Ipv4Addr>,
 }
 
 /// Options of `net(...)` in `#[unikernel]`.
 #[derive(Debug)]
 pub struct Options {
+    /// How the interface gets its address.
     pub config: Config,
 }
 

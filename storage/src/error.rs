@@ -6,9 +6,19 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockError {
     /// The range is not on the disk.
-    OutOfRange { sector: u64, count: u64, sectors: u64 },
+    OutOfRange {
+        /// First sector asked for.
+        sector: u64,
+        /// Sectors asked for.
+        count: u64,
+        /// Sectors the disk has.
+        sectors: u64,
+    },
     /// The buffer is empty or not a whole number of sectors.
-    Unaligned { len: usize },
+    Unaligned {
+        /// The buffer's length in bytes.
+        len: usize,
+    },
     /// The device reported an I/O error.
     Io,
     /// The device cannot make writes durable (no flush support).

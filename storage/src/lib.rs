@@ -5,6 +5,7 @@
 //! written is durable. [`Block`] implements it on the virtio-blk driver on
 //! bare metal, and on a file (with `fdatasync` for flush) when hosted.
 #![cfg_attr(target_os = "none", no_std)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

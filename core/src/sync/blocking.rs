@@ -26,6 +26,7 @@ pub struct Mutex<T>(spin::Mutex<T>);
 pub struct MutexGuard<'a, T>(spin::MutexGuard<'a, T>);
 
 impl<T> Mutex<T> {
+    /// An unlocked mutex holding `value`; `const`, so it can be a `static`.
     pub const fn new(value: T) -> Self {
         Self(spin::Mutex::new(value))
     }

@@ -27,6 +27,7 @@ pub enum Source {
 /// Options of `entropy(...)` in `#[unikernel]`.
 #[derive(Debug)]
 pub struct Options {
+    /// Which instruction supplies the bytes.
     pub source: Source,
 }
 

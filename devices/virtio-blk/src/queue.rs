@@ -61,9 +61,19 @@ pub enum BlkError {
 #[derive(Debug)]
 pub enum Request {
     /// Fills `buf` (whole sectors) from `sector`.
-    Read { sector: u64, buf: Vec<u8> },
+    Read {
+        /// First sector to read.
+        sector: u64,
+        /// Receives the data; its length says how many sectors.
+        buf: Vec<u8>,
+    },
     /// Writes `buf` (whole sectors) at `sector`.
-    Write { sector: u64, buf: Vec<u8> },
+    Write {
+        /// First sector to write.
+        sector: u64,
+        /// The data; its length says how many sectors.
+        buf: Vec<u8>,
+    },
     /// Makes every write completed before it durable.
     Flush,
 }

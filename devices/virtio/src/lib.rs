@@ -64,7 +64,9 @@ impl core::fmt::Display for Interrupt {
 /// A driver for one virtio device type.
 #[derive(Debug)]
 pub struct Driver {
+    /// Names the driver in logs and errors.
     pub name: &'static str,
+    /// The virtio device type it drives.
     pub device: DeviceType,
     /// Takes the device over and registers for its interrupt.
     pub probe: fn(Transport, Interrupt) -> Result<(), Error>,

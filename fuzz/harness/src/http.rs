@@ -9,6 +9,7 @@ use std::time::Duration;
 use unikernel_http::testing::{End, Stream, VirtualClock, run};
 use unikernel_http::{Budget, Clock, Limits, Request, Response, Server};
 
+/// The fuzz targets of this module, by the names `fuzz/Cargo.toml` gives them.
 pub const TARGETS: &[Target] = &[("http_serve", serve)];
 
 /// Small sizes, so that every refusal is reachable; default deadlines.

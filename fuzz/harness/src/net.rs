@@ -12,6 +12,7 @@ use unikernel_net::engine::smoltcp::wire::{IpAddress, IpEndpoint, TcpControl};
 use unikernel_net::engine::{Limits, ListenerId};
 use unikernel_net::{Config, Static, effective_in, max_connections, parse_cidr};
 
+/// The fuzz targets of this module, by the names `fuzz/Cargo.toml` gives them.
 pub const TARGETS: &[Target] = &[("net_config", config), ("net_stack", stack)];
 
 /// The value of the last `key=value` word, as the kernel command line reads it.

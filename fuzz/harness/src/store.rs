@@ -20,6 +20,7 @@ use std::task::{Context, Poll, Waker};
 use unikernel_storage::kv::raw;
 use unikernel_storage::{BlockDevice, BlockError, Limits, SECTOR_SIZE, Store, StoreError};
 
+/// The fuzz targets of this module, by the names `fuzz/Cargo.toml` gives them.
 pub const TARGETS: &[Target] = &[("store_recovery", recovery), ("store_crash", crash)];
 
 const LIMITS: Limits = Limits { max_value: 2048, index_bytes: 16 * (Limits::ENTRY_OVERHEAD + 8) };

@@ -25,6 +25,7 @@ use unikernel_virtio_blk::queue::{BlkError, Request, Ticket, VirtioBlk};
 use unikernel_virtio_net::driver::{BUFFER, VirtioNet};
 use virtio_drivers::transport::DeviceType;
 
+/// The fuzz targets of this module, by the names `fuzz/Cargo.toml` gives them.
 pub const TARGETS: &[Target] = &[("virtio_net_rings", net_rings), ("virtio_blk_rings", blk_rings)];
 
 type Nic = VirtioNet<HostHal, Transport<Fake>>;

@@ -4,6 +4,7 @@
 use crate::Target;
 use unikernel_core::vmm::{self, Record};
 
+/// The fuzz targets of this module, by the names `fuzz/Cargo.toml` gives them.
 pub const TARGETS: &[Target] = &[("vmm_records", records)];
 
 /// The bytes as a `.unikernel.vmm` section: the parser never panics, and

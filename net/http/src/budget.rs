@@ -16,6 +16,7 @@ struct Counts {
 }
 
 impl Budget {
+    /// A budget of `capacity` bytes, none in use.
     pub fn new(capacity: usize) -> Self {
         Self(Rc::new(Counts { capacity, used: Cell::new(0) }))
     }

@@ -32,6 +32,8 @@
 //! in-memory connection on a virtual clock: deterministic tests of
 //! deadlines, and fuzzing.
 #![cfg_attr(not(test), no_std)]
+// The counting allocator in the unit tests is the only unsafe code.
+#![cfg_attr(not(test), forbid(unsafe_code))]
 
 extern crate alloc;
 

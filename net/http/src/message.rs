@@ -8,16 +8,22 @@ use core::fmt::Write as _;
 /// A request, body included.
 #[derive(Debug)]
 pub struct Request {
+    /// The method as sent, such as `GET`.
     pub method: String,
+    /// The request target as sent: path and query.
     pub path: String,
+    /// The body, as long as its `Content-Length` said.
     pub body: Vec<u8>,
 }
 
 /// A response; its body is sent with a `Content-Length`.
 #[derive(Debug)]
 pub struct Response {
+    /// Code and reason of the status line, such as `200 OK`.
     pub status: &'static str,
+    /// The `Content-Type` header.
     pub content_type: &'static str,
+    /// The body sent.
     pub body: Vec<u8>,
     /// `Retry-After` in seconds.
     retry_after: Option<u32>,
@@ -26,10 +32,12 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response with this status line, content type and body.
     pub fn new(status: &'static str, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
         Self { status, content_type, body: body.into(), retry_after: None, reservation: None }
     }
 
+    /// A `text/plain` response.
     pub fn text(status: &'static str, body: impl Into<Vec<u8>>) -> Self {
         Self::new(status, "text/plain", body)
     }

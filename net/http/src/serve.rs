@@ -30,6 +30,7 @@ impl<C: Clock> Server<C> {
         Self { budget: Budget::new(limits.memory_budget), limits, clock }
     }
 
+    /// The limits this server enforces.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

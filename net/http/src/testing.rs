@@ -27,6 +27,7 @@ struct ClockState {
 }
 
 impl VirtualClock {
+    /// A clock at zero with nothing waiting on it.
     pub fn new() -> Self {
         Self::default()
     }
@@ -107,6 +108,7 @@ pub struct Stream {
 pub struct Received(Rc<RefCell<Vec<u8>>>);
 
 impl Received {
+    /// Everything the server has written so far.
     pub fn bytes(&self) -> Vec<u8> {
         self.0.borrow().clone()
     }
@@ -139,6 +141,7 @@ impl Stream {
         self
     }
 
+    /// How the client behaves once its sends run out (see [`End`]).
     pub fn then(mut self, end: End) -> Self {
         self.end = end;
         self

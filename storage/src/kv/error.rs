@@ -8,24 +8,28 @@ use core::fmt;
 /// Why a store operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreError {
+    /// The disk failed underneath the store.
     Block(BlockError),
     /// The disk holds neither an empty disk nor a store (use `format`).
     NotAStore,
     /// The disk holds a store of another format version, which this build
     /// refuses rather than misreads.
     UnsupportedFormat {
+        /// The version found on the disk.
         version: u32,
     },
     /// The live records and the new one do not fit in half the disk.
     Full,
     /// The in-memory index would outgrow [`Limits::index_bytes`].
     IndexFull {
+        /// The limit it would exceed, in bytes.
         budget: usize,
     },
     /// Keys are 1 to 1024 bytes.
     BadKey,
     /// The value is longer than [`Limits::max_value`].
     ValueTooBig {
+        /// The longest value allowed, in bytes.
         max: usize,
     },
     /// The disk is too small for a store (fewer than 16 sectors).

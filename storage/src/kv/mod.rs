@@ -291,6 +291,7 @@ impl<D: BlockDevice> Store<D> {
         self.state.borrow().index.len()
     }
 
+    /// Whether the store holds no keys.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

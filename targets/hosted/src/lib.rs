@@ -5,12 +5,14 @@
 // check (xtask/src/package.rs) builds the facade's dependencies for both.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg(not(target_os = "none"))]
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 use unikernel_core::runtime::App;
+use unikernel_core::time::Clock;
 use unikernel_core::{Error, Platform, exit};
 
 struct Hosted;
@@ -45,29 +47,6 @@ impl Platform for Hosted {
         None
     }
 
-    fn now_ns(&self) -> u64 {
-        static START: OnceLock<Instant> = OnceLock::new();
-        let start = *START.get_or_init(Instant::now);
-        u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn unix_time_ns(&self) -> u64 {
-        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    /// Parks the executor's thread until the deadline or a `notify` from a
-    /// waker on another thread; `unpark` before `park` is not lost.
-    fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
-        if !still_idle() {
-            return;
-        }
-        match deadline_ns {
-            Some(deadline) => std::thread::park_timeout(Duration::from_nanos(deadline.saturating_sub(self.now_ns()))),
-            None => std::thread::park(),
-        }
-    }
-
     fn notify(&self) {
         if let Some(executor) = EXECUTOR_THREAD.get() {
             executor.unpark();
@@ -76,6 +55,33 @@ impl Platform for Hosted {
 
     fn on_executor_thread(&self) -> bool {
         on_main_thread()
+    }
+}
+
+unikernel_core::time::implement!(Clock for Hosted);
+
+impl Clock for Hosted {
+    fn now_ns() -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let start = *START.get_or_init(Instant::now);
+        u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn unix_time_ns() -> u64 {
+        let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Parks the executor's thread until the deadline or a `notify` from a
+    /// waker on another thread; `unpark` before `park` is not lost.
+    fn idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
+        if !still_idle() {
+            return;
+        }
+        match deadline_ns {
+            Some(deadline) => std::thread::park_timeout(Duration::from_nanos(deadline.saturating_sub(Self::now_ns()))),
+            None => std::thread::park(),
+        }
     }
 }
 

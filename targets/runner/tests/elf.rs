@@ -139,3 +139,29 @@ fn sections_respect_write_xor_execute() {
         }
     }
 }
+
+/// Symbols of the timer and interrupt hardware code in `data`: the APIC,
+/// I/O APIC, PIT, RTC, clock and interrupt-dispatch modules, and the IRQ
+/// gate stubs.
+fn clock_or_interrupt_code(data: &[u8]) -> Vec<String> {
+    let modules = ["4apic", "6ioapic", "3pit", "3rtc", "5clock", "10interrupts9interrupt"];
+    let mut found: Vec<String> = symbols_of(data, "unikernel_x86_64")
+        .into_iter()
+        .filter(|s| modules.iter().any(|m| s.contains(&format!("16unikernel_x86_64{m}"))))
+        .collect();
+    let file = object::File::parse(data).expect("ELF");
+    let stubs = file.symbols().filter_map(|s| s.name().ok()).filter(|n| *n == "__unikernel_irq_stubs");
+    found.extend(stubs.map(str::to_owned));
+    found
+}
+
+#[test]
+fn the_clock_and_interrupt_gates_are_only_in_images_that_use_them() {
+    // hello never reads the time, waits or registers an interrupt.
+    assert_eq!(clock_or_interrupt_code(&read("hello")), Vec::<String>::new(), "hello links timer or interrupt code");
+    // timers sleeps: the clock, the APIC timer and the gates must be there.
+    let timers = clock_or_interrupt_code(&read("timers"));
+    for needed in ["5clock", "4apic", "3pit", "__unikernel_irq_stubs"] {
+        assert!(timers.iter().any(|s| s.contains(needed)), "timers lacks {needed}: {timers:?}");
+    }
+}

@@ -1,5 +1,5 @@
-//! Every vector enters through a small stub that saves the registers into a
-//! [`TrapFrame`] and calls [`trap`]. CPU exceptions (0–31) print a crash
+//! Every vector enters through a small stub and an entry that saves the
+//! registers into a [`TrapFrame`]. CPU exceptions (0–31) print a crash
 //! report and exit with `exit::FAULT`; interrupts (32–255) are the APIC
 //! timer, device lines routed by the I/O APIC, and strays, which are
 //! counted and reported but not fatal. Written with naked functions and
@@ -44,24 +44,35 @@ pub struct TrapFrame {
     ss: u64,
 }
 
-/// Saves the registers, calls [`exception`], and returns from the
-/// interrupt if it ever returns. Entered with the vector and an error code
-/// (real or 0) pushed; the stack is 16-byte aligned at the call.
-#[unsafe(naked)]
-extern "C" fn common_entry() {
-    naked_asm!(
-        "push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
-        "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
-        "mov rdi, rsp",
-        "cld",
-        "call {handler}",
-        "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
-        "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
-        "add rsp, 16",
-        "iretq",
-        handler = sym trap,
-    )
+/// An entry that saves the registers, calls `$handler` with the
+/// [`TrapFrame`], restores them and returns from the interrupt. Entered
+/// from a stub with the vector and an error code (real or 0) pushed; the
+/// stack is 16-byte aligned at the call.
+macro_rules! entry {
+    ($name:ident => $handler:path) => {
+        #[unsafe(naked)]
+        extern "C" fn $name() {
+            naked_asm!(
+                "push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
+                "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
+                "mov rdi, rsp",
+                "cld",
+                "call {handler}",
+                "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
+                "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
+                "add rsp, 16",
+                "iretq",
+                handler = sym $handler,
+            )
+        }
+    };
 }
+
+// Two entries, so that an image whose interrupt gates are never installed
+// (it never reads the clock nor registers an interrupt) links neither the
+// interrupt stubs nor what `interrupt` calls: the APICs, the PIT, the RTC.
+entry!(exception_entry => exception);
+entry!(interrupt_entry => interrupt);
 
 macro_rules! stubs {
     ($($vector:literal $kind:ident),* $(,)?) => {
@@ -71,14 +82,14 @@ macro_rules! stubs {
     (@stub $vector:literal no_code) => {{
         #[unsafe(naked)]
         extern "C" fn stub() {
-            naked_asm!("push 0", concat!("push ", $vector), "jmp {common}", common = sym common_entry)
+            naked_asm!("push 0", concat!("push ", $vector), "jmp {common}", common = sym exception_entry)
         }
         stub
     }};
     (@stub $vector:literal code) => {{
         #[unsafe(naked)]
         extern "C" fn stub() {
-            naked_asm!(concat!("push ", $vector), "jmp {common}", common = sym common_entry)
+            naked_asm!(concat!("push ", $vector), "jmp {common}", common = sym exception_entry)
         }
         stub
     }};
@@ -99,7 +110,7 @@ const IRQ_STUB_SIZE: usize = 16;
 
 core::arch::global_asm!(
     r#"
-    .text
+    .pushsection .text.unikernel_irq_stubs, "ax", @progbits
     .balign 16
     .global __unikernel_irq_stubs
 __unikernel_irq_stubs:
@@ -113,8 +124,9 @@ __unikernel_irq_stubs:
     .endr
     .global __unikernel_irq_stubs_end
 __unikernel_irq_stubs_end:
+    .popsection
 "#,
-    common = sym common_entry,
+    common = sym interrupt_entry,
     options(att_syntax)
 );
 
@@ -234,15 +246,9 @@ pub fn install_interrupt_gates() {
     }
 }
 
-/// Entered from every stub with interrupts off.
-extern "C" fn trap(frame: &mut TrapFrame) {
-    match frame.vector {
-        0..32 => exception(frame),
-        v => interrupt(v as u8),
-    }
-}
-
-fn interrupt(vector: u8) {
+/// Vectors 32–255, entered with interrupts off.
+extern "C" fn interrupt(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
     let apic = crate::clock::get().apic;
     let lines = IRQ_BASE..IRQ_BASE + unikernel_core::interrupt::LINES as u8;
     match vector {
@@ -269,8 +275,8 @@ fn interrupt(vector: u8) {
     }
 }
 
-/// CPU exceptions are fatal: report and exit.
-fn exception(frame: &TrapFrame) -> ! {
+/// CPU exceptions (vectors 0–31) are fatal: report and exit.
+extern "C" fn exception(frame: &mut TrapFrame) -> ! {
     // SAFETY: the interrupted code never resumes, so its locks are dead.
     unsafe { serial::force_unlock() };
     report(frame);

@@ -76,7 +76,7 @@ impl Tables {
         for addr in range.step_by(HUGE as usize) {
             let entry = self.pd_entry(addr);
             if entry.is_unused() {
-                entry.set_addr(PhysAddr::new(addr), flags | F::HUGE_PAGE);
+                entry.set_addr(phys(addr), flags | F::HUGE_PAGE);
             }
         }
     }
@@ -93,11 +93,13 @@ impl Tables {
             if entry.is_unused() {
                 entry.set_addr(table_phys, F::PRESENT | F::WRITABLE);
             }
-            assert_eq!(entry.addr(), table_phys, "two 2 MiB regions above FINE_LIMIT mapped with 4 KiB pages");
+            // `assert!`, not `assert_eq!`: the latter links `Debug` padding
+            // machinery into every image for a message no clearer than this.
+            assert!(entry.addr() == table_phys, "two 2 MiB regions above FINE_LIMIT mapped with 4 KiB pages");
             let table = &mut self.pts[index];
             let end = range.end.min(block + HUGE);
             while addr < end {
-                table[((addr >> 12) & 511) as usize].set_addr(PhysAddr::new(addr), flags);
+                table[((addr >> 12) & 511) as usize].set_addr(phys(addr), flags);
                 addr += PAGE;
             }
         }
@@ -112,7 +114,14 @@ impl Tables {
 
 fn table_addr(table: *const PageTable) -> PhysAddr {
     // Identity mapping: a table's virtual address is its physical address.
-    PhysAddr::new(table as u64)
+    phys(table as u64)
+}
+
+/// The physical address `addr`. Every address mapped here is below 4 GiB
+/// (RAM, the image, the device windows), so nothing is truncated, and the
+/// checking `PhysAddr::new` would only link a panic path into every image.
+fn phys(addr: u64) -> PhysAddr {
+    PhysAddr::new_truncate(addr)
 }
 
 /// The 4 KiB mappings of low memory, the image and the stacks, as address

@@ -1,6 +1,8 @@
-//! The bare-metal [`Platform`]: COM1 console, `isa-debug-exit`, the heap.
+//! The bare-metal [`Platform`]: COM1 console, `isa-debug-exit`, the heap;
+//! and its [`Clock`]: the TSC, and `hlt` until the APIC timer or a device.
 
 use crate::{boot, clock, serial, stack};
+use unikernel_core::time::Clock;
 use unikernel_core::{Error, Platform, exit, heap, interrupt, println};
 use x86_64::instructions::port::Port;
 
@@ -42,15 +44,29 @@ impl Platform for X86_64 {
         Some(boot::cycles_since_entry())
     }
 
-    fn now_ns(&self) -> u64 {
+    /// One CPU: wakers run on it, in a task or in an interrupt handler
+    /// that ends the halt by itself.
+    fn notify(&self) {}
+
+    fn on_executor_thread(&self) -> bool {
+        true
+    }
+}
+
+unikernel_core::time::implement!(Clock for X86_64);
+
+/// Linked only into images that read the time or wait: the first call
+/// brings up the APICs and calibrates the clock (see `clock`).
+impl Clock for X86_64 {
+    fn now_ns() -> u64 {
         clock::get().now_ns()
     }
 
-    fn unix_time_ns(&self) -> u64 {
+    fn unix_time_ns() -> u64 {
         clock::get().unix_ns()
     }
 
-    fn idle(&self, deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
+    fn idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
         let clock = clock::get();
         // Interrupts are off outside this function, so nothing can change
         // `still_idle` between this check and the halt.
@@ -67,20 +83,12 @@ impl Platform for X86_64 {
             }
             None if !interrupt::any_registered() => {
                 println!("all tasks are blocked with no timer pending and no interrupt source: deadlock");
-                self.exit(exit::FAILURE)
+                exit::exit(exit::FAILURE)
             }
             None => {}
         }
         // `sti; hlt`: an interrupt arriving right after `sti` still ends the halt.
         x86_64::instructions::interrupts::enable_and_hlt();
         x86_64::instructions::interrupts::disable();
-    }
-
-    /// One CPU: wakers run on it, in a task or in an interrupt handler
-    /// that ends the halt by itself.
-    fn notify(&self) {}
-
-    fn on_executor_thread(&self) -> bool {
-        true
     }
 }

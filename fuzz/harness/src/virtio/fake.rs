@@ -163,6 +163,7 @@ pub struct Device {
 }
 
 impl Device {
+    /// A device offering `features`, with `config` as its configuration space and `queues` empty queues.
     pub fn new(device_type: DeviceType, features: u64, config: Vec<u8>, queues: usize) -> Self {
         Self {
             device_type,

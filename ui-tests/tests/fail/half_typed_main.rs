@@ -1,0 +1,8 @@
+#![cfg_attr(target_os = "none", no_std, no_main)]
+use unikernel::prelude::*;
+
+#[unikernel]
+fn main() {
+    let x = ;
+    println!("{}", x);
+}
