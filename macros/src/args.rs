@@ -158,8 +158,9 @@ impl Globals {
             None => Ok(quote!(None)),
             Some(lit) => {
                 let size = parse_size(lit)?;
-                if size < 1 << 20 {
-                    return Err(Error::custom("heap_size must be at least 1M").with_span(lit));
+                let min = unikernel_core::runtime::MIN_HEAP;
+                if size < min as u64 {
+                    return Err(Error::custom(format!("heap_size must be at least {}K", min >> 10)).with_span(lit));
                 }
                 let size = size as usize;
                 Ok(quote!(Some(#size)))

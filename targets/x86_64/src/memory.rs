@@ -10,11 +10,8 @@ use core::ops::Range;
 use unikernel_core::runtime::Config;
 
 pub const PAGE: u64 = 4096;
-/// The heap below which `main` is not started. Measured with release
-/// images: hello, random and timers run in 4 KiB of heap; the servers need
-/// 350–500 KiB and say so with an allocation failure. 16× the former keeps
-/// a 2 MiB guest possible and refuses a guest that could not even begin.
-const MIN_HEAP: u64 = 64 * 1024;
+/// The heap below which `main` is not started (see the runtime's constant).
+const MIN_HEAP: u64 = unikernel_core::runtime::MIN_HEAP as u64;
 
 pub struct Plan {
     /// The unmapped page just below `stack`.
