@@ -20,17 +20,6 @@ pub struct Component {
     pub init: fn() -> Result<(), Error>,
 }
 
-impl Component {
-    /// The size of [`Component::vmm_record`], for the macro's static.
-    pub const VMM_RECORD_SIZE: usize = crate::vmm::SIZE;
-
-    /// The `.unikernel.vmm` record naming component `name`, which the macro
-    /// emits for each component of the image (the runner's banner).
-    pub const fn vmm_record(name: &str) -> [u8; crate::vmm::SIZE] {
-        crate::vmm::Record::component(name).encode()
-    }
-}
-
 /// The components of this image, in link order.
 #[distributed_slice]
 pub static COMPONENTS: [Component];

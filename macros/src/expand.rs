@@ -117,8 +117,8 @@ fn application(args: &Args, unikernel: &TokenStream, run: TokenStream) -> darlin
         /// crates add the devices they need to the same section.
         #[used]
         #[unsafe(link_section = ".unikernel.vmm")]
-        static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::Component::VMM_RECORD_SIZE]; #named] =
-            [#(#unikernel::__private::Component::vmm_record(#names)),*];
+        static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::vmm::SIZE]; #named] =
+            [#(#unikernel::__private::vmm::Record::component(#names).encode()),*];
 
         #[cfg_attr(target_os = "none", unsafe(no_mangle))]
         static __UNIKERNEL_APP: #unikernel::__private::App = #unikernel::__private::App {
