@@ -31,7 +31,7 @@ fn offsets(count: u64) -> impl Iterator<Item = u64> {
     })
 }
 
-#[unikernel(block)]
+#[unikernel]
 async fn main(disk: Block) -> Result<(), Error> {
     let mut big = vec![0x5au8; 1 << 20];
     let start = Instant::now();

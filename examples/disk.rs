@@ -28,7 +28,7 @@ fn pattern(first: u64, count: u64, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-#[unikernel(block)]
+#[unikernel]
 async fn main(disk: Block) -> Result<(), Error> {
     let (sectors, seed) = (arg("sectors", 64)?, arg("seed", 1)? as u8);
     unikernel::println!("disk: {} sectors of {} bytes", disk.sectors(), disk.sector_size());

@@ -18,7 +18,7 @@ const PORT: u16 = 7;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const DEAD_PEER: Duration = Duration::from_secs(45);
 
-#[unikernel(net)]
+#[unikernel]
 async fn main(net: Net) -> Result<(), Error> {
     let idle = match unikernel::cmdline::value("idle") {
         Some(s) => Duration::from_secs(s.parse().map_err(|_| Error::msg("`idle=SECONDS` expects a number"))?),

@@ -21,7 +21,7 @@ static REQUESTS: AtomicU64 = AtomicU64::new(0);
 static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 static OPEN: AtomicU64 = AtomicU64::new(0);
 
-#[unikernel(net)]
+#[unikernel]
 async fn main(net: Net) -> Result<(), Error> {
     let (ip, len) = net.configured().await;
     let listener = net.tcp_listen_with_backlog(PORT, 32).await?;

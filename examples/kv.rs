@@ -18,8 +18,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use unikernel::prelude::*;
 use unikernel_http::{Limits, Request, Response, Server, serve};
-use unikernel_net::Net;
-use unikernel_storage::{Block, Store, StoreError};
+use unikernel_net::{Net, net};
+use unikernel_storage::{Block, Store, StoreError, block};
 
 const PORT: u16 = 80;
 /// Largest value accepted.

@@ -5,7 +5,7 @@
 use unikernel::prelude::*;
 use unikernel_entropy::Entropy;
 
-#[unikernel(entropy)]
+#[unikernel]
 fn main(rng: Entropy) -> Result<(), Error> {
     let (a, b) = (rng.u64()?, rng.u64()?);
     // Two equal 64-bit draws mean the source is broken, not unlucky.

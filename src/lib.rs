@@ -18,7 +18,8 @@
 #![forbid(unsafe_code)]
 
 pub use unikernel_core::{Error, cmdline, exit, free_memory, print, println};
-/// `#[unikernel]`/`#[unikernel(components, options)]` on `main`.
+/// `#[unikernel]`/`#[unikernel(components, options)]` on `main`: the
+/// parameters of `main` and the attribute's items name the components.
 pub use unikernel_macros::unikernel;
 /// `#[unikernel::test]` registers an in-guest test; `unikernel::test_main!()`
 /// makes a test image that runs them.
@@ -40,10 +41,11 @@ pub mod future {
     pub use futures_util::{FutureExt, join, pin_mut, select_biased};
 }
 
-/// For component crates and tests: a component's typed handle, and whether
-/// the image contains a component.
+/// For component crates: what a component implements ([`Component`](component::Component), its
+/// [`Handle`](component::Handle)) and the macros its name's macro expands to; for tests,
+/// whether the image contains a component.
 pub mod component {
-    pub use unikernel_core::component::{Handle, linked};
+    pub use unikernel_core::component::{Component, Entry, Handle, entry, linked, options};
 }
 
 /// Heap statistics of the bare-metal heap.
@@ -66,7 +68,7 @@ pub mod prelude {
 pub mod __private {
     pub use linkme;
     pub use log::LevelFilter;
-    pub use unikernel_core::component::{COMPONENTS, Component, Handle};
+    pub use unikernel_core::component::{COMPONENTS, Entry, Handle, check_distinct};
     pub use unikernel_core::executor::block_on;
     pub use unikernel_core::runtime::{App, Config, Termination};
     pub use unikernel_core::test::{TESTS, Test, main as test_main};

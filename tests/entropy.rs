@@ -6,7 +6,7 @@ use unikernel::Error;
 use unikernel::component::{Handle, linked};
 use unikernel_entropy::Entropy;
 
-unikernel::test_main!(entropy);
+unikernel::test_main!(unikernel_entropy::entropy);
 
 fn distinct_draws(fill: impl Fn(&mut [u8; 32]) -> Result<(), Error>) -> Result<(), Error> {
     let (mut a, mut b) = ([0u8; 32], [0u8; 32]);

@@ -1,28 +1,158 @@
-//! The component registry.
+//! Components: what `#[unikernel(...)]` and `main`'s parameters name.
 //!
-//! Every component named in `#[unikernel(...)]` gets an entry in
-//! [`COMPONENTS`], emitted by the macro in the application crate. Since a
-//! component crate is only linked when the macro mentions it, the slice holds
-//! exactly the components of this image.
+//! A component is any crate's type implementing [`Component`]. The crate
+//! exports a macro under the component's name (`net`, `my_sensors::thermo`)
+//! that checks the options written in the attribute and expands to an
+//! [`Entry`] with [`component_entry!`](crate::component_entry); the
+//! `#[unikernel]` macro calls it with the user's tokens and knows no
+//! component by name. A parameter of `main` names its component through
+//! [`Handle::Component`]. Every entry lands in [`COMPONENTS`], emitted in the
+//! application crate: since a component crate is only linked when the
+//! application mentions it, the slice holds exactly this image's components.
 
 use crate::Error;
 use alloc::vec::Vec;
 use linkme::distributed_slice;
 
-/// A component linked into the image.
-#[derive(Debug)]
-pub struct Component {
-    /// The name used in `#[unikernel(...)]`.
-    pub name: &'static str,
-    /// Components that must be started before this one.
-    pub after: &'static [&'static str],
+/// A part of the image that starts before `main`.
+pub trait Component: 'static {
+    /// Unique in an image: logs, the runner's banner, [`linked`].
+    const NAME: &'static str;
+    /// Names of components that must start first.
+    const AFTER: &'static [&'static str] = &[];
+    /// What the attribute's options build; `Default` when only a parameter
+    /// of `main` names the component.
+    type Options: Default;
     /// Brings the component up; runs once, before `main`.
+    fn init(options: &Self::Options) -> Result<(), Error>;
+}
+
+/// A component's handle, the typed proof in `main`'s signature that the
+/// component is in the image: `fn main(rng: Entropy)`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a component handle",
+    label = "this parameter of `main` must be the handle of a component",
+    note = "each parameter of `main` is a component's handle (e.g. `Net`); components without one are named in `#[unikernel(...)]`"
+)]
+pub trait Handle: Sized {
+    /// The component this handle belongs to; naming the handle in `main`'s
+    /// parameters links and starts it.
+    type Component: Component;
+    /// Called once, after every component started, to build the handle.
+    fn take() -> Result<Self, Error>;
+}
+
+/// A component in the image, with its options bound into `init`.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    /// [`Component::NAME`].
+    pub name: &'static str,
+    /// [`Component::AFTER`].
+    pub after: &'static [&'static str],
+    /// Whether the attribute named it (with its options); otherwise only a
+    /// parameter did, and the component starts with default options unless
+    /// the attribute names it too.
+    pub named: bool,
+    /// Starts the component with its options.
     pub init: fn() -> Result<(), Error>,
+}
+
+impl Entry {
+    /// The entry of a component that only a parameter of `main` names.
+    pub const fn default_of<C: Component>() -> Self {
+        Self { name: C::NAME, after: C::AFTER, named: false, init: || C::init(&C::Options::default()) }
+    }
+}
+
+/// The entry of component `$component` started with `$options`, an
+/// expression of its `Options` type: what a component's macro expands to.
+///
+/// ```ignore
+/// macro_rules! thermo {
+///     ($($field:ident = $value:expr),* $(,)?) => {
+///         $crate::__unikernel::component::entry!(
+///             $crate::Thermo,
+///             $crate::Options { $($field: $value,)* ..Default::default() }
+///         )
+///     };
+/// }
+/// ```
+#[macro_export]
+macro_rules! component_entry {
+    ($component:ty, $options:expr $(,)?) => {
+        $crate::component::Entry {
+            name: <$component as $crate::component::Component>::NAME,
+            after: <$component as $crate::component::Component>::AFTER,
+            named: true,
+            init: || <$component as $crate::component::Component>::init(&$options),
+        }
+    };
+}
+
+/// The entry of `$component` with options written as `field = value`
+/// over `$options`'s defaults: the whole grammar of a component whose
+/// options are plain values. A misspelt field or a value of the wrong type
+/// is the compiler's error on the user's token.
+///
+/// ```ignore
+/// #[macro_export]
+/// macro_rules! __thermo {
+///     ($($options:tt)*) => {
+///         $crate::__unikernel::component::options!($crate::Thermo, $crate::Options; $($options)*)
+///     };
+/// }
+/// pub use __thermo as thermo; // #[unikernel(my_sensors::thermo(period_ms = 500))]
+/// ```
+#[macro_export]
+macro_rules! component_options {
+    ($component:ty, $options:ty; $($field:ident = $value:expr),* $(,)?) => {
+        $crate::component_entry!($component, {
+            // A struct expression needs a path; `$options` is a type.
+            type Options = $options;
+            // Every field may be written; the defaults then go unused.
+            #[allow(clippy::needless_update)]
+            let options = Options { $($field: $value,)* ..::core::default::Default::default() };
+            options
+        })
+    };
+}
+
+pub use crate::{component_entry as entry, component_options as options};
+
+/// Fails to compile when two entries the attribute wrote name the same
+/// component (through two paths, which the macro cannot tell apart).
+pub const fn check_distinct(named: &[&str]) {
+    let mut i = 0;
+    while i < named.len() {
+        let mut j = i + 1;
+        while j < named.len() {
+            if eq(named[i], named[j]) {
+                panic!("a component is named twice in #[unikernel(...)], through two paths");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+}
+
+const fn eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// The components of this image, in link order.
 #[distributed_slice]
-pub static COMPONENTS: [Component];
+pub static COMPONENTS: [Entry];
 
 /// Whether the image contains the component `name`.
 pub fn linked(name: &str) -> bool {
@@ -34,7 +164,7 @@ pub fn init_all() -> Result<(), Error> {
     if COMPONENTS.is_empty() {
         return Ok(()); // most images: skip the ordering work at boot
     }
-    for component in start_order(&COMPONENTS)? {
+    for component in start_order(&distinct(&COMPONENTS))? {
         log::debug!("starting component {}", component.name);
         (component.init)()
             .map_err(|e| Error::msg(alloc::format!("component `{}` failed to start: {e}", component.name)))?;
@@ -42,9 +172,23 @@ pub fn init_all() -> Result<(), Error> {
     Ok(())
 }
 
+/// Each component once: the attribute's entry when it has one (its
+/// options), else the first parameter's.
+fn distinct(entries: &[Entry]) -> Vec<&Entry> {
+    let mut out: Vec<&Entry> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match out.iter_mut().find(|o| o.name == entry.name) {
+            Some(kept) if entry.named && !kept.named => *kept = entry,
+            Some(_) => {}
+            None => out.push(entry),
+        }
+    }
+    out
+}
+
 /// Orders `components` so each comes after those it names in `after`;
 /// ties keep link order. Fails on a missing dependency or a cycle.
-fn start_order(components: &[Component]) -> Result<Vec<&Component>, Error> {
+fn start_order<'a>(components: &[&'a Entry]) -> Result<Vec<&'a Entry>, Error> {
     for c in components {
         if let Some(missing) = c.after.iter().find(|d| !components.iter().any(|o| o.name == **d)) {
             return Err(Error::msg(alloc::format!(
@@ -53,7 +197,7 @@ fn start_order(components: &[Component]) -> Result<Vec<&Component>, Error> {
             )));
         }
     }
-    let mut order: Vec<&Component> = Vec::with_capacity(components.len());
+    let mut order: Vec<&Entry> = Vec::with_capacity(components.len());
     while order.len() < components.len() {
         let ready = components.iter().find(|c| {
             !order.iter().any(|o| o.name == c.name) && c.after.iter().all(|d| order.iter().any(|o| o.name == *d))
@@ -66,13 +210,6 @@ fn start_order(components: &[Component]) -> Result<Vec<&Component>, Error> {
     Ok(order)
 }
 
-/// A component's handle, the typed proof in `main`'s signature that the
-/// component is in the image: `fn main(rng: Entropy)`.
-pub trait Handle: Sized {
-    /// Called once, after every component started, to build the handle.
-    fn take() -> Result<Self, Error>;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,12 +218,16 @@ mod tests {
         Ok(())
     }
 
-    fn c(name: &'static str, after: &'static [&'static str]) -> Component {
-        Component { name, after, init: ok }
+    fn named() -> Result<(), Error> {
+        Err(Error::msg("named"))
     }
 
-    fn names(cs: &[Component]) -> Result<Vec<&'static str>, String> {
-        start_order(cs).map(|o| o.iter().map(|c| c.name).collect()).map_err(|e| e.to_string())
+    fn c(name: &'static str, after: &'static [&'static str]) -> Entry {
+        Entry { name, after, named: true, init: ok }
+    }
+
+    fn names(cs: &[Entry]) -> Result<Vec<&'static str>, String> {
+        start_order(&distinct(cs)).map(|o| o.iter().map(|c| c.name).collect()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -101,5 +242,24 @@ mod tests {
         assert_eq!(names(&missing).unwrap_err(), "component `net` needs `virtio-net`, which is not in this image");
         let cycle = [c("a", &["b"]), c("b", &["a"])];
         assert!(names(&cycle).unwrap_err().contains("cycle"));
+    }
+
+    #[test]
+    fn a_component_named_by_a_parameter_and_the_attribute_starts_once_with_the_attributes_options() {
+        let param = Entry { named: false, ..c("net", &[]) };
+        let attribute = Entry { init: named, ..c("net", &[]) };
+        for entries in [[param, attribute], [attribute, param]] {
+            let kept = distinct(&entries);
+            assert_eq!(kept.len(), 1);
+            assert_eq!((kept[0].init)().unwrap_err().to_string(), "named");
+        }
+        assert_eq!(distinct(&[param, param]).len(), 1);
+    }
+
+    #[test]
+    fn names_compare_by_bytes_in_const() {
+        assert!(eq("net", "net") && !eq("net", "nett") && !eq("net", "neT"));
+        check_distinct(&["net", "entropy", "block"]);
+        assert!(std::panic::catch_unwind(|| check_distinct(&["net", "entropy", "net"])).is_err());
     }
 }

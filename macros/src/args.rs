@@ -1,20 +1,20 @@
-//! The arguments of `#[unikernel(...)]`: components (`entropy`,
-//! `entropy(source = "rdseed")`) and global options (`log = "debug"`).
+//! The arguments of `#[unikernel(...)]`: components, each the path of the
+//! macro its crate exports (`entropy`, `my_sensors::thermo(period_ms = 500)`),
+//! and global options (`log = "debug"`). The macro knows no component: it
+//! calls each path's macro with the options as written, and the component's
+//! own code checks them.
 
-use crate::components::{self, Spec};
 use darling::ast::NestedMeta;
 use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
-use syn::{Ident, LitStr, Meta};
+use syn::{Ident, LitStr, Meta, Path};
 
 /// A component as named in the attribute.
 pub struct Named {
-    pub ident: Ident,
-    pub spec: &'static Spec,
-    /// Path to the component crate.
-    pub krate: TokenStream,
-    /// An expression of the crate's `Options` type.
+    /// The path of the component's macro, as the user wrote it.
+    pub path: Path,
+    /// The tokens between its parentheses, for that macro.
     pub options: TokenStream,
 }
 
@@ -29,7 +29,7 @@ pub struct Globals {
 }
 
 pub struct Args {
-    /// Named components, then the ones they need, each once.
+    /// Named components, in the order written.
     pub components: Vec<Named>,
     pub globals: Globals,
 }
@@ -43,85 +43,31 @@ pub fn parse(tokens: TokenStream) -> darling::Result<Args> {
     let mut components: Vec<Named> = Vec::new();
     let mut globals = Vec::new();
     for item in items {
-        let meta = match item {
-            NestedMeta::Meta(meta) => meta,
+        let (path, options) = match item {
             NestedMeta::Lit(lit) => {
-                errors.push(Error::custom("expected a component name or `option = value`").with_span(&lit));
+                errors.push(
+                    Error::custom("expected a component (the path of its macro, like `net`) or `option = value`")
+                        .with_span(&lit),
+                );
                 continue;
             }
-        };
-        if let Meta::NameValue(_) = meta {
-            globals.push(NestedMeta::Meta(meta));
-            continue;
-        }
-        let Some(ident) = meta.path().get_ident().cloned() else {
-            errors.push(Error::custom("expected a component name").with_span(meta.path()));
-            continue;
-        };
-        let Some(spec) = components::find(&ident.to_string()) else {
-            errors.push(unknown_component(&ident));
-            continue;
-        };
-        if components.iter().any(|c| c.ident == ident) {
-            errors.push(Error::custom(format!("component `{ident}` is named twice")).with_span(&ident));
-            continue;
-        }
-        let krate = match crate::paths::component(spec.package, spec.name, ident.span()) {
-            Ok(krate) => krate,
-            Err(e) => {
-                errors.push(e.into());
+            NestedMeta::Meta(meta @ Meta::NameValue(_)) => {
+                globals.push(NestedMeta::Meta(meta));
                 continue;
             }
+            NestedMeta::Meta(Meta::Path(path)) => (path, TokenStream::new()),
+            NestedMeta::Meta(Meta::List(list)) => (list.path, list.tokens),
         };
-        let nested = match &meta {
-            Meta::List(list) => match NestedMeta::parse_meta_list(list.tokens.clone()) {
-                Ok(nested) => nested,
-                Err(e) => {
-                    errors.push(e.into());
-                    continue;
-                }
-            },
-            _ => Vec::new(),
-        };
-        if let Some(options) = errors.handle((spec.options)(&nested, &krate)) {
-            components.push(Named { ident, spec, krate, options });
+        let written = path.to_token_stream().to_string().replace(' ', "");
+        if components.iter().any(|c| c.path.to_token_stream().to_string().replace(' ', "") == written) {
+            errors.push(Error::custom(format!("component `{written}` is named twice")).with_span(&path));
+            continue;
         }
+        components.push(Named { path, options });
     }
     let globals = errors.handle(Globals::from_list(&globals)).unwrap_or_default();
     errors.finish()?;
-    add_dependencies(&mut components)?;
     Ok(Args { components, globals })
-}
-
-fn unknown_component(ident: &Ident) -> Error {
-    let name = ident.to_string();
-    let known: Vec<&str> = components::KNOWN.iter().map(|s| s.name).collect();
-    let nearest = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(&name, k), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    let hint = nearest.map(|(_, k)| format!("; did you mean `{k}`?")).unwrap_or_default();
-    Error::custom(format!("unknown component `{name}`{hint} (known components: {})", known.join(", "))).with_span(ident)
-}
-
-/// Components a named one starts after are linked too, with default options.
-fn add_dependencies(components: &mut Vec<Named>) -> darling::Result<()> {
-    let mut i = 0;
-    while i < components.len() {
-        for dep in components[i].spec.after {
-            if components.iter().any(|c| c.spec.name == *dep) {
-                continue;
-            }
-            let spec = components::find(dep).expect("components table names only known dependencies");
-            let span = components[i].ident.span();
-            let krate = crate::paths::component(spec.package, spec.name, span)?;
-            let options = (spec.options)(&[], &krate)?;
-            components.push(Named { ident: Ident::new(spec.name, span), spec, krate, options });
-        }
-        i += 1;
-    }
-    Ok(())
 }
 
 impl Globals {

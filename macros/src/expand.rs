@@ -43,29 +43,26 @@ fn app_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
     let mut errors = Error::accumulator();
     errors.handle(main_fn::check_signature(f, "`main`"));
     let args = errors.handle(args);
-    if let Some(args) = &args {
-        errors.handle(main_fn::check_handles(f, &args.components));
-    }
     errors.finish()?;
     let args = args.expect("errors returned above");
 
     let unikernel = crate::paths::facade();
     let user_main = &f.sig.ident;
-    let handles =
-        f.sig.inputs.iter().zip(args.components.iter().filter(|c| c.spec.handle.is_some())).map(|(input, c)| {
-            let FnArg::Typed(param) = input else { unreachable!("receivers were rejected") };
-            let (ty, krate, handle) = (&param.ty, &c.krate, format_ident!("{}", c.spec.handle.expect("filtered")));
-            // Spanned on the parameter's type: a same-named impostor type
-            // is reported there.
-            quote_spanned!(ty.span()=> {
-                let handle = <#krate::#handle as #unikernel::__private::Handle>::take()?;
-                let handle: #ty = handle;
-                handle
-            })
-        });
+    let params: Vec<&syn::Type> = f
+        .sig
+        .inputs
+        .iter()
+        .map(|input| match input {
+            FnArg::Typed(param) => &*param.ty,
+            FnArg::Receiver(_) => unreachable!("receivers were rejected"),
+        })
+        .collect();
+    // Spanned on each parameter's type: a type that is not a handle is
+    // reported there.
+    let handles = params.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as #unikernel::__private::Handle>::take()?));
     let call = quote!(#user_main(#(#handles),*));
     let run = termination(&unikernel, f, call);
-    let app = application(&args, &unikernel, run)?;
+    let app = application(&args, &params, &unikernel, run)?;
     Ok(quote! {
         #f
         #app
@@ -75,7 +72,7 @@ fn app_for(args: TokenStream, f: &ItemFn) -> darling::Result<TokenStream> {
 pub fn test_main(args: TokenStream) -> darling::Result<TokenStream> {
     let args = args::parse(args)?;
     let unikernel = crate::paths::facade();
-    application(&args, &unikernel, quote!(#unikernel::__private::test_main()))
+    application(&args, &[], &unikernel, quote!(#unikernel::__private::test_main()))
 }
 
 /// Turns the call of a `main` or test into `Result<(), Error>`; an `async`
@@ -90,35 +87,55 @@ fn termination(unikernel: &TokenStream, f: &ItemFn, call: TokenStream) -> TokenS
 
 /// The registry entries, the component records for the runner, and the
 /// `App` static with the target entry points; `run` is the body of `main`.
-fn application(args: &Args, unikernel: &TokenStream, run: TokenStream) -> darling::Result<TokenStream> {
-    let registrations = args.components.iter().map(|c| {
-        let (krate, options, name) = (&c.krate, &c.options, c.spec.name);
-        let after = c.spec.after;
-        let entry = format_ident!("__UNIKERNEL_COMPONENT_{}", name.to_uppercase().replace('-', "_"));
+///
+/// Each component the attribute names is its macro's call with the user's
+/// tokens (`net!{ip = "10.0.2.15/24"}`), so the component's crate checks
+/// them; each parameter of `main` adds its handle's component with default
+/// options, which the runtime drops when the attribute names it too.
+fn application(
+    args: &Args,
+    params: &[&syn::Type],
+    unikernel: &TokenStream,
+    run: TokenStream,
+) -> darling::Result<TokenStream> {
+    let named: Vec<_> = (0..args.components.len()).map(|i| format_ident!("__UNIKERNEL_NAMED_{i}")).collect();
+    let named_entries = args.components.iter().zip(&named).map(|(c, name)| {
+        let (path, options) = (&c.path, &c.options);
+        quote!(const #name: #unikernel::__private::Entry = #path!{ #options };)
+    });
+    let by_param: Vec<_> = (0..params.len()).map(|i| format_ident!("__UNIKERNEL_PARAM_{i}")).collect();
+    let param_entries = params.iter().zip(&by_param).map(|(ty, name)| {
+        quote_spanned!(ty.span()=>
+            const #name: #unikernel::__private::Entry =
+                #unikernel::__private::Entry::default_of::<<#ty as #unikernel::__private::Handle>::Component>();
+        )
+    });
+    let all: Vec<_> = named.iter().chain(&by_param).collect();
+    let registrations = all.iter().map(|entry| {
+        let slot = format_ident!("{entry}_SLOT");
         quote! {
             #[#unikernel::__private::linkme::distributed_slice(#unikernel::__private::COMPONENTS)]
             #[linkme(crate = #unikernel::__private::linkme)]
-            static #entry: #unikernel::__private::Component = #unikernel::__private::Component {
-                name: #name,
-                after: &[#(#after),*],
-                init: || #krate::__component::init(&#options),
-            };
+            static #slot: #unikernel::__private::Entry = #entry;
         }
     });
-    let names = args.components.iter().map(|c| c.spec.name);
-    let named = args.components.len();
+    let count = all.len();
     let log_level = args.globals.log_level()?;
     let stack_size = args.globals.stack_size()? as usize;
     let heap_size = args.globals.heap_size()?;
     Ok(quote! {
+        #(#named_entries)*
+        #(#param_entries)*
+        // Two paths to one component's macro (`net` and `unikernel_net::net`).
+        const _: () = #unikernel::__private::check_distinct(&[#(#named.name),*]);
         #(#registrations)*
 
         /// The components of this image, for the runner; the components'
         /// crates add the devices they need to the same section.
         #[used]
         #[unsafe(link_section = ".unikernel.vmm")]
-        static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::vmm::SIZE]; #named] =
-            [#(#unikernel::__private::vmm::Record::component(#names).encode()),*];
+        static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::vmm::SIZE]; #count] =
+            [#(#unikernel::__private::vmm::Record::component(#all.name).encode()),*];
 
         #[cfg_attr(target_os = "none", unsafe(no_mangle))]
         static __UNIKERNEL_APP: #unikernel::__private::App = #unikernel::__private::App {

@@ -2,14 +2,14 @@
 //!
 //! The expansion is small on purpose: for `#[unikernel(entropy)] fn main(rng:
 //! Entropy)` it renames the user's function, adds one registry entry per
-//! component (which is also the only mention that links the component's
-//! crate), records the component names for the runner, and defines the
-//! application static the boot code starts. `cargo expand --example random`
-//! shows it.
+//! component (the call of the component crate's `entropy!` macro, or the
+//! handle type's component; either is the only mention that links the
+//! component's crate), records the component names for the runner, and
+//! defines the application static the boot code starts. It knows no
+//! component: `cargo expand --example random` shows it.
 #![forbid(unsafe_code)]
 
 mod args;
-mod components;
 mod expand;
 mod main_fn;
 mod paths;
@@ -18,11 +18,12 @@ use proc_macro::TokenStream;
 
 /// Turns `main` into a unikernel's entry point.
 ///
-/// Arguments: the components to link, each optionally with options
-/// (`entropy(source = "rdseed")`), and global options `log = "debug"`,
-/// `stack_size = "256K"`, `heap_size = "16M"`. `main` takes one handle per
-/// component that provides one, in the order named, and returns `()` or
-/// `Result<(), E>`.
+/// Each parameter of `main` is a component's handle (`net: Net`), which
+/// links and starts that component. Arguments: components to link without
+/// a handle, or with options, each the path of the macro its crate exports
+/// (`entropy(source = "rdseed")`, `my_sensors::thermo`), and global options
+/// `log = "debug"`, `stack_size = "256K"`, `heap_size = "16M"`. `main`
+/// returns `()` or `Result<(), E>`.
 #[proc_macro_attribute]
 pub fn unikernel(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::app(args.into(), item.into()).into()

@@ -1,9 +1,6 @@
 //! Checks that the annotated function can be a unikernel's `main` or a test.
 
-use crate::args::Named;
 use darling::Error;
-use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
 /// What every entry point (main or test) must not be.
@@ -56,50 +53,4 @@ fn returns_unit_or_result(ty: &Type) -> bool {
         }),
         other => is_unit(other),
     }
-}
-
-/// `main` takes one handle per component that has one, in the order the
-/// components were named.
-pub fn check_handles(f: &ItemFn, components: &[Named]) -> darling::Result<()> {
-    let mut errors = Error::accumulator();
-    let expected: Vec<(&Named, &str)> = components.iter().filter_map(|c| c.spec.handle.map(|h| (c, h))).collect();
-    let params: Vec<&syn::PatType> = f
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|a| match a {
-            FnArg::Typed(t) => Some(t),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
-    // Parameter types are checked by the compiler, against the handles the
-    // expansion passes (so aliases and full paths work); here, the count.
-    let hint = if expected.is_empty() {
-        "no named component provides a handle".to_string()
-    } else {
-        format!(
-            "the named components provide {}",
-            list(expected.iter().map(|(c, h)| format!("`{h}` ({})", c.spec.name)))
-        )
-    };
-    for param in params.iter().skip(expected.len()) {
-        let found = param.ty.to_token_stream().to_string().replace(' ', "");
-        errors.push(
-            Error::custom(format!("parameter of type `{found}` matches no component: {hint}")).with_span(&param.ty),
-        );
-    }
-    for (component, handle) in expected.iter().skip(params.len()) {
-        let span =
-            if params.is_empty() { f.sig.paren_token.span.join() } else { params.last().expect("not empty").span() };
-        let message = format!(
-            "component `{0}` provides a handle: add a parameter `{0}: {handle}` to `main`",
-            component.spec.name
-        );
-        errors.push(syn::Error::new(span, message).into());
-    }
-    errors.finish()
-}
-
-fn list(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
 }

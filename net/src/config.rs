@@ -35,6 +35,13 @@ pub struct Options {
     pub config: Config,
 }
 
+impl Default for Options {
+    /// DHCP: what QEMU's user networking and most hosts offer.
+    fn default() -> Self {
+        Self { config: Config::Dhcp }
+    }
+}
+
 /// Parses `a.b.c.d/len`.
 pub fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
     let (address, len) = text.split_once('/')?;

@@ -1,4 +1,4 @@
-//! The `net` component: `#[unikernel(net)] async fn main(net: Net)`.
+//! The `net` component: `#[unikernel] async fn main(net: Net)`.
 //!
 //! On bare metal it is a smoltcp TCP/IP stack (IPv4, ARP, ICMP echo,
 //! DHCPv4, DNS) over the virtio-net driver, driven by the device's
@@ -7,6 +7,8 @@
 //! sleeps otherwise. Hosted, the same API sits on the host's sockets.
 //!
 //! ```ignore
+//! use unikernel_net::{Net, net};
+//!
 //! #[unikernel(net(ip = "10.0.2.15/24", gateway = "10.0.2.2"))]
 //! async fn main(net: Net) -> Result<(), Error> {
 //!     let listener = net.tcp_listen(80).await?;
@@ -51,27 +53,43 @@ pub use tcp::{TcpListener, TcpStream};
 #[cfg(target_os = "none")]
 pub use udp::UdpSocket;
 
+impl unikernel_core::component::Component for Net {
+    const NAME: &'static str = "net";
+    type Options = Options;
+
+    fn init(options: &Options) -> Result<(), unikernel_core::Error> {
+        let config = config::effective(options.config)?;
+        #[cfg(target_os = "none")]
+        return stack::start(config);
+        #[cfg(not(target_os = "none"))]
+        return hosted::start(config);
+    }
+}
+
 impl unikernel_core::component::Handle for Net {
+    type Component = Self;
+
     fn take() -> Result<Self, unikernel_core::Error> {
         Net::get()
     }
 }
 
+// A network device for the VMM to attach (and back with the host's
+// network); in every image that links this crate.
+unikernel_core::vmm_records!(unikernel_core::vmm::Record::virtio(unikernel_core::vmm::virtio::NET, "net").required());
+
 #[doc(hidden)]
-pub mod __component {
-    use crate::{Options, config};
-    use unikernel_core::Error;
-    use unikernel_core::vmm::{Record, virtio};
+pub use unikernel_core as __unikernel;
+#[doc(hidden)]
+pub use unikernel_net_macros::options as __net_options;
 
-    // A network device for the VMM to attach (and back with the host's
-    // network); in every image that links this crate.
-    unikernel_core::vmm_records!(Record::virtio(virtio::NET, "net").required());
-
-    pub fn init(options: &Options) -> Result<(), Error> {
-        let config = config::effective(options.config)?;
-        #[cfg(target_os = "none")]
-        return crate::stack::start(config);
-        #[cfg(not(target_os = "none"))]
-        return crate::hosted::start(config);
-    }
+/// Names the component in `#[unikernel(...)]`, with its options:
+/// `net`, `net(dhcp)` or
+/// `net(ip = "10.0.2.15/24", gateway = "10.0.2.2", dns = "10.0.2.3")`.
+/// A parameter `net: Net` of `main` alone starts it with DHCP.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __net {
+    ($($options:tt)*) => { $crate::__net_options!{ $crate ; $($options)* } };
 }
+pub use __net as net;

@@ -1,4 +1,4 @@
-//! The `block` component: `#[unikernel(block)] async fn main(disk: Block)`.
+//! The `block` component: `#[unikernel] async fn main(disk: Block)`.
 //!
 //! [`BlockDevice`] is the async interface storage code targets: whole
 //! sectors in, whole sectors out, and a flush after which everything
@@ -98,22 +98,38 @@ impl BlockDevice for Block {
     }
 }
 
+impl unikernel_core::component::Component for Block {
+    const NAME: &'static str = "block";
+    type Options = Options;
+
+    fn init(_options: &Options) -> Result<(), unikernel_core::Error> {
+        Device::start()
+    }
+}
+
 impl unikernel_core::component::Handle for Block {
+    type Component = Self;
+
     fn take() -> Result<Self, unikernel_core::Error> {
         Ok(Self { device: Device::get()? })
     }
 }
 
+// A disk for the VMM to attach; in every image that links this crate.
+unikernel_core::vmm_records!(
+    unikernel_core::vmm::Record::virtio(unikernel_core::vmm::virtio::BLOCK, "block").required()
+);
+
 #[doc(hidden)]
-pub mod __component {
-    use crate::Options;
-    use unikernel_core::Error;
-    use unikernel_core::vmm::{Record, virtio};
+pub use unikernel_core as __unikernel;
 
-    // A disk for the VMM to attach; in every image that links this crate.
-    unikernel_core::vmm_records!(Record::virtio(virtio::BLOCK, "block").required());
-
-    pub fn init(_options: &Options) -> Result<(), Error> {
-        crate::Device::start()
-    }
+/// Names the component in `#[unikernel(...)]`: `block` (no options yet).
+/// A parameter `disk: Block` of `main` alone starts it too.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __block {
+    ($($options:tt)*) => {
+        $crate::__unikernel::component::options!($crate::Block, $crate::Options; $($options)*)
+    };
 }
+pub use __block as block;

@@ -16,6 +16,11 @@ const FILES: [(&str, &str); 6] = [
     ("tests/app.rs", include_str!("../template/tests/app.rs")),
 ];
 
+/// The component crates of this clone (package, directory), offered as
+/// commented dependency lines.
+const COMPONENTS: [(&str, &str); 3] =
+    [("unikernel-net", "net"), ("unikernel-storage", "storage"), ("unikernel-entropy", "devices/entropy")];
+
 pub fn run(dir: &Path) -> Result<(), String> {
     let name = package_name(dir)?;
     if dir.exists() && fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.next().is_some() {
@@ -23,8 +28,13 @@ pub fn run(dir: &Path) -> Result<(), String> {
     }
     let ws = workspace();
     let unikernel = format!("{{ path = {:?}, package = \"unikernel-rt\" }}", ws.display().to_string());
+    let components: String = COMPONENTS
+        .iter()
+        .map(|(package, path)| format!("# {package} = {{ path = {:?} }}\n", ws.join(path).display().to_string()))
+        .collect();
     for (path, text) in FILES {
         let text = text.replace("{{name}}", &name).replace("{{crate}}", &name.replace('-', "_"));
+        let text = text.replace("{{components}}", &components);
         write(&dir.join(path), &text.replace("{{unikernel}}", &unikernel))?;
     }
     // The toolchain (with its bare-metal target) and the dependency versions

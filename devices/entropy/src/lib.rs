@@ -1,4 +1,4 @@
-//! The `entropy` component: `#[unikernel(entropy)] fn main(rng: Entropy)`.
+//! The `entropy` component: `#[unikernel] fn main(rng: Entropy)`.
 //!
 //! On bare metal it reads the CPU's generator (RDRAND, or RDSEED with
 //! `entropy(source = "rdseed")`) and refuses to start on a CPU without it;
@@ -10,7 +10,7 @@
 
 use spin::Once;
 use unikernel_core::Error;
-use unikernel_core::component::Handle;
+use unikernel_core::component::{Component, Handle};
 
 #[cfg(target_os = "none")]
 mod cpu;
@@ -29,6 +29,13 @@ pub enum Source {
 pub struct Options {
     /// Which instruction supplies the bytes.
     pub source: Source,
+}
+
+impl Default for Options {
+    /// RDRAND: fast, and what the other sources are seeded from.
+    fn default() -> Self {
+        Self { source: Source::RdRand }
+    }
 }
 
 static SOURCE: Once<Source> = Once::new();
@@ -64,7 +71,23 @@ impl Entropy {
     }
 }
 
+impl Component for Entropy {
+    const NAME: &'static str = "entropy";
+    type Options = Options;
+
+    /// Fails when the CPU lacks the instruction.
+    fn init(options: &Options) -> Result<(), Error> {
+        #[cfg(target_os = "none")]
+        cpu::check(options.source)?;
+        log::debug!("entropy: source {:?}", options.source);
+        SOURCE.call_once(|| options.source);
+        Ok(())
+    }
+}
+
 impl Handle for Entropy {
+    type Component = Self;
+
     fn take() -> Result<Self, Error> {
         let source = *SOURCE.get().ok_or_else(|| Error::msg("the entropy component has not started"))?;
         Ok(Self { source })
@@ -92,15 +115,16 @@ unsafe extern "Rust" fn __getrandom_v03_custom(dest: *mut u8, len: usize) -> Res
 }
 
 #[doc(hidden)]
-pub mod __component {
-    use super::*;
+pub use unikernel_core as __unikernel;
+#[doc(hidden)]
+pub use unikernel_entropy_macros::options as __entropy_options;
 
-    /// Starts the component; fails when the CPU lacks the instruction.
-    pub fn init(options: &Options) -> Result<(), Error> {
-        #[cfg(target_os = "none")]
-        cpu::check(options.source)?;
-        log::debug!("entropy: source {:?}", options.source);
-        SOURCE.call_once(|| options.source);
-        Ok(())
-    }
+/// Names the component in `#[unikernel(...)]`, with its options: `entropy`
+/// or `entropy(source = "rdseed")`. A parameter `rng: Entropy` of `main`
+/// alone starts it with RDRAND.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __entropy {
+    ($($options:tt)*) => { $crate::__entropy_options!{ $crate ; $($options)* } };
 }
+pub use __entropy as entropy;

@@ -1,6 +1,6 @@
 //! A new user's first hour, outside this workspace: `cargo xtask new`, then
 //! `cargo run`, `cargo test` and `cargo doc` in the new crate; naming a
-//! component whose crate is missing, and pasting the line the error gives.
+//! component whose crate is missing, and uncommenting its line.
 
 mod common;
 
@@ -82,26 +82,24 @@ fn a_new_project_runs_tests_and_documents_itself() {
     assert!(doc.status.success(), "cargo doc failed\n{}", text(&doc));
     assert!(project.app.join("Cargo.toml").exists());
 
-    // Naming a component without its crate: the error gives the line to
-    // paste, and pasting it is all it takes.
+    // Naming a component whose crate is not a dependency fails on the
+    // name; uncommenting the crate's line in Cargo.toml is all it takes.
     let main = project.app.join("src/main.rs");
     let source = fs::read_to_string(&main).unwrap();
     let with_entropy = source
-        .replace("#[unikernel(log = \"info\")]", "#[unikernel(entropy, log = \"info\")]")
+        .replace("#[unikernel(log = \"info\")]", "#[unikernel(unikernel_entropy::entropy, log = \"info\")]")
         .replace("async fn main()", "async fn main(_: unikernel_entropy::Entropy)");
     assert_ne!(source, with_entropy, "the template's main changed: update this test");
     fs::write(&main, with_entropy).unwrap();
     let missing = project.run(&["build", "--quiet"]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success(), "built without unikernel-entropy\n{}", text(&missing));
-    let line = stderr
-        .lines()
-        .map(str::trim_start)
-        .find(|l| l.starts_with("unikernel-entropy = "))
-        .unwrap_or_else(|| panic!("no dependency line in the error\n{stderr}"));
+    assert!(stderr.contains("unresolved module or unlinked crate `unikernel_entropy`"), "{}", text(&missing));
     let manifest = project.app.join("Cargo.toml");
-    let toml = fs::read_to_string(&manifest).unwrap().replace("[dependencies]\n", &format!("[dependencies]\n{line}\n"));
-    fs::write(&manifest, toml).unwrap();
+    let toml = fs::read_to_string(&manifest).unwrap();
+    let uncommented = toml.replace("# unikernel-entropy = ", "unikernel-entropy = ");
+    assert_ne!(toml, uncommented, "no commented unikernel-entropy line in the template's Cargo.toml");
+    fs::write(&manifest, uncommented).unwrap();
     let fixed = project.run(&["build", "--quiet"]);
-    assert!(fixed.status.success(), "the pasted line `{line}` did not fix the build\n{}", text(&fixed));
+    assert!(fixed.status.success(), "uncommenting unikernel-entropy did not fix the build\n{}", text(&fixed));
 }

@@ -1,7 +1,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 use unikernel::prelude::*;
 use unikernel_net::Net;
-use unikernel_storage::Block;
+use unikernel_storage::{Block, block};
 
-#[unikernel(net, block(cache = "none"))]
-async fn main(net: Net, disk: Block) {}
+#[unikernel(block(cache = "none"))]
+async fn main(_net: Net, _disk: Block) {}

@@ -2,4 +2,4 @@
 use unikernel::prelude::*;
 
 #[unikernel]
-fn main(port: u16) {}
+fn main(_port: u16) {}

@@ -4,5 +4,5 @@ use unikernel::prelude::*;
 // Same name, different type: the type system catches what the macro cannot.
 struct Entropy;
 
-#[unikernel(entropy)]
+#[unikernel]
 fn main(rng: Entropy) {}

@@ -1,6 +1,6 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 use unikernel::prelude::*;
-use unikernel_entropy::Entropy;
+use unikernel_entropy::{Entropy, entropy};
 
 #[unikernel(entropy(source: "rdseed"))]
-fn main(rng: Entropy) {}
+fn main(_rng: Entropy) {}

@@ -2,8 +2,9 @@
 use unikernel::prelude::*;
 use unikernel_entropy::Entropy as Rng;
 
-// The handle's type may be named through an alias.
-#[unikernel(entropy)]
+// The handle's type may be named through an alias: it is the mention
+// that starts the component.
+#[unikernel]
 fn main(rng: Rng) -> Result<(), Error> {
     rng.u64()?;
     Ok(())

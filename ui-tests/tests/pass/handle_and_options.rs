@@ -1,6 +1,6 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 use unikernel::prelude::*;
-use unikernel_entropy::{Entropy, Source};
+use unikernel_entropy::{Entropy, Source, entropy};
 
 #[unikernel(entropy(source = "rdseed"), log = "warn", stack_size = "1M", heap_size = "8M")]
 fn main(rng: Entropy) -> Result<(), Error> {

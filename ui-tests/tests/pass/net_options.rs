@@ -1,7 +1,7 @@
 //! The program shape with a static address (ignored when hosted).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 use unikernel::prelude::*;
-use unikernel_net::Net;
+use unikernel_net::{Net, net};
 
 #[unikernel(net(ip = "10.0.2.15/24", gateway = "10.0.2.2", dns = "10.0.2.3"))]
 async fn main(net: Net) -> Result<(), Error> {

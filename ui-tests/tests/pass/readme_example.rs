@@ -3,7 +3,7 @@
 use unikernel::prelude::*;
 use unikernel_entropy::Entropy;
 
-#[unikernel(entropy, log = "info")]
+#[unikernel(log = "info")]
 async fn main(rng: Entropy) -> Result<(), Error> {
     let start = Instant::now();
     let a = spawn(async { sleep(Duration::from_millis(50)).await; 1 });

@@ -1,6 +1,6 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-unikernel::test_main!(entropy);
+unikernel::test_main!(unikernel_entropy::entropy);
 
 #[unikernel::test]
 fn returns_ok() -> Result<(), unikernel::Error> {

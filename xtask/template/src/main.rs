@@ -5,8 +5,10 @@
 
 use unikernel::prelude::*;
 
-// Name components here, e.g. #[unikernel(net, block)], and take their
-// handles as arguments: async fn main(net: Net, disk: Block).
+// A component starts when `main` takes its handle, e.g.
+// `async fn main(net: Net, disk: Block)`, or when the attribute names it,
+// with options: #[unikernel(net(ip = "10.0.2.15/24"))] after
+// `use unikernel_net::{Net, net};`. Cargo.toml lists the crates.
 #[unikernel(log = "info")]
 async fn main() -> Result<(), Error> {
     let started = Instant::now();

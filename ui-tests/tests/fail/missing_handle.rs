@@ -1,5 +1,0 @@
-#![cfg_attr(target_os = "none", no_std, no_main)]
-use unikernel::prelude::*;
-
-#[unikernel(entropy)]
-fn main() {}
