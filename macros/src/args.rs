@@ -46,7 +46,7 @@ pub fn parse(tokens: TokenStream) -> darling::Result<Args> {
         let (path, options) = match item {
             NestedMeta::Lit(lit) => {
                 errors.push(
-                    Error::custom("expected a component (the path of its macro, like `net`) or `option = value`")
+                    Error::custom("expected a component (the path of the macro its crate exports) or `option = value`")
                         .with_span(&lit),
                 );
                 continue;
