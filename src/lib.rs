@@ -68,7 +68,9 @@ pub mod prelude {
 pub mod __private {
     pub use linkme;
     pub use log::LevelFilter;
-    pub use unikernel_core::component::{COMPONENTS, Entry, Handle, check_distinct};
+    pub use unikernel_core::component::{
+        COMPONENTS, Entry, Handle, check_distinct, distinct_count, records as component_records,
+    };
     pub use unikernel_core::executor::block_on;
     pub use unikernel_core::runtime::{App, Config, Termination};
     pub use unikernel_core::test::{TESTS, Test, main as test_main};

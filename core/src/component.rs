@@ -135,6 +135,45 @@ pub const fn check_distinct(named: &[&str]) {
     }
 }
 
+/// How many different names `names` holds.
+pub const fn distinct_count(names: &[&str]) -> usize {
+    let (mut count, mut i) = (0, 0);
+    while i < names.len() {
+        if first_at(names, i) {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+}
+
+/// The runner's component records of an image: one per different name,
+/// in the order first written. `N` is [`distinct_count`]`(names)`.
+pub const fn records<const N: usize>(names: &[&str]) -> [[u8; crate::vmm::SIZE]; N] {
+    let mut out = [[0; crate::vmm::SIZE]; N];
+    let (mut i, mut next) = (0, 0);
+    while i < names.len() {
+        if first_at(names, i) {
+            out[next] = crate::vmm::Record::component(names[i]).encode();
+            next += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether `names[i]` does not occur before `i`.
+const fn first_at(names: &[&str], i: usize) -> bool {
+    let mut j = 0;
+    while j < i {
+        if eq(names[j], names[i]) {
+            return false;
+        }
+        j += 1;
+    }
+    true
+}
+
 const fn eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
@@ -254,6 +293,15 @@ mod tests {
             assert_eq!((kept[0].init)().unwrap_err().to_string(), "named");
         }
         assert_eq!(distinct(&[param, param]).len(), 1);
+    }
+
+    #[test]
+    fn records_name_each_component_once_in_the_order_written() {
+        const NAMES: &[&str] = &["net", "block", "net", "block", "thermo"];
+        const RECORDS: [[u8; crate::vmm::SIZE]; distinct_count(NAMES)] = records(NAMES);
+        let parsed = crate::vmm::parse(RECORDS.as_flattened()).unwrap();
+        let names: Vec<&str> = parsed.iter().map(|r| r.requester()).collect();
+        assert_eq!(names, ["net", "block", "thermo"]);
     }
 
     #[test]

@@ -119,7 +119,6 @@ fn application(
             static #slot: #unikernel::__private::Entry = #entry;
         }
     });
-    let count = all.len();
     let log_level = args.globals.log_level()?;
     let stack_size = args.globals.stack_size()? as usize;
     let heap_size = args.globals.heap_size()?;
@@ -130,12 +129,14 @@ fn application(
         const _: () = #unikernel::__private::check_distinct(&[#(#named.name),*]);
         #(#registrations)*
 
-        /// The components of this image, for the runner; the components'
-        /// crates add the devices they need to the same section.
+        /// The components of this image, each once, for the runner; the
+        /// components' crates add the devices they need to the same section.
+        const __UNIKERNEL_NAMES: &[&str] = &[#(#all.name),*];
         #[used]
         #[unsafe(link_section = ".unikernel.vmm")]
-        static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::vmm::SIZE]; #count] =
-            [#(#unikernel::__private::vmm::Record::component(#all.name).encode()),*];
+        static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::vmm::SIZE];
+            #unikernel::__private::distinct_count(__UNIKERNEL_NAMES)] =
+            #unikernel::__private::component_records(__UNIKERNEL_NAMES);
 
         #[cfg_attr(target_os = "none", unsafe(no_mangle))]
         static __UNIKERNEL_APP: #unikernel::__private::App = #unikernel::__private::App {

@@ -49,7 +49,7 @@ fn unnamed_component_is_not_in_the_image() {
     );
     let in_random = symbols_of(&random, "unikernel_entropy");
     assert!(!in_random.is_empty(), "random names entropy, so its code must be there");
-    assert!(in_random.iter().any(|s| s.contains("__component4init")), "the component's init is linked: {in_random:?}");
+    assert!(in_random.iter().any(|s| s.contains("cpu5check")), "the component's start-up is linked: {in_random:?}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 pub mod guest;
 pub mod nbd;
 pub mod netns;
+pub mod project;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

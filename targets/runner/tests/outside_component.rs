@@ -1,0 +1,147 @@
+//! A component written outside this repository, the way any crate author
+//! would: a crate `my-sensors` beside a new project, implementing
+//! `unikernel::component::Component` and exporting its `thermo` macro. The
+//! project names it with options; its code (not `macros/`) checks them; the
+//! image boots in QEMU with the options reaching the component, and an
+//! image that does not name it contains none of it.
+
+mod common;
+
+use common::project::{Project, text};
+use common::workspace;
+use std::fs;
+
+const SENSORS_MANIFEST: &str = r#"[package]
+name = "my-sensors"
+version = "0.1.0"
+edition = "2024"
+
+[dependencies]
+unikernel = { path = "WORKSPACE", package = "unikernel-rt" }
+"#;
+
+const SENSORS_LIB: &str = r#"#![no_std]
+//! A thermometer that is not one: it proves options, start-up and the
+//! handle reach an outside component.
+use core::sync::atomic::{AtomicU32, Ordering};
+use unikernel::Error;
+use unikernel::component::{Component, Handle};
+
+/// The component.
+pub struct Thermo;
+
+/// Its options: `thermo(period_ms = 500, fahrenheit = true)`.
+pub struct Options {
+    pub period_ms: u32,
+    pub fahrenheit: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { period_ms: 1000, fahrenheit: false }
+    }
+}
+
+static PERIOD_MS: AtomicU32 = AtomicU32::new(0);
+
+impl Component for Thermo {
+    const NAME: &'static str = "thermo";
+    type Options = Options;
+
+    fn init(options: &Options) -> Result<(), Error> {
+        if options.period_ms < 10 {
+            return Err(Error::msg("thermo: period_ms must be at least 10"));
+        }
+        unikernel::println!("thermo: sampling every {} ms", options.period_ms);
+        PERIOD_MS.store(options.period_ms, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The handle `main` takes.
+pub struct Reading {
+    pub period_ms: u32,
+}
+
+impl Handle for Reading {
+    type Component = Thermo;
+
+    fn take() -> Result<Self, Error> {
+        Ok(Self { period_ms: PERIOD_MS.load(Ordering::Relaxed) })
+    }
+}
+
+#[doc(hidden)]
+pub use unikernel as __unikernel;
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __thermo {
+    ($($options:tt)*) => {
+        $crate::__unikernel::component::options!($crate::Thermo, $crate::Options; $($options)*)
+    };
+}
+pub use __thermo as thermo;
+"#;
+
+const APP_MAIN: &str = r#"#![cfg_attr(target_os = "none", no_std, no_main)]
+use unikernel::prelude::*;
+
+#[unikernel(my_sensors::thermo(period_ms = 500), log = "info")]
+async fn main(reading: my_sensors::Reading) -> Result<(), Error> {
+    unikernel::println!("main: a reading every {} ms", reading.period_ms);
+    Ok(())
+}
+"#;
+
+#[test]
+fn a_component_from_an_outside_crate_boots_with_options_its_own_code_checks() {
+    let project = Project::new();
+    let sensors = project.root.join("my-sensors");
+    fs::create_dir_all(sensors.join("src")).unwrap();
+    let manifest = SENSORS_MANIFEST.replace("WORKSPACE", &workspace().display().to_string());
+    fs::write(sensors.join("Cargo.toml"), manifest).unwrap();
+    fs::write(sensors.join("src/lib.rs"), SENSORS_LIB).unwrap();
+    let app_manifest = project.app.join("Cargo.toml");
+    let toml = fs::read_to_string(&app_manifest).unwrap();
+    let toml = toml.replacen("[dependencies]\n", "[dependencies]\nmy-sensors = { path = \"../my-sensors\" }\n", 1);
+    fs::write(&app_manifest, toml).unwrap();
+    let main = project.app.join("src/main.rs");
+
+    // Not named: the crate is a dependency, yet nothing of it is linked.
+    let build = project.run(&["build", "--quiet"]);
+    assert!(build.status.success(), "{}", text(&build));
+    // Project::cargo builds in this target directory.
+    let image = common::target_dir().join("external/x86_64-unknown-none/debug/myapp");
+    let without = fs::read(&image).unwrap_or_else(|e| panic!("{}: {e}", image.display()));
+    assert!(!contains(&without, b"my_sensors"), "an image that does not name thermo links my_sensors");
+
+    // Named with options: they reach the component, which starts before
+    // main and hands main its reading; the runner lists it from the image.
+    fs::write(&main, APP_MAIN).unwrap();
+    let run = project.run(&["run", "--quiet"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let started = stdout.find("thermo: sampling every 500 ms").unwrap_or_else(|| panic!("{}", text(&run)));
+    let main_ran = stdout.find("main: a reading every 500 ms").unwrap_or_else(|| panic!("{}", text(&run)));
+    assert!(started < main_ran, "{}", text(&run));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("components: thermo"), "{}", text(&run));
+    assert!(contains(&fs::read(&image).unwrap(), b"my_sensors"), "the control: a named component is linked");
+
+    // A misspelt option is the compiler's error on the user's token,
+    // produced by the component's own macro.
+    fs::write(&main, APP_MAIN.replace("period_ms = 500", "perod_ms = 500")).unwrap();
+    let typo = project.run(&["build", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(!typo.status.success(), "{}", text(&typo));
+    assert!(stderr.contains("struct `my_sensors::Options` has no field named `perod_ms`"), "{}", text(&typo));
+    assert!(stderr.contains("#[unikernel(my_sensors::thermo(perod_ms = 500), log = \"info\")]"), "{}", text(&typo));
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = lines.iter().position(|l| l.contains("thermo(perod_ms")).unwrap();
+    let caret = lines[at + 1];
+    assert_eq!(caret.find('^'), lines[at].find("perod_ms"), "the error points at the misspelt option\n{stderr}");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
