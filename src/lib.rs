@@ -46,6 +46,8 @@ pub mod future {
 /// whether the image contains a component.
 pub mod component {
     pub use unikernel_core::component::{Component, Entry, Handle, entry, linked, options};
+    /// Devices a component needs from the VMM: `vmm_records!(vmm::Record::virtio(..))`.
+    pub use unikernel_core::{vmm, vmm_records};
 }
 
 /// Heap statistics of the bare-metal heap.

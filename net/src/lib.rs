@@ -9,7 +9,7 @@
 //! ```ignore
 //! use unikernel_net::{Net, net};
 //!
-//! #[unikernel(net(ip = "10.0.2.15/24", gateway = "10.0.2.2"))]
+//! #[unikernel(net(ip = "10.0.2.15/24", gateway = "10.0.2.2"))] // or #[unikernel] for DHCP
 //! async fn main(net: Net) -> Result<(), Error> {
 //!     let listener = net.tcp_listen(80).await?;
 //!     loop {
