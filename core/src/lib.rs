@@ -12,6 +12,7 @@ pub mod bus;
 pub mod cmdline;
 pub mod component;
 pub mod console;
+pub mod crash;
 mod error;
 pub mod executor;
 pub mod exit;

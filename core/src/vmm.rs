@@ -13,11 +13,11 @@
 //! | 0 | 4 | magic `b"UKVM"` |
 //! | 4 | 2 | layout version, 1 |
 //! | 6 | 2 | record size, 64; readers step by it |
-//! | 8 | 2 | kind: 1 component, 2 virtio device |
+//! | 8 | 2 | kind: 1 component, 2 virtio device, 3 exit port |
 //! | 10 | 2 | flags: bit 0 [`REQUIRED`] |
 //! | 12 | 2 | virtio device id (kind 2; [`virtio`]) |
 //! | 14 | 2 | instance among records of the same device id |
-//! | 16 | 8 | argument 0 (meaning per kind; 0 today) |
+//! | 16 | 8 | argument 0: kind 3, the I/O port; 0 otherwise |
 //! | 24 | 8 | argument 1 (meaning per kind; 0 today) |
 //! | 32 | 32 | the requesting component's name, NUL-padded |
 //!
@@ -62,6 +62,9 @@ pub enum Kind {
     Component,
     /// A virtio device: `device` is its id, `index` tells instances apart.
     Virtio,
+    /// An exit device at I/O port `arg0` (QEMU's `isa-debug-exit`): the
+    /// guest writes [`exit::device_value`](crate::exit::device_value).
+    ExitPort,
     /// A kind this code does not know (written by a newer guest).
     Unknown(u16),
 }
@@ -71,6 +74,7 @@ impl Kind {
         match self {
             Self::Component => 1,
             Self::Virtio => 2,
+            Self::ExitPort => 3,
             Self::Unknown(code) => code,
         }
     }
@@ -79,6 +83,7 @@ impl Kind {
         match code {
             1 => Self::Component,
             2 => Self::Virtio,
+            3 => Self::ExitPort,
             code => Self::Unknown(code),
         }
     }
@@ -124,6 +129,11 @@ impl Record {
     /// Virtio device `device` (a [`virtio`] id), asked for by `requester`.
     pub const fn virtio(device: u16, requester: &str) -> Self {
         Self { device, ..Self::new(Kind::Virtio, requester) }
+    }
+
+    /// An exit device at I/O `port`, asked for by `requester` (a target).
+    pub const fn exit_port(port: u16, requester: &str) -> Self {
+        Self { arg0: port as u64, ..Self::new(Kind::ExitPort, requester) }
     }
 
     /// The same record, marked [`REQUIRED`].

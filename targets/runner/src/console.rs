@@ -1,10 +1,11 @@
 //! Streams the guest's serial console to stdout as it arrives, adds the
-//! function name under a crash report's `at rip 0x...` and `called from
-//! 0x...` (backtrace) lines, and picks out the lines that say the guest
+//! function name under a crash report's code-address lines (`at pc 0x...`,
+//! and the backtrace's `called from 0x...`: `unikernel_core::crash`), and picks out the lines that say the guest
 //! listens on a port.
 
 use crate::image::Image;
 use std::io::{Read, Write};
+use unikernel_core::crash::CodeLine;
 use unikernel_core::forward::Listening;
 
 /// Returns whether the guest printed anything. `listening` is called after
@@ -46,13 +47,10 @@ pub fn stream(mut from: impl Read, image: &Image, mut listening: impl FnMut(List
 }
 
 fn annotate(line: &str, image: &Image) -> Option<String> {
-    let line = line.trim();
-    if let Some(hex) = line.strip_prefix("at rip 0x") {
-        let addr = u64::from_str_radix(hex, 16).ok()?;
-        return Some(format!("    in {}", image.symbolize(addr)?));
-    }
-    // A return address points just after its call: look up the call itself.
-    let hex = line.strip_prefix("called from 0x")?;
-    let addr = u64::from_str_radix(hex, 16).ok()?;
-    Some(format!("      {}", image.symbolize(addr.checked_sub(1)?)?))
+    let code = CodeLine::parse(line)?;
+    let name = image.symbolize(code.code_address()?)?;
+    Some(match code {
+        CodeLine::At(_) => format!("    in {name}"),
+        CodeLine::CalledFrom(_) => format!("      {name}"),
+    })
 }

@@ -13,6 +13,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
+use unikernel_core::exit;
 use unikernel_core::forward::{self, Forward, Listening, Protocol, Reachable};
 use unikernel_core::vmm::{Kind, Record, virtio};
 
@@ -20,8 +21,6 @@ const QEMU: &str = "qemu-system-x86_64";
 const INSTALL: &str = "apt-get install -y qemu-system-x86";
 /// qboot: skips SeaBIOS, which takes seconds under nested KVM.
 const QBOOT: &str = "/usr/share/qemu/bios-microvm.bin";
-/// The guest writes `status + 1` to `isa-debug-exit` (see `guest_status`).
-const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
 /// Status for a guest stopped by `--timeout`, as timeout(1) uses.
 const TIMED_OUT: u8 = 124;
 /// The runner's data directory, next to the package's `Cargo.toml`: outside
@@ -122,12 +121,12 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         // `max` emulates every feature TCG has, RDRAND included.
         Chosen::Tcg { .. } => cmd.args(["-accel", "tcg", "-cpu", "max"]),
     };
-    cmd.args(["-m", &opts.memory, "-serial", "stdio", "-device", DEBUG_EXIT]);
+    let devices = Devices::of(&image.records)?;
+    cmd.args(["-m", &opts.memory, "-serial", "stdio", "-device", &devices.exit_device()?]);
     cmd.arg("-kernel").arg(&opts.image);
     if !opts.kernel_args.is_empty() {
         cmd.arg("-append").arg(opts.kernel_args.join(" "));
     }
-    let devices = Devices::of(&image.records)?;
     for notice in &devices.ignored {
         eprintln!("unikernel-runner: {notice}");
     }
@@ -195,6 +194,8 @@ struct Devices {
     attached: Vec<&'static VirtioType>,
     /// What was asked for but is optional and unknown here, to tell the user.
     ignored: Vec<String>,
+    /// The I/O port of the exit device the target asked for.
+    exit_port: Option<u16>,
 }
 
 impl Devices {
@@ -203,10 +204,21 @@ impl Devices {
     fn of(records: &[Record]) -> Result<Self, String> {
         let mut ids = Vec::new();
         let mut ignored = Vec::new();
+        let mut exit_port = None;
         for record in records {
             let (component, required) = (record.requester(), record.is_required());
             let unmet = match record.kind {
                 Kind::Component => continue,
+                Kind::ExitPort => {
+                    let port = u16::try_from(record.arg0).map_err(|_| {
+                        format!(
+                            "`{component}` asks for an exit device at I/O port {:#x}, which does not exist",
+                            record.arg0
+                        )
+                    })?;
+                    exit_port = Some(port);
+                    continue;
+                }
                 Kind::Virtio if record.index != 0 => {
                     format!("a second virtio device of type {} (instance {})", record.device, record.index)
                 }
@@ -225,7 +237,16 @@ impl Devices {
             ignored.push(format!("ignoring {unmet}, asked for by component `{component}` (optional)"));
         }
         let attached = VIRTIO.iter().filter(|t| ids.contains(&t.id)).collect();
-        Ok(Self { attached, ignored })
+        Ok(Self { attached, ignored, exit_port })
+    }
+
+    /// QEMU's exit device where the target's record put it. Without one the
+    /// guest could not report its status.
+    fn exit_device(&self) -> Result<String, String> {
+        let port = self.exit_port.ok_or(
+            "the image asks for no exit device, so it could not report its exit status: rebuild it with the unikernel crates of this runner's version",
+        )?;
+        Ok(format!("isa-debug-exit,iobase={port:#x},iosize=0x04"))
     }
 }
 
@@ -535,11 +556,11 @@ fn refused(forward: &Forward) -> String {
     format!("host port {port} {why}: pick another with --forward {proto}HOST:GUEST")
 }
 
-/// QEMU's exit status `((status + 1) << 1) | 1` becomes the guest's status.
-/// The `+ 1` keeps the guest's 0 apart from QEMU's own failure status 1.
+/// QEMU's exit status after the guest wrote to the exit device becomes the
+/// guest's status (`unikernel_core::exit::device_status`).
 fn guest_status(code: Option<i32>) -> Result<u8, String> {
     match code {
-        Some(c) if c >= 3 && c % 2 == 1 => Ok(((c >> 1) - 1) as u8),
+        Some(c) if let Some(status) = exit::device_status(c) => Ok(status),
         Some(0) => Err("the guest stopped without reporting an exit status (triple fault or shutdown)".into()),
         Some(c) => Err(format!("{QEMU} failed with status {c}")),
         None => Err(format!("{QEMU} was killed by a signal")),
@@ -705,6 +726,17 @@ mod tests {
         let mut second = Record::virtio(virtio::BLOCK, "thermo").required();
         second.index = 1;
         assert!(Devices::of(&[second]).unwrap_err().contains("a second virtio device of type 2 (instance 1)"));
+    }
+
+    #[test]
+    fn the_exit_device_is_where_the_targets_record_puts_it() {
+        let devices = Devices::of(&[Record::exit_port(0x501, "target").required()]).unwrap();
+        assert_eq!(devices.exit_device().unwrap(), "isa-debug-exit,iobase=0x501,iosize=0x04");
+        let none = Devices::of(&[Record::component("a")]).unwrap();
+        assert!(none.exit_device().unwrap_err().contains("asks for no exit device"));
+        let mut beyond = Record::exit_port(0, "target");
+        beyond.arg0 = 0x1_0000;
+        assert!(Devices::of(&[beyond]).unwrap_err().contains("I/O port 0x10000, which does not exist"));
     }
 
     #[test]

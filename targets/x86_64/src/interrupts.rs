@@ -8,6 +8,7 @@
 use crate::boot_cell::BootCell;
 use crate::{apic, gdt, paging, serial};
 use core::arch::naked_asm;
+use unikernel_core::crash::CodeLine;
 use unikernel_core::{exit, println};
 use x86_64::VirtAddr;
 use x86_64::instructions::segmentation::{CS, Segment};
@@ -286,7 +287,7 @@ extern "C" fn exception(frame: &mut TrapFrame) -> ! {
 fn report(f: &TrapFrame) {
     let (name, mnemonic) = NAMES[f.vector as usize & 31];
     println!("\n*** CPU exception: {name} ({mnemonic}, vector {}), error code {:#x}", f.vector, f.error_code);
-    println!("    at rip {:#018x}", f.rip);
+    println!("{}", CodeLine::At(f.rip));
     if f.vector == 14 || f.vector == 8 {
         let cr2 = Cr2::read_raw();
         let what = match paging::guard_page_of(cr2) {
@@ -330,7 +331,7 @@ fn backtrace(mut rbp: u64) {
         if return_address == 0 {
             return;
         }
-        println!("    called from {return_address:#018x}");
+        println!("{}", CodeLine::CalledFrom(return_address));
         rbp = caller_rbp;
     }
 }

@@ -6,10 +6,11 @@ use unikernel_core::time::Clock;
 use unikernel_core::{Error, Platform, exit, heap, interrupt, println};
 use x86_64::instructions::port::Port;
 
-/// QEMU's `isa-debug-exit` (the runner adds it): writing `v` makes QEMU exit
-/// with status `(v << 1) | 1`. The guest writes `status + 1` so that no
-/// guest status looks like QEMU's own failure status 1; the runner undoes it.
+/// QEMU's `isa-debug-exit`: the image's record asks the runner for it at
+/// this port; the guest writes `exit::device_value(status)` there.
 const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+unikernel_core::vmm_records!(unikernel_core::vmm::Record::exit_port(DEBUG_EXIT_PORT, "x86_64").required());
 
 pub struct X86_64;
 
@@ -20,7 +21,7 @@ impl Platform for X86_64 {
 
     fn exit(&self, code: u8) -> ! {
         // SAFETY: without the device the write is ignored; with it QEMU exits.
-        unsafe { Port::<u32>::new(DEBUG_EXIT_PORT).write(u32::from(code.min(126)) + 1) };
+        unsafe { Port::<u32>::new(DEBUG_EXIT_PORT).write(exit::device_value(code)) };
         println!("exit status {code}: no isa-debug-exit device, halting");
         loop {
             x86_64::instructions::interrupts::disable();
