@@ -47,6 +47,11 @@ const FINE_TABLES: usize = 8;
 /// the start of the heap must end below it.
 pub const FINE_LIMIT: u64 = FINE_TABLES as u64 * HUGE;
 
+// The linker script refuses an image that ends above `FINE_LIMIT`
+// (`ASSERT(__image_end <= __fine_limit, ...)`): a symbol whose address is
+// the limit keeps its one home here.
+core::arch::global_asm!(".globl __fine_limit", ".set __fine_limit, {limit}", limit = const FINE_LIMIT);
+
 static PML4: BootCell<PageTable> = BootCell::new(PageTable::new());
 static PDPT: BootCell<PageTable> = BootCell::new(PageTable::new());
 static PDS: BootCell<[PageTable; 4]> = BootCell::new([const { PageTable::new() }; 4]);
