@@ -70,11 +70,12 @@ pub mod prelude {
 pub mod __private {
     pub use linkme;
     pub use log::LevelFilter;
+    pub use unikernel_core::component::init_all as init_components;
     pub use unikernel_core::component::{
         COMPONENTS, Entry, Handle, check_distinct, distinct_count, records as component_records,
     };
     pub use unikernel_core::executor::block_on;
-    pub use unikernel_core::runtime::{App, Config, Termination};
+    pub use unikernel_core::runtime::{App, Config, Termination, no_components};
     pub use unikernel_core::test::{TESTS, Test, main as test_main};
     pub use unikernel_core::vmm;
     #[cfg(not(target_os = "none"))]

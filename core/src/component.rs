@@ -200,9 +200,6 @@ pub fn linked(name: &str) -> bool {
 
 /// Starts every linked component, dependencies first.
 pub fn init_all() -> Result<(), Error> {
-    if COMPONENTS.is_empty() {
-        return Ok(()); // most images: skip the ordering work at boot
-    }
     for component in start_order(&distinct(&COMPONENTS))? {
         log::debug!("starting component {}", component.name);
         (component.init)()

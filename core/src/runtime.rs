@@ -1,6 +1,6 @@
 //! From a booted machine to `main` and back out.
 
-use crate::{Error, cmdline, component, exit, println};
+use crate::{Error, cmdline, exit, println};
 use log::LevelFilter;
 
 /// The smallest heap an application is started with, in bytes: the targets
@@ -27,15 +27,24 @@ pub struct Config {
 pub struct App {
     /// Settings from the `#[unikernel(...)]` arguments.
     pub config: Config,
+    /// Starts the components: [`crate::component::init_all`], or, in an image
+    /// without any, [`no_components`], so that the registry's ordering code
+    /// is not linked into it.
+    pub components: fn() -> Result<(), Error>,
     /// Takes the component handles and calls the user's `main`.
     pub main: fn() -> Result<(), Error>,
+}
+
+/// [`App::components`] of an image that names no component.
+pub fn no_components() -> Result<(), Error> {
+    Ok(())
 }
 
 /// Runs the application on a booted machine and exits with its status.
 pub fn start(app: &App) -> ! {
     let level = cmdline::value("log").and_then(|l| l.parse().ok()).unwrap_or(app.config.log_level);
     crate::logger::init(level);
-    let result = component::init_all().and_then(|()| {
+    let result = (app.components)().and_then(|()| {
         // Read before logging: the figure is the cost of booting, not of logging it.
         let boot_cycles = crate::platform::get().boot_cycles();
         // `{:?}` would link `str`'s Debug escaping and its Unicode tables

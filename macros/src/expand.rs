@@ -119,6 +119,11 @@ fn application(
             static #slot: #unikernel::__private::Entry = #entry;
         }
     });
+    // An image without components links none of the registry's code.
+    let start_components = match all.is_empty() {
+        true => quote!(#unikernel::__private::no_components),
+        false => quote!(#unikernel::__private::init_components),
+    };
     let log_level = args.globals.log_level()?;
     let stack_size = args.globals.stack_size()? as usize;
     let heap_size = args.globals.heap_size()?;
@@ -145,6 +150,7 @@ fn application(
                 heap_size: #heap_size,
                 stack_size: #stack_size,
             },
+            components: #start_components,
             main: || #run,
         };
 

@@ -170,3 +170,15 @@ fn the_clock_and_interrupt_gates_are_only_in_images_that_use_them() {
         assert!(timers.iter().any(|s| s.contains(needed)), "timers lacks {needed}: {timers:?}");
     }
 }
+
+#[test]
+fn the_component_registry_is_only_in_images_with_components() {
+    let registry = |image: &str| {
+        symbols_of(&read(image), "unikernel_core")
+            .into_iter()
+            .filter(|s| s.contains("9component8init_all") || s.contains("11start_order"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(registry("hello"), Vec::<String>::new(), "hello names no component, yet links the registry");
+    assert!(registry("random").iter().any(|s| s.contains("init_all")), "random starts entropy through the registry");
+}
