@@ -1,7 +1,7 @@
 //! Rust unikernels: annotate `main`, get a bootable image that contains only
 //! the components you named.
 //!
-//! ```ignore
+//! ```
 //! #![cfg_attr(target_os = "none", no_std, no_main)]
 //! use unikernel::prelude::*;
 //!

@@ -67,15 +67,32 @@ impl Entry {
 /// The entry of component `$component` started with `$options`, an
 /// expression of its `Options` type: what a component's macro expands to.
 ///
-/// ```ignore
-/// macro_rules! thermo {
-///     ($($field:ident = $value:expr),* $(,)?) => {
-///         $crate::__unikernel::component::entry!(
-///             $crate::Thermo,
-///             $crate::Options { $($field: $value,)* ..Default::default() }
-///         )
-///     };
+/// ```
+/// use unikernel_core::{Error, component::Component};
+///
+/// pub struct Thermo;
+/// #[derive(Default)]
+/// pub struct Options { pub period_ms: u32 }
+///
+/// impl Component for Thermo {
+///     const NAME: &'static str = "thermo";
+///     type Options = Options;
+///     fn init(options: &Options) -> Result<(), Error> {
+///         assert_eq!(options.period_ms, 500);
+///         Ok(())
+///     }
 /// }
+///
+/// // What `#[unikernel(thermo)]` expands `thermo!{}` to.
+/// macro_rules! thermo {
+///     () => { unikernel_core::component::entry!(Thermo, Options { period_ms: 500 }) };
+/// }
+///
+/// # fn main() {
+/// let entry = thermo!();
+/// assert_eq!(entry.name, "thermo");
+/// (entry.init)().unwrap();
+/// # }
 /// ```
 #[macro_export]
 macro_rules! component_entry {
@@ -94,24 +111,48 @@ macro_rules! component_entry {
 /// options are plain values. A misspelt field or a value of the wrong type
 /// is the compiler's error on the user's token.
 ///
-/// ```ignore
+/// ```
+/// use unikernel_core::{Error, component::Component};
+///
+/// pub struct Thermo;
+/// #[derive(Default)]
+/// pub struct Options { pub period_ms: u32, pub fahrenheit: bool }
+///
+/// impl Component for Thermo {
+///     const NAME: &'static str = "thermo";
+///     type Options = Options;
+///     fn init(options: &Options) -> Result<(), Error> {
+///         assert_eq!((options.period_ms, options.fahrenheit), (500, false));
+///         Ok(())
+///     }
+/// }
+///
+/// // In the component's crate, with `pub use unikernel as __unikernel;`
+/// // (here `unikernel_core`, at the crate root):
+/// // #[unikernel(my_sensors::thermo(period_ms = 500))].
+/// #[doc(hidden)]
 /// #[macro_export]
 /// macro_rules! __thermo {
 ///     ($($options:tt)*) => {
-///         $crate::__unikernel::component::options!($crate::Thermo, $crate::Options; $($options)*)
+///         unikernel_core::component::options!(Thermo, Options; $($options)*)
 ///     };
 /// }
-/// pub use __thermo as thermo; // #[unikernel(my_sensors::thermo(period_ms = 500))]
+/// pub use __thermo as thermo;
+///
+/// # fn main() {
+/// (thermo!(period_ms = 500).init)().unwrap();
+/// # }
 /// ```
 #[macro_export]
 macro_rules! component_options {
     ($component:ty, $options:ty; $($field:ident = $value:expr),* $(,)?) => {
         $crate::component_entry!($component, {
-            // A struct expression needs a path; `$options` is a type.
-            type Options = $options;
+            // A struct expression needs a path; `$options` is a type, which
+            // may itself be spelt `Options`: the alias must not shadow it.
+            type __UnikernelOptions = $options;
             // Every field may be written; the defaults then go unused.
             #[allow(clippy::needless_update)]
-            let options = Options { $($field: $value,)* ..::core::default::Default::default() };
+            let options = __UnikernelOptions { $($field: $value,)* ..::core::default::Default::default() };
             options
         })
     };

@@ -6,17 +6,23 @@
 //! a frame arrives, a socket changed, or a protocol timer is due, and
 //! sleeps otherwise. Hosted, the same API sits on the host's sockets.
 //!
-//! ```ignore
-//! use unikernel_net::{Net, net};
+//! `main` takes the handle (`#[unikernel] async fn main(net: Net)`, DHCP), or
+//! the attribute names the component with a static address:
+//! `#[unikernel(net(ip = "10.0.2.15/24", gateway = "10.0.2.2"))]` after
+//! `use unikernel_net::net;` (the README's examples compile both). Then:
 //!
-//! #[unikernel(net(ip = "10.0.2.15/24", gateway = "10.0.2.2"))] // or #[unikernel] for DHCP
-//! async fn main(net: Net) -> Result<(), Error> {
+//! ```no_run
+//! use unikernel_core::executor::spawn;
+//! use unikernel_net::{Net, NetError};
+//!
+//! async fn hello_server(net: &Net) -> Result<(), NetError> {
 //!     let listener = net.tcp_listen(80).await?;
 //!     loop {
 //!         let (mut conn, _peer) = listener.accept().await?;
 //!         spawn(async move { conn.write_all(b"hello\n").await });
 //!     }
 //! }
+//! # fn main() { let _ = hello_server; }
 //! ```
 #![cfg_attr(target_os = "none", no_std)]
 

@@ -3,22 +3,11 @@
 //! that their proc-macro crate is only that grammar.
 //!
 //! The component crate forwards its name's macro to its proc macro with
-//! `$crate` first, and re-exports the runtime as `__unikernel`:
-//!
-//! ```ignore
-//! #[doc(hidden)]
-//! pub use unikernel as __unikernel; // or unikernel_core
-//! #[doc(hidden)]
-//! pub use my_sensors_macros::thermo as __thermo_options;
-//! #[doc(hidden)]
-//! #[macro_export]
-//! macro_rules! __thermo {
-//!     ($($options:tt)*) => { $crate::__thermo_options!{ $crate ; $($options)* } };
-//! }
-//! pub use __thermo as thermo;
-//! ```
-//!
-//! and the proc macro is `unikernel_options::expand(input, "Thermo", grammar)`.
+//! `$crate` first (`macro_rules! __net { ($($options:tt)*) => {
+//! $crate::__net_options!{ $crate ; $($options)* } } }`, exported as `net`),
+//! and re-exports the runtime as `__unikernel`; the proc macro is
+//! `unikernel_options::expand(input, "Net", grammar)`. `unikernel-net` and
+//! `unikernel-net-macros` are the complete example.
 #![forbid(unsafe_code)]
 
 use darling::ast::NestedMeta;

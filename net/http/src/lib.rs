@@ -17,13 +17,20 @@
 //!   arrive, never to an announced length up front. Running out of memory
 //!   is never how the server says no.
 //!
-//! ```ignore
-//! let server = Server::new(Limits { max_body: 1 << 20, ..Limits::default() });
-//! loop {
-//!     let (conn, _peer) = listener.accept().await?;
-//!     let server = server.clone();
-//!     spawn(async move { serve(conn, &server, async |req| Response::text("200 OK", req.path)).await });
+//! ```no_run
+//! use embedded_io_async::{Read, Write};
+//! use unikernel_http::{Limits, Response, Server, serve};
+//!
+//! // For each accepted connection (a `unikernel_net::TcpStream`, say), in
+//! // its own task, with one `Server` (limits and budget) shared by all.
+//! async fn answer<S: Read + Write>(conn: S, server: &Server) {
+//!     let _ = serve(conn, server, async |req| Response::text("200 OK", req.path)).await;
 //! }
+//!
+//! # fn main() {
+//! let server = Server::new(Limits { max_body: 1 << 20, ..Limits::default() });
+//! # let _ = (server, answer::<unikernel_http::testing::Stream>);
+//! # }
 //! ```
 //!
 //! The loop is generic over the stream ([`embedded_io_async::Read`] +

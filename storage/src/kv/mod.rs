@@ -323,10 +323,14 @@ impl<D: BlockDevice> Store<D> {
     /// once, with the lock held: keep it short and do not touch the store
     /// from it.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use unikernel_storage::{BlockDevice, Store, StoreError};
+    /// # async fn visit<D: BlockDevice>(store: &Store<D>) -> Result<(), StoreError> {
     /// // A counter: 8 bytes, little-endian, absent = 0.
     /// let count = |old: Option<&[u8]>| old.and_then(|v| v.try_into().ok()).map_or(0, u64::from_le_bytes);
     /// store.update(b"visits", |old| Some((count(old) + 1).to_le_bytes().to_vec())).await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub async fn update<F>(&self, key: &[u8], f: F) -> Result<Option<Vec<u8>>, StoreError>
     where

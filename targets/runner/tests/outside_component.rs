@@ -20,69 +20,14 @@ edition = "2024"
 unikernel = { path = "WORKSPACE", package = "unikernel-rt" }
 "#;
 
-const SENSORS_LIB: &str = r#"#![no_std]
-//! A thermometer that is not one: it proves options, start-up and the
-//! handle reach an outside component.
-use core::sync::atomic::{AtomicU32, Ordering};
-use unikernel::Error;
-use unikernel::component::{Component, Handle};
-
-/// The component.
-pub struct Thermo;
-
-/// Its options: `thermo(period_ms = 500, fahrenheit = true)`.
-pub struct Options {
-    pub period_ms: u32,
-    pub fahrenheit: bool,
+/// The component's `src/lib.rs`: the README's example, so that it is
+/// compiled and booted as users read it.
+fn sensors_lib() -> String {
+    let readme = fs::read_to_string(workspace().join("README.md")).unwrap();
+    let section = readme.split("## Writing a component").nth(1).expect("the README's component section");
+    let block = section.split("```rs\n").nth(1).and_then(|b| b.split("```").next());
+    block.expect("a ```rs block in the README's component section").to_string()
 }
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { period_ms: 1000, fahrenheit: false }
-    }
-}
-
-static PERIOD_MS: AtomicU32 = AtomicU32::new(0);
-
-impl Component for Thermo {
-    const NAME: &'static str = "thermo";
-    type Options = Options;
-
-    fn init(options: &Options) -> Result<(), Error> {
-        if options.period_ms < 10 {
-            return Err(Error::msg("thermo: period_ms must be at least 10"));
-        }
-        unikernel::println!("thermo: sampling every {} ms", options.period_ms);
-        PERIOD_MS.store(options.period_ms, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// The handle `main` takes.
-pub struct Reading {
-    pub period_ms: u32,
-}
-
-impl Handle for Reading {
-    type Component = Thermo;
-
-    fn take() -> Result<Self, Error> {
-        Ok(Self { period_ms: PERIOD_MS.load(Ordering::Relaxed) })
-    }
-}
-
-#[doc(hidden)]
-pub use unikernel as __unikernel;
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __thermo {
-    ($($options:tt)*) => {
-        $crate::__unikernel::component::options!($crate::Thermo, $crate::Options; $($options)*)
-    };
-}
-pub use __thermo as thermo;
-"#;
 
 const APP_MAIN: &str = r#"#![cfg_attr(target_os = "none", no_std, no_main)]
 use unikernel::prelude::*;
@@ -101,7 +46,7 @@ fn a_component_from_an_outside_crate_boots_with_options_its_own_code_checks() {
     fs::create_dir_all(sensors.join("src")).unwrap();
     let manifest = SENSORS_MANIFEST.replace("WORKSPACE", &workspace().display().to_string());
     fs::write(sensors.join("Cargo.toml"), manifest).unwrap();
-    fs::write(sensors.join("src/lib.rs"), SENSORS_LIB).unwrap();
+    fs::write(sensors.join("src/lib.rs"), sensors_lib()).unwrap();
     let app_manifest = project.app.join("Cargo.toml");
     let toml = fs::read_to_string(&app_manifest).unwrap();
     let toml = toml.replacen("[dependencies]\n", "[dependencies]\nmy-sensors = { path = \"../my-sensors\" }\n", 1);
@@ -134,7 +79,9 @@ fn a_component_from_an_outside_crate_boots_with_options_its_own_code_checks() {
     let typo = project.run(&["build", "--quiet"]);
     let stderr = String::from_utf8_lossy(&typo.stderr);
     assert!(!typo.status.success(), "{}", text(&typo));
-    assert!(stderr.contains("struct `my_sensors::Options` has no field named `perod_ms`"), "{}", text(&typo));
+    // rustc names the struct `Options`, or `my_sensors::Options` when
+    // another `Options` is in sight.
+    assert!(stderr.contains("Options` has no field named `perod_ms`"), "{}", text(&typo));
     assert!(stderr.contains("#[unikernel(my_sensors::thermo(perod_ms = 500), log = \"info\")]"), "{}", text(&typo));
     let lines: Vec<&str> = stderr.lines().collect();
     let at = lines.iter().position(|l| l.contains("thermo(perod_ms")).unwrap();
