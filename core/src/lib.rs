@@ -31,6 +31,7 @@ pub mod timer;
 pub mod vmm;
 
 pub use error::Error;
+pub use logger::set_sink as set_log_sink;
 pub use platform::Platform;
 
 /// Prints the panic report every target uses.

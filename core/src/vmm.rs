@@ -53,6 +53,10 @@ pub mod virtio {
     pub const NET: u16 = 1;
     /// virtio-blk, a disk.
     pub const BLOCK: u16 = 2;
+    /// virtio-console, a console port (a second channel beside the serial one).
+    pub const CONSOLE: u16 = 3;
+    /// virtio-rng, an entropy source.
+    pub const ENTROPY: u16 = 4;
 }
 
 /// What a record is about.

@@ -1,32 +1,32 @@
 //! The CPU's generator, through the target ([`unikernel_core::bus::CpuRandom`]).
 
-use crate::Source;
 use unikernel_core::Error;
 use unikernel_core::bus::{self, RandomKind};
 
-fn kind(source: Source) -> RandomKind {
-    match source {
-        Source::RdRand => RandomKind::Drbg,
-        Source::RdSeed => RandomKind::Seed,
+/// Why `$insn` is missing and what to do instead.
+macro_rules! missing {
+    ($insn:literal) => {
+        concat!(
+            "this CPU has no ",
+            $insn,
+            ": run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM), or read a device: ",
+            "`entropy(source = \"device\")` with a driver component such as `unikernel_virtio_rng::virtio_rng`"
+        )
+    };
+}
+
+pub fn check(kind: RandomKind) -> Result<(), Error> {
+    match kind {
+        _ if bus::cpu_random_available(kind) => Ok(()),
+        RandomKind::Drbg => Err(Error::msg(missing!("RDRAND"))),
+        RandomKind::Seed => Err(Error::msg(missing!("RDSEED"))),
     }
 }
 
-pub fn check(source: Source) -> Result<(), Error> {
-    match source {
-        _ if bus::cpu_random_available(kind(source)) => Ok(()),
-        Source::RdRand => {
-            Err(Error::msg("this CPU has no RDRAND: run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM)"))
-        }
-        Source::RdSeed => {
-            Err(Error::msg("this CPU has no RDSEED: run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM)"))
-        }
-    }
-}
-
-pub fn fill(source: Source, buf: &mut [u8]) -> Result<(), Error> {
+pub fn fill(kind: RandomKind, buf: &mut [u8]) -> Result<(), Error> {
     for chunk in buf.chunks_mut(8) {
-        let value = bus::cpu_random_next(kind(source))
-            .ok_or_else(|| Error::msg("the CPU's random number generator kept failing"))?;
+        let value =
+            bus::cpu_random_next(kind).ok_or_else(|| Error::msg("the CPU's random number generator kept failing"))?;
         chunk.copy_from_slice(&value.to_le_bytes()[..chunk.len()]);
     }
     Ok(())

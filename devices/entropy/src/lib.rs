@@ -1,13 +1,18 @@
 //! The `entropy` component: `#[unikernel] fn main(rng: Entropy)`.
 //!
 //! On bare metal it reads the CPU's generator (RDRAND, or RDSEED with
-//! `entropy(source = "rdseed")`) and refuses to start on a CPU without it;
-//! hosted, it reads the operating system's (`getrandom`). On bare metal it
+//! `entropy(source = "rdseed")`) and refuses to start on a CPU without it,
+//! or with `entropy(source = "device")` a device whose driver component
+//! registers with [`set_device`] (`unikernel-virtio-rng`); hosted, it reads
+//! the operating system's (`getrandom`). On bare metal it
 //! is also `getrandom`'s custom backend, so crates that need randomness
 //! (hash maps, TCP initial sequence numbers) work in an image that names
 //! `entropy`.
 #![cfg_attr(target_os = "none", no_std)]
 
+extern crate alloc;
+
+use alloc::format;
 use spin::Once;
 use unikernel_core::Error;
 use unikernel_core::component::{Component, Handle};
@@ -15,13 +20,65 @@ use unikernel_core::component::{Component, Handle};
 #[cfg(target_os = "none")]
 mod cpu;
 
-/// Which CPU instruction supplies the bytes on bare metal.
+/// What supplies the bytes on bare metal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// A DRBG reseeded by the hardware source: fast, the usual choice.
+    /// The CPU's DRBG reseeded by the hardware source: fast, the usual choice.
     RdRand,
-    /// The hardware source itself: slower, for seeding other generators.
+    /// The CPU's hardware source itself: slower, for seeding other generators.
     RdSeed,
+    /// A device, whose driver component registers with [`set_device`]: for
+    /// CPUs without RDRAND.
+    Device,
+}
+
+impl Source {
+    /// The CPU instruction behind the source, if it is one.
+    #[cfg(target_os = "none")]
+    fn cpu(self) -> Option<unikernel_core::bus::RandomKind> {
+        use unikernel_core::bus::RandomKind;
+        match self {
+            Self::RdRand => Some(RandomKind::Drbg),
+            Self::RdSeed => Some(RandomKind::Seed),
+            Self::Device => None,
+        }
+    }
+}
+
+/// Fills a buffer from a device: what a driver registers with [`set_device`].
+pub type DeviceFill = fn(&mut [u8]) -> Result<(), Error>;
+
+/// The driver behind [`Source::Device`], with its name.
+static DEVICE: Once<(&'static str, DeviceFill)> = Once::new();
+
+/// Makes `fill` the generator behind `entropy(source = "device")`: a driver
+/// component calls it from its `init`, with `"entropy"` in its `AFTER`.
+/// Fails when the entropy component has not started, reads another source,
+/// or already has a device.
+pub fn set_device(driver: &'static str, fill: DeviceFill) -> Result<(), Error> {
+    match SOURCE.get() {
+        None => return Err(Error::msg("the entropy component has not started: name `entropy` in the driver's AFTER")),
+        Some(Source::Device) => {}
+        Some(other) => {
+            return Err(Error::msg(format!(
+                "{driver} supplies entropy, but `entropy` reads {other:?}: name `entropy(source = \"device\")`"
+            )));
+        }
+    }
+    let mut set = false;
+    let (first, _) = DEVICE.call_once(|| {
+        set = true;
+        (driver, fill)
+    });
+    if set { Ok(()) } else { Err(Error::msg(format!("{first} already supplies entropy; {driver} cannot too"))) }
+}
+
+/// The registered device's fill, or why there is none.
+#[cfg(target_os = "none")]
+fn device() -> Result<DeviceFill, Error> {
+    DEVICE.get().map(|&(_, fill)| fill).ok_or_else(|| {
+        Error::msg("`entropy(source = \"device\")` has no device: name its driver's component, e.g. `unikernel_virtio_rng::virtio_rng`")
+    })
 }
 
 /// Options of `entropy(...)` in `#[unikernel]`.
@@ -50,7 +107,10 @@ impl Entropy {
     /// Fills `buf` with random bytes.
     pub fn fill(&self, buf: &mut [u8]) -> Result<(), Error> {
         #[cfg(target_os = "none")]
-        return cpu::fill(self.source, buf);
+        return match self.source.cpu() {
+            Some(kind) => cpu::fill(kind, buf),
+            None => device()?(buf),
+        };
         #[cfg(not(target_os = "none"))]
         {
             let _ = self.source;
@@ -75,10 +135,13 @@ impl Component for Entropy {
     const NAME: &'static str = "entropy";
     type Options = Options;
 
-    /// Fails when the CPU lacks the instruction.
+    /// Fails when the CPU lacks the instruction. A device source is
+    /// checked by [`Handle::take`], once every driver component started.
     fn init(options: &Options) -> Result<(), Error> {
         #[cfg(target_os = "none")]
-        cpu::check(options.source)?;
+        if let Some(kind) = options.source.cpu() {
+            cpu::check(kind)?;
+        }
         log::debug!("entropy: source {:?}", options.source);
         SOURCE.call_once(|| options.source);
         Ok(())
@@ -90,6 +153,10 @@ impl Handle for Entropy {
 
     fn take() -> Result<Self, Error> {
         let source = *SOURCE.get().ok_or_else(|| Error::msg("the entropy component has not started"))?;
+        #[cfg(target_os = "none")]
+        if source == Source::Device {
+            device()?;
+        }
         Ok(Self { source })
     }
 }
@@ -119,8 +186,8 @@ pub use unikernel_core as __unikernel;
 #[doc(hidden)]
 pub use unikernel_entropy_macros::options as __entropy_options;
 
-/// Names the component in `#[unikernel(...)]`, with its options: `entropy`
-/// or `entropy(source = "rdseed")`. A parameter `rng: Entropy` of `main`
+/// Names the component in `#[unikernel(...)]`, with its options: `entropy`,
+/// `entropy(source = "rdseed")` or `entropy(source = "device")`. A parameter `rng: Entropy` of `main`
 /// alone starts it with RDRAND.
 #[doc(hidden)]
 #[macro_export]
@@ -128,3 +195,24 @@ macro_rules! __entropy {
     ($($options:tt)*) => { $crate::__entropy_options!{ $crate ; $($options)* } };
 }
 pub use __entropy as entropy;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zeros(buf: &mut [u8]) -> Result<(), Error> {
+        buf.fill(0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_device_registers_once_and_only_with_the_device_source_started() {
+        let refused = set_device("early", zeros).unwrap_err().to_string();
+        assert!(refused.contains("has not started"), "{refused}");
+        Entropy::init(&Options { source: Source::Device }).unwrap();
+        set_device("first", zeros).unwrap();
+        let second = set_device("second", zeros).unwrap_err().to_string();
+        assert_eq!(second, "first already supplies entropy; second cannot too");
+        assert_eq!(Entropy::take().unwrap().source(), Source::Device);
+    }
+}

@@ -145,8 +145,23 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
                 disk(&mut cmd, opts)?;
                 "drive=disk0"
             }
+            Backend::Entropy => {
+                cmd.args(["-object", "rng-random,id=rng0,filename=/dev/urandom"]);
+                "rng=rng0"
+            }
+            Backend::LogFile => {
+                let package = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+                let log = console_log(&opts.image, package.as_deref())?;
+                eprintln!("unikernel-runner: the guest's log goes to {}", log.display());
+                cmd.args(["-chardev", &format!("file,id=log0,path={}", escaped(&log.display().to_string()))]);
+                "id=serial0"
+            }
         };
         cmd.args(["-device", &format!("{},{backend}", device.model(opts.machine))]);
+        if device.backend == Backend::LogFile {
+            // The console port on the serial bus just added.
+            cmd.args(["-device", "virtconsole,bus=serial0.0,chardev=log0"]);
+        }
     }
     cmd.args(&opts.qemu_args);
     Ok(Qemu { command: cmd, forwarding })
@@ -159,6 +174,10 @@ enum Backend {
     Network,
     /// The `--disk`.
     Disk,
+    /// The host's `/dev/urandom`.
+    Entropy,
+    /// A console port writing to a file ([`console_log`]).
+    LogFile,
 }
 
 /// A virtio device type the runner can attach: a device id of the virtio
@@ -174,6 +193,8 @@ struct VirtioType {
 const VIRTIO: &[VirtioType] = &[
     VirtioType { id: virtio::NET, model: "virtio-net", backend: Backend::Network },
     VirtioType { id: virtio::BLOCK, model: "virtio-blk", backend: Backend::Disk },
+    VirtioType { id: virtio::CONSOLE, model: "virtio-serial", backend: Backend::LogFile },
+    VirtioType { id: virtio::ENTROPY, model: "virtio-rng", backend: Backend::Entropy },
 ];
 
 impl VirtioType {
@@ -265,10 +286,14 @@ fn disk(cmd: &mut Command, opts: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The `-drive` value for `file`: QEMU's option syntax reads `,,` as a
-/// comma inside a value.
+/// The `-drive` value for `file`.
 fn drive(file: &str) -> String {
-    format!("file={},if=none,format=raw,id=disk0", file.replace(',', ",,"))
+    format!("file={},if=none,format=raw,id=disk0", escaped(file))
+}
+
+/// `value` inside a QEMU option, whose syntax reads `,,` as a comma.
+fn escaped(value: &str) -> String {
+    value.replace(',', ",,")
 }
 
 /// `path`, created (sparse, `size` bytes) when missing.
@@ -288,13 +313,25 @@ fn created(path: &Path, size: u64) -> Result<String, String> {
 /// image's `target` directory, else in the current one. Never inside a
 /// target directory, which `cargo clean` deletes.
 fn default_disk(image: &Path, package: Option<&Path>, size: u64) -> Result<String, String> {
+    created(&data_dir(image, package)?.join("disk.img"), size)
+}
+
+/// The runner's data directory (see [`default_disk`]), created when missing.
+fn data_dir(image: &Path, package: Option<&Path>) -> Result<PathBuf, String> {
     let home = package.unwrap_or_else(|| {
         let mut dirs = image.ancestors().skip(1);
         dirs.find(|d| d.file_name().is_some_and(|n| n == "target")).and_then(Path::parent).unwrap_or(Path::new(""))
     });
     let dir = home.join(DATA_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    created(&dir.join("disk.img"), size)
+    Ok(dir)
+}
+
+/// The file a virtio console writes to, rewritten each run:
+/// `.unikernel/IMAGE-console.log` beside the default disk.
+fn console_log(image: &Path, package: Option<&Path>) -> Result<PathBuf, String> {
+    let name = image.file_name().map_or("image".into(), |n| n.to_string_lossy());
+    Ok(data_dir(image, package)?.join(format!("{name}-console.log")))
 }
 
 /// A tap, or user networking with a monitor that opens the port forwards
@@ -630,8 +667,8 @@ pub fn shell_words(qemu: &Qemu) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, default_disk, drive,
-        guest_status, qemu_signal, refused, refused_forward, virtio,
+        Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, console_log,
+        default_disk, drive, guest_status, qemu_signal, refused, refused_forward, virtio,
     };
     use std::os::unix::process::ExitStatusExt;
     use std::path::{Path, PathBuf};
@@ -670,6 +707,29 @@ mod tests {
         assert_eq!(Path::new(&disk), dir.join(".unikernel/disk.img"));
         assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20);
         assert!(!Path::new(&disk).starts_with(dir.join("target")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn entropy_and_console_devices_have_their_host_side() {
+        let records =
+            [Record::virtio(virtio::ENTROPY, "virtio-rng"), Record::virtio(virtio::CONSOLE, "virtio-console")];
+        let devices = Devices::of(&records).unwrap();
+        let models = |machine| devices.attached.iter().map(|t| t.model(machine)).collect::<Vec<_>>();
+        assert_eq!(models(Machine::Microvm), ["virtio-serial-device", "virtio-rng-device"]);
+        assert_eq!(models(Machine::Q35), ["virtio-serial-pci", "virtio-rng-pci"]);
+        assert_eq!(
+            devices.attached.iter().map(|t| t.backend).collect::<Vec<_>>(),
+            [Backend::LogFile, Backend::Entropy]
+        );
+    }
+
+    #[test]
+    fn the_console_log_is_named_after_the_image_beside_the_default_disk() {
+        let (dir, image) = package("console");
+        let log = console_log(&image, Some(&dir)).unwrap();
+        assert_eq!(log, dir.join(".unikernel/kv-console.log"));
+        assert_eq!(console_log(&image, None).unwrap(), log, "run by hand: beside the target directory");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -720,9 +780,9 @@ mod tests {
             ignored.ignored,
             ["ignoring a VMM feature of record kind 42, asked for by component `thermo` (optional)"]
         );
-        let rng = Record::virtio(4, "thermo");
-        assert!(Devices::of(&[rng.required()]).unwrap_err().contains("needs a virtio device of type 4, which"));
-        assert_eq!(Devices::of(&[rng]).unwrap().ignored.len(), 1);
+        let unknown = Record::virtio(200, "thermo");
+        assert!(Devices::of(&[unknown.required()]).unwrap_err().contains("needs a virtio device of type 200, which"));
+        assert_eq!(Devices::of(&[unknown]).unwrap().ignored.len(), 1);
         let mut second = Record::virtio(virtio::BLOCK, "thermo").required();
         second.index = 1;
         assert!(Devices::of(&[second]).unwrap_err().contains("a second virtio device of type 2 (instance 1)"));

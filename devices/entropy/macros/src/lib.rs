@@ -1,5 +1,5 @@
 //! `entropy(...)`'s options, checked at compile time with errors on the
-//! offending token: `entropy` or `entropy(source = "rdseed")`. Called
+//! offending token: `entropy`, `entropy(source = "rdseed")` or `entropy(source = "device")`. Called
 //! through `unikernel_entropy::entropy!`, which passes its `$crate` first.
 #![forbid(unsafe_code)]
 
@@ -15,7 +15,7 @@ pub fn options(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
 
 #[derive(FromMeta, Default)]
 struct Options {
-    /// `rdrand` (default) or `rdseed`.
+    /// `rdrand` (default), `rdseed` or `device`.
     source: Option<syn::LitStr>,
 }
 
@@ -25,9 +25,10 @@ fn grammar(items: &[NestedMeta], krate: &TokenStream) -> darling::Result<TokenSt
         None => quote!(RdRand),
         Some((v, _)) if v == "rdrand" => quote!(RdRand),
         Some((v, _)) if v == "rdseed" => quote!(RdSeed),
+        Some((v, _)) if v == "device" => quote!(Device),
         Some((v, lit)) => {
             return Err(darling::Error::custom(format!(
-                "unknown entropy source `{v}`: expected \"rdrand\" or \"rdseed\""
+                "unknown entropy source `{v}`: expected \"rdrand\", \"rdseed\" or \"device\""
             ))
             .with_span(lit));
         }
