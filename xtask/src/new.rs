@@ -18,8 +18,13 @@ const FILES: [(&str, &str); 6] = [
 
 /// The component crates of this clone (package, directory), offered as
 /// commented dependency lines.
-const COMPONENTS: [(&str, &str); 3] =
-    [("unikernel-net", "net"), ("unikernel-storage", "storage"), ("unikernel-entropy", "devices/entropy")];
+const COMPONENTS: [(&str, &str); 5] = [
+    ("unikernel-net", "net"),
+    ("unikernel-storage", "storage"),
+    ("unikernel-entropy", "devices/entropy"),
+    ("unikernel-virtio-rng", "devices/virtio-rng"),
+    ("unikernel-virtio-console", "devices/virtio-console"),
+];
 
 pub fn run(dir: &Path) -> Result<(), String> {
     let name = package_name(dir)?;

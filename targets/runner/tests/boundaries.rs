@@ -6,9 +6,10 @@
 //!   virtio-pci device without MSI-X on q35 and pc exercises the chipsets'
 //!   INTx routing behind the bus, not only the MSI-X path the other tests
 //!   take.
-//! - open components: `macros/` names no component and no component crate;
-//!   every component (a crate with `impl ... Component for`) is reached
-//!   through the public mechanism an outside crate uses.
+//! - open components: `macros/` names no component and no component crate,
+//!   and the runner's code holds no component name as data; every component
+//!   (a crate with `impl ... Component for`) is reached through the public
+//!   mechanism an outside crate uses, and the runner sees only records.
 
 mod common;
 
@@ -296,6 +297,68 @@ fn the_mention_scanner_finds_names_in_code_and_strings_not_in_comments() {
     let found = mentions(&dir, &[rust], &names);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(found, ["planted.rs:3: net", "planted.rs:4: unikernel_storage"]);
+}
+
+/// The string literals of Rust source `text`, comments left out.
+fn string_literals(text: &str) -> Vec<String> {
+    let (bytes, mut literals, mut i) = (text.as_bytes(), Vec::new(), 0);
+    while i < bytes.len() {
+        let rest = &text[i..];
+        if rest.starts_with("//") {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if rest.starts_with("/*") {
+            i += rest.find("*/").map_or(rest.len(), |end| end + 2);
+        } else if let Some(hashes) = rest.strip_prefix('r').and_then(|r| {
+            let n = r.len() - r.trim_start_matches('#').len();
+            r[n..].starts_with('"').then_some(n)
+        }) {
+            let (open, close) = (2 + hashes, format!("\"{}", "#".repeat(hashes)));
+            let end = rest[open..].find(&close).map_or(rest.len(), |e| open + e);
+            literals.push(rest[open..end].to_string());
+            i += end + close.len();
+        } else if rest.starts_with('"') {
+            let mut end = 1;
+            while end < rest.len() && rest.as_bytes()[end] != b'"' {
+                end += if rest.as_bytes()[end] == b'\\' { 2 } else { 1 };
+            }
+            literals.push(rest[1..end.min(rest.len())].to_string());
+            i += end + 1;
+        } else if let Some(escaped) = rest.strip_prefix("'\\") {
+            // '\'', '\n', '\u{..}': the escaped character, then up to the quote.
+            let after = &escaped[escaped.chars().next().map_or(0, char::len_utf8)..];
+            i += rest.len() - after.len() + after.find('\'').map_or(after.len(), |e| e + 1);
+        } else if rest.len() >= 3 && rest.as_bytes()[2] == b'\'' && rest.starts_with('\'') {
+            i += 3; // '"'
+        } else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    literals
+}
+
+#[test]
+fn the_literal_scanner_sees_strings_and_skips_comments() {
+    let source = r####"// "net" in a comment
+        let a = "block"; /* "entropy" */ let c = '"'; let d = '\''; let u = '\u{22}'; let e = r#"x "y" z"#;
+        let f = "a \" b"; let g: &'static str = "net";"####;
+    assert_eq!(string_literals(source), ["block", "x \"y\" z", "a \\\" b", "net"]);
+}
+
+#[test]
+fn the_runner_source_names_no_component() {
+    let root = workspace();
+    let names = components(&root);
+    let src = root.join("targets/runner/src");
+    let mut found = Vec::new();
+    for path in sources(&src) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for literal in string_literals(&text) {
+            if names.contains(&literal) {
+                found.push(format!("{}: \"{literal}\"", path.strip_prefix(&src).unwrap().display()));
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new(), "the runner decides devices from records, not component names");
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! The runner builds the VMM's devices from the image's `.unikernel.vmm`
 //! records: the same devices as the components asked for on every machine,
-//! a clear refusal for a record it cannot meet or a corrupt section, and no
-//! component name anywhere in its source.
+//! and a clear refusal for a record it cannot meet or a corrupt section
+//! (`boundaries.rs` checks that its source names no component).
 
 mod common;
 
-use common::{BARE, boot, examples, qemu_words, workspace};
+use common::{BARE, boot, examples, qemu_words};
 use object::{Object, ObjectSection};
 use std::path::{Path, PathBuf};
 
@@ -113,69 +113,4 @@ fn a_required_record_of_an_unknown_kind_is_refused_an_optional_one_ignored() {
         run.stderr
     );
     assert!(!run.stdout.contains("virtio-net"), "the edited record asked for no device: {}", run.stdout);
-}
-
-/// The string literals of Rust source `text`, comments left out.
-fn string_literals(text: &str) -> Vec<String> {
-    let (bytes, mut literals, mut i) = (text.as_bytes(), Vec::new(), 0);
-    while i < bytes.len() {
-        let rest = &text[i..];
-        if rest.starts_with("//") {
-            i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            i += rest.find("*/").map_or(rest.len(), |end| end + 2);
-        } else if let Some(hashes) = rest.strip_prefix('r').and_then(|r| {
-            let n = r.len() - r.trim_start_matches('#').len();
-            r[n..].starts_with('"').then_some(n)
-        }) {
-            let (open, close) = (2 + hashes, format!("\"{}", "#".repeat(hashes)));
-            let end = rest[open..].find(&close).map_or(rest.len(), |e| open + e);
-            literals.push(rest[open..end].to_string());
-            i += end + close.len();
-        } else if rest.starts_with('"') {
-            let mut end = 1;
-            while end < rest.len() && rest.as_bytes()[end] != b'"' {
-                end += if rest.as_bytes()[end] == b'\\' { 2 } else { 1 };
-            }
-            literals.push(rest[1..end.min(rest.len())].to_string());
-            i += end + 1;
-        } else if let Some(escaped) = rest.strip_prefix("'\\") {
-            // '\'', '\n', '\u{..}': the escaped character, then up to the quote.
-            let after = &escaped[escaped.chars().next().map_or(0, char::len_utf8)..];
-            i += rest.len() - after.len() + after.find('\'').map_or(after.len(), |e| e + 1);
-        } else if rest.len() >= 3 && rest.as_bytes()[2] == b'\'' && rest.starts_with('\'') {
-            i += 3; // '"'
-        } else {
-            i += rest.chars().next().map_or(1, char::len_utf8);
-        }
-    }
-    literals
-}
-
-#[test]
-fn the_literal_scanner_sees_strings_and_skips_comments() {
-    let source = r####"// "net" in a comment
-        let a = "block"; /* "entropy" */ let c = '"'; let d = '\''; let u = '\u{22}'; let e = r#"x "y" z"#;
-        let f = "a \" b"; let g: &'static str = "net";"####;
-    assert_eq!(string_literals(source), ["block", "x \"y\" z", "a \\\" b", "net"]);
-}
-
-#[test]
-fn the_runner_source_names_no_component() {
-    let src = workspace().join("targets/runner/src");
-    let mut files = vec![src.clone()];
-    let mut found = Vec::new();
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            for literal in string_literals(&text) {
-                if ["net", "block", "entropy"].contains(&literal.as_str()) {
-                    found.push(format!("{}: \"{literal}\"", path.strip_prefix(&src).unwrap().display()));
-                }
-            }
-        }
-    }
-    assert_eq!(found, Vec::<String>::new(), "the runner decides devices from records, not component names");
 }
