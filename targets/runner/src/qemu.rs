@@ -150,8 +150,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
                 "rng=rng0"
             }
             Backend::LogFile => {
-                let package = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
-                let log = console_log(&opts.image, package.as_deref())?;
+                let log = console_log(&opts.image, package_dir().as_deref())?;
                 eprintln!("unikernel-runner: the guest's log goes to {}", log.display());
                 cmd.args(["-chardev", &format!("file,id=log0,path={}", escaped(&log.display().to_string()))]);
                 "id=serial0"
@@ -277,10 +276,7 @@ fn disk(cmd: &mut Command, opts: &Options) -> Result<(), String> {
     let file = match &opts.disk {
         Some(Disk::Url(url)) => url.clone(),
         Some(Disk::File(path)) => created(path, opts.disk_size)?,
-        None => {
-            let package = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
-            default_disk(&opts.image, package.as_deref(), opts.disk_size)?
-        }
+        None => default_disk(&opts.image, package_dir().as_deref(), opts.disk_size)?,
     };
     cmd.args(["-drive", &drive(&file)]);
     Ok(())
@@ -305,6 +301,16 @@ fn created(path: &Path, size: u64) -> Result<String, String> {
         eprintln!("unikernel-runner: created disk image {} ({} MiB)", path.display(), size >> 20);
     }
     Ok(path.display().to_string())
+}
+
+/// The package whose image this is, as cargo names it to a target runner
+/// (`CARGO_MANIFEST_DIR`). Not when cargo started the runner itself
+/// (`runner = "cargo run -p unikernel-runner --"`, as in this workspace): the
+/// directory is then the runner's, and the image's own place decides.
+fn package_dir() -> Option<PathBuf> {
+    let started_by_cargo_run = std::env::var("CARGO_PKG_NAME").is_ok_and(|p| p == env!("CARGO_PKG_NAME"));
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    dir.filter(|_| !started_by_cargo_run)
 }
 
 /// The disk image used without `--disk`, created when missing:
@@ -668,7 +674,7 @@ pub fn shell_words(qemu: &Qemu) -> String {
 mod tests {
     use super::{
         Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, console_log,
-        default_disk, drive, guest_status, qemu_signal, refused, refused_forward, virtio,
+        default_disk, drive, guest_status, package_dir, qemu_signal, refused, refused_forward, virtio,
     };
     use std::os::unix::process::ExitStatusExt;
     use std::path::{Path, PathBuf};
@@ -682,6 +688,15 @@ mod tests {
         std::fs::create_dir_all(image.parent().unwrap()).unwrap();
         std::fs::write(&image, b"an image").unwrap();
         (dir, image)
+    }
+
+    #[test]
+    fn the_runners_own_package_is_not_the_images() {
+        // cargo runs this test as it runs the runner in this workspace:
+        // with the runner's CARGO_MANIFEST_DIR and CARGO_PKG_NAME.
+        assert_eq!(std::env::var("CARGO_PKG_NAME").as_deref(), Ok("unikernel-runner"));
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        assert_eq!(package_dir(), None);
     }
 
     #[test]
