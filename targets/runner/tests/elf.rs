@@ -7,33 +7,16 @@ mod common;
 use common::{BARE, examples};
 use object::elf::{SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE};
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags};
-use unikernel_core::vmm::{self, Kind, Record, virtio};
+use unikernel_core::vmm::{self, Kind, virtio};
+use unikernel_testing::{records, symbols_of, virtio_devices};
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(examples(BARE).join(name)).expect("read image")
 }
 
-fn symbols_of(data: &[u8], crate_name: &str) -> Vec<String> {
-    let file = object::File::parse(data).expect("ELF");
-    let mangled = format!("{}{crate_name}", crate_name.len());
-    file.symbols().filter_map(|s| s.name().ok().map(str::to_owned)).filter(|n| n.contains(&mangled)).collect()
-}
-
-fn records(data: &[u8]) -> Vec<Record> {
-    let file = object::File::parse(data).expect("ELF");
-    let section = file.section_by_name(vmm::SECTION).expect("the .unikernel.vmm section");
-    vmm::parse(section.data().unwrap()).expect("well-formed records")
-}
-
 /// The requesters of `image`'s records of `kind`.
 fn named(image: &str, kind: Kind) -> Vec<String> {
     records(&read(image)).iter().filter(|r| r.kind == kind).map(|r| r.requester().to_owned()).collect()
-}
-
-/// `image`'s virtio records as (device id, required).
-fn virtio_devices(image: &str) -> Vec<(u16, bool)> {
-    let records = records(&read(image));
-    records.iter().filter(|r| r.kind == Kind::Virtio).map(|r| (r.device, r.is_required())).collect()
 }
 
 #[test]
@@ -94,11 +77,11 @@ fn device_records_come_from_the_linked_component_crates_only() {
         hello.iter().map(|r| (r.kind, r.arg0, r.requester())).collect::<Vec<_>>(),
         [(Kind::ExitPort, 0xf4, "x86_64")]
     );
-    assert_eq!(virtio_devices("random"), []);
-    assert_eq!(virtio_devices("http"), [(virtio::NET, true)]);
+    assert_eq!(virtio_devices(&read("random")), []);
+    assert_eq!(virtio_devices(&read("http")), [(virtio::NET, true)]);
     assert_eq!(named("http", Kind::Virtio), ["net"]);
-    assert_eq!(virtio_devices("disk"), [(virtio::BLOCK, true)]);
-    let mut kv = virtio_devices("kv");
+    assert_eq!(virtio_devices(&read("disk")), [(virtio::BLOCK, true)]);
+    let mut kv = virtio_devices(&read("kv"));
     kv.sort();
     assert_eq!(kv, [(virtio::NET, true), (virtio::BLOCK, true)]);
 }
