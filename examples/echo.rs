@@ -1,7 +1,8 @@
 //! Echoes TCP and UDP on port 7.
 //!
-//! `cargo run --example echo -- --forward 7007:7 --forward udp:7007:7`,
-//! then `nc 127.0.0.1 7007` (TCP) or `nc -u 127.0.0.1 7007` (UDP).
+//! `cargo run --example echo`, then `nc 127.0.0.1 7007` (TCP) or
+//! `nc -u 127.0.0.1 7007` (UDP): the image asks for both forwards, which
+//! `--forward` replaces.
 //!
 //! A TCP connection is closed after `idle=SECONDS` (default 60) without a
 //! byte from the peer or room to send it one, and reset when a peer that
@@ -18,7 +19,7 @@ const PORT: u16 = 7;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const DEAD_PEER: Duration = Duration::from_secs(45);
 
-#[unikernel]
+#[unikernel(forward = "tcp:7007:7, udp:7007:7")]
 async fn main(net: Net) -> Result<(), Error> {
     let idle = match unikernel::cmdline::value("idle") {
         Some(s) => Duration::from_secs(s.parse().map_err(|_| Error::msg("`idle=SECONDS` expects a number"))?),

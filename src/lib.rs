@@ -77,7 +77,7 @@ pub mod __private {
     pub use unikernel_core::executor::block_on;
     pub use unikernel_core::runtime::{App, Config, Termination, no_components};
     pub use unikernel_core::test::{TESTS, Test, main as test_main};
-    pub use unikernel_core::vmm;
+    pub use unikernel_core::{forward, vmm};
     #[cfg(not(target_os = "none"))]
     pub use unikernel_hosted::start as hosted_start;
     // The boot code, linked into every bare-metal image.

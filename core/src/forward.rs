@@ -13,8 +13,27 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 /// The environment variable holding a comma-separated list of forwards.
 pub const ENV: &str = "UNIKERNEL_FORWARD";
 
-/// The forward used when none is given: host 8080 to the guest's HTTP port.
+/// The forward used when neither the user nor the application gives one:
+/// host 8080 to the guest's HTTP port.
 pub const DEFAULT: Forward = Forward { protocol: Protocol::Tcp, host: 8080, guest: 80 };
+
+static DECLARED: spin::Once<&'static [Forward]> = spin::Once::new();
+
+/// Records the forwards the application declares
+/// (`#[unikernel(forward = "...")]`); the runtime calls it at start.
+pub(crate) fn declare(forwards: &'static [Forward]) {
+    DECLARED.call_once(|| forwards);
+}
+
+/// The forwards to use when the user gives none: the application's, or
+/// [`DEFAULT`] when it declares none. The runner reads the same from the
+/// image's records.
+pub fn defaults() -> &'static [Forward] {
+    match DECLARED.get() {
+        Some(declared) if !declared.is_empty() => declared,
+        _ => &[DEFAULT],
+    }
+}
 
 /// Forwards listen on the host's loopback only, as QEMU's do: a development
 /// build is not exposed to the network.
@@ -82,9 +101,10 @@ impl Forward {
         }
     }
 
-    /// Parses a comma-separated list.
+    /// Parses a comma-separated list; spaces around each forward are
+    /// allowed (`"tcp:7007:7, udp:7007:7"`).
     pub fn parse_list(text: &str) -> impl Iterator<Item = Result<Self, ParseError<'_>>> {
-        text.split(',').map(Self::parse)
+        text.split(',').map(|forward| Self::parse(forward.trim()))
     }
 
     /// The host address the forward listens on.
@@ -176,7 +196,7 @@ mod tests {
         assert_eq!(Forward::parse("8080:80"), Ok(tcp(8080, 80)));
         assert_eq!(Forward::parse("tcp:2222:22"), Ok(tcp(2222, 22)));
         assert_eq!(Forward::parse("udp:5555:7"), Ok(Forward { protocol: Protocol::Udp, host: 5555, guest: 7 }));
-        let list: Result<Vec<_>, _> = Forward::parse_list("8080:80,udp:5555:7").collect();
+        let list: Result<Vec<_>, _> = Forward::parse_list("8080:80, udp:5555:7 ").collect();
         assert_eq!(list, Ok(std::vec![tcp(8080, 80), Forward { protocol: Protocol::Udp, host: 5555, guest: 7 }]));
     }
 

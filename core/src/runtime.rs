@@ -20,6 +20,9 @@ pub struct Config {
     pub heap_size: Option<usize>,
     /// Size of the stack `main` runs on, in bytes.
     pub stack_size: usize,
+    /// Port forwards the application asks for unless the user gives some
+    /// (also in the image's records, for the runner).
+    pub forwards: &'static [crate::forward::Forward],
 }
 
 /// An application: what the `#[unikernel]` macro generates.
@@ -44,6 +47,7 @@ pub fn no_components() -> Result<(), Error> {
 pub fn start(app: &App) -> ! {
     let level = cmdline::value("log").and_then(|l| l.parse().ok()).unwrap_or(app.config.log_level);
     crate::logger::init(level);
+    crate::forward::declare(app.config.forwards);
     let result = (app.components)().and_then(|()| {
         // Read before logging: the figure is the cost of booting, not of logging it.
         let boot_cycles = crate::platform::get().boot_cycles();

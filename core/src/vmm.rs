@@ -13,12 +13,12 @@
 //! | 0 | 4 | magic `b"UKVM"` |
 //! | 4 | 2 | layout version, 1 |
 //! | 6 | 2 | record size, 64; readers step by it |
-//! | 8 | 2 | kind: 1 component, 2 virtio device, 3 exit port |
+//! | 8 | 2 | kind: 1 component, 2 virtio device, 3 exit port, 4 port forward |
 //! | 10 | 2 | flags: bit 0 [`REQUIRED`] |
 //! | 12 | 2 | virtio device id (kind 2; [`virtio`]) |
 //! | 14 | 2 | instance among records of the same device id |
-//! | 16 | 8 | argument 0: kind 3, the I/O port; 0 otherwise |
-//! | 24 | 8 | argument 1 (meaning per kind; 0 today) |
+//! | 16 | 8 | argument 0: kind 3, the I/O port; kind 4, the protocol (0 TCP, 1 UDP) plus the guest port << 16; 0 otherwise |
+//! | 24 | 8 | argument 1: kind 4, the host port; 0 otherwise |
 //! | 32 | 32 | the requesting component's name, NUL-padded |
 //!
 //! # Compatibility
@@ -33,6 +33,7 @@
 //! - Zero bytes between records (alignment padding between objects) are
 //!   skipped 8 at a time; anything else without the magic is malformed.
 
+use crate::forward::{Forward, Protocol};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -69,6 +70,8 @@ pub enum Kind {
     /// An exit device at I/O port `arg0` (QEMU's `isa-debug-exit`): the
     /// guest writes [`exit::device_value`](crate::exit::device_value).
     ExitPort,
+    /// A port forward the image asks for by default (see [`Record::forward`]).
+    Forward,
     /// A kind this code does not know (written by a newer guest).
     Unknown(u16),
 }
@@ -79,6 +82,7 @@ impl Kind {
             Self::Component => 1,
             Self::Virtio => 2,
             Self::ExitPort => 3,
+            Self::Forward => 4,
             Self::Unknown(code) => code,
         }
     }
@@ -88,6 +92,7 @@ impl Kind {
             1 => Self::Component,
             2 => Self::Virtio,
             3 => Self::ExitPort,
+            4 => Self::Forward,
             code => Self::Unknown(code),
         }
     }
@@ -138,6 +143,30 @@ impl Record {
     /// An exit device at I/O `port`, asked for by `requester` (a target).
     pub const fn exit_port(port: u16, requester: &str) -> Self {
         Self { arg0: port as u64, ..Self::new(Kind::ExitPort, requester) }
+    }
+
+    /// Host port `forward.host` forwarded to the guest's `forward.guest`,
+    /// unless the user gives forwards of their own.
+    pub const fn forward(forward: Forward, requester: &str) -> Self {
+        let protocol = match forward.protocol {
+            Protocol::Tcp => 0,
+            Protocol::Udp => 1,
+        };
+        let arg0 = protocol | (forward.guest as u64) << 16;
+        Self { arg0, arg1: forward.host as u64, ..Self::new(Kind::Forward, requester) }
+    }
+
+    /// The forward of a [`Kind::Forward`] record; `None` for another kind
+    /// or one whose ports or protocol make no forward.
+    pub fn as_forward(&self) -> Option<Forward> {
+        let protocol = match self.arg0 & 0xffff {
+            0 => Protocol::Tcp,
+            1 => Protocol::Udp,
+            _ => return None,
+        };
+        let port = |value: u64| u16::try_from(value).ok().filter(|p| *p != 0);
+        let forward = Forward { protocol, host: port(self.arg1)?, guest: port(self.arg0 >> 16)? };
+        (self.kind == Kind::Forward).then_some(forward)
     }
 
     /// The same record, marked [`REQUIRED`].
@@ -318,6 +347,19 @@ mod tests {
         assert!(!parsed[0].is_required());
         let long = "a-name-of-exactly-thirty-two-byt";
         assert_eq!(parse(&section(&[Record::component(long)])).unwrap()[0].requester(), long);
+    }
+
+    #[test]
+    fn forwards_round_trip_and_nonsense_is_no_forward() {
+        let dns = Forward { protocol: Protocol::Udp, host: 5353, guest: 53 };
+        let parsed = parse(&section(&[Record::forward(dns, "main")])).unwrap();
+        assert_eq!((parsed[0].kind, parsed[0].as_forward()), (Kind::Forward, Some(dns)));
+        let mut bad = Record::forward(dns, "main");
+        for (arg0, arg1) in [(2 | 53 << 16, 5353), (1, 5353), (1 | 53 << 16, 0), (1 | 53 << 16, 70_000)] {
+            (bad.arg0, bad.arg1) = (arg0, arg1);
+            assert_eq!(bad.as_forward(), None, "{arg0:#x} {arg1}");
+        }
+        assert_eq!(Record::component("net").as_forward(), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use darling::{Error, FromMeta};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Ident, LitStr, Meta, Path};
+use unikernel_core::forward::{Forward, Protocol};
 
 /// A component as named in the attribute.
 pub struct Named {
@@ -26,6 +27,9 @@ pub struct Globals {
     stack_size: Option<LitStr>,
     /// Upper bound of the heap, e.g. "16M"; default: all free RAM.
     heap_size: Option<LitStr>,
+    /// Port forwards the application asks for by default, e.g.
+    /// "udp:5353:53, tcp:5353:53".
+    forward: Option<LitStr>,
 }
 
 pub struct Args {
@@ -112,6 +116,36 @@ impl Globals {
                 Ok(quote!(Some(#size)))
             }
         }
+    }
+}
+
+impl Globals {
+    /// The `forward` list as `Forward` expressions, in `unikernel_core`'s
+    /// grammar (the runner's `--forward`), each host port once.
+    pub fn forwards(&self, unikernel: &TokenStream) -> darling::Result<Vec<TokenStream>> {
+        let Some(lit) = &self.forward else {
+            return Ok(Vec::new());
+        };
+        let text = lit.value();
+        let mut forwards: Vec<Forward> = Vec::new();
+        for forward in Forward::parse_list(&text) {
+            let forward = forward.map_err(|e| Error::custom(e).with_span(lit))?;
+            if forwards.iter().any(|f| f.protocol == forward.protocol && f.host == forward.host) {
+                let message = format!("host port {}:{} is forwarded twice", forward.protocol.name(), forward.host);
+                return Err(Error::custom(message).with_span(lit));
+            }
+            forwards.push(forward);
+        }
+        Ok(forwards
+            .iter()
+            .map(|f| {
+                let protocol = Ident::new(if f.protocol == Protocol::Tcp { "Tcp" } else { "Udp" }, lit.span());
+                let (host, guest) = (f.host, f.guest);
+                quote!(#unikernel::__private::forward::Forward {
+                    protocol: #unikernel::__private::forward::Protocol::#protocol, host: #host, guest: #guest,
+                })
+            })
+            .collect())
     }
 }
 

@@ -124,6 +124,8 @@ fn application(
         true => quote!(#unikernel::__private::no_components),
         false => quote!(#unikernel::__private::init_components),
     };
+    let forwards = args.globals.forwards(unikernel)?;
+    let forward_count = forwards.len();
     let log_level = args.globals.log_level()?;
     let stack_size = args.globals.stack_size()? as usize;
     let heap_size = args.globals.heap_size()?;
@@ -143,12 +145,19 @@ fn application(
             #unikernel::__private::distinct_count(__UNIKERNEL_NAMES)] =
             #unikernel::__private::component_records(__UNIKERNEL_NAMES);
 
+        /// The application's default forwards, for the runner.
+        #[used]
+        #[unsafe(link_section = ".unikernel.vmm")]
+        static __UNIKERNEL_FORWARD_RECORDS: [[u8; #unikernel::__private::vmm::SIZE]; #forward_count] =
+            [#(#unikernel::__private::vmm::Record::forward(#forwards, "main").encode()),*];
+
         #[cfg_attr(target_os = "none", unsafe(no_mangle))]
         static __UNIKERNEL_APP: #unikernel::__private::App = #unikernel::__private::App {
             config: #unikernel::__private::Config {
                 log_level: #unikernel::__private::LevelFilter::#log_level,
                 heap_size: #heap_size,
                 stack_size: #stack_size,
+                forwards: &[#(#forwards),*],
             },
             components: #start_components,
             main: || #run,

@@ -22,7 +22,8 @@ options (environment variable in brackets):
 for images that ask for a network device (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
                            forward host 127.0.0.1:HOST to the guest's port GUEST with QEMU's
-                           user networking, repeatable; default tcp:8080:80 [UNIKERNEL_FORWARD, comma-separated].
+                           user networking, repeatable [UNIKERNEL_FORWARD, comma-separated]; default:
+                           the image's (#[unikernel(forward = ...)]), else tcp:8080:80.
                            The host port opens when the guest starts listening on GUEST (until then
                            it refuses connections), and the runner prints where to connect
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
@@ -97,6 +98,7 @@ pub struct Options {
     pub qemu_args: Vec<String>,
     pub print_command: bool,
     pub kernel_args: Vec<String>,
+    /// The user's forwards; empty: the image's (`qemu::forwards`).
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
     pub disk: Option<Disk>,
@@ -217,9 +219,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         }
     }
     opts.image = image.ok_or("missing IMAGE")?;
-    if opts.forwards.is_empty() {
-        opts.forwards.push(forward::DEFAULT);
-    }
     Ok(Parsed::Run(Box::new(opts)))
 }
 
@@ -267,9 +266,9 @@ mod tests {
     }
 
     #[test]
-    fn forwards_default_to_8080_and_take_a_protocol() {
+    fn forwards_take_a_protocol_and_default_to_the_images() {
         use unikernel_core::forward::Protocol::{Tcp, Udp};
-        assert_eq!(run(&["img"]).forwards, [Forward { protocol: Tcp, host: 8080, guest: 80 }]);
+        assert_eq!(run(&["img"]).forwards, []);
         let o = run(&["img", "--forward", "udp:5555:7", "--forward", "tcp:2222:22"]);
         assert_eq!(
             o.forwards,

@@ -138,7 +138,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     for device in devices.attached {
         let backend = match device.backend {
             Backend::Network => {
-                forwarding = network(&mut cmd, opts)?;
+                forwarding = network(&mut cmd, opts, forwards(opts, &image.records))?;
                 "netdev=net0"
             }
             Backend::Disk => {
@@ -228,7 +228,8 @@ impl Devices {
         for record in records {
             let (component, required) = (record.requester(), record.is_required());
             let unmet = match record.kind {
-                Kind::Component => continue,
+                // Read by `forwards`, when a network device is attached.
+                Kind::Component | Kind::Forward => continue,
                 Kind::ExitPort => {
                     let port = u16::try_from(record.arg0).map_err(|_| {
                         format!(
@@ -340,19 +341,28 @@ fn console_log(image: &Path, package: Option<&Path>) -> Result<PathBuf, String> 
     Ok(data_dir(image, package)?.join(format!("{name}-console.log")))
 }
 
+/// The forwards to open: the user's (`--forward`, `UNIKERNEL_FORWARD`), else
+/// the image's records (`#[unikernel(forward = "...")]`), else
+/// `forward::DEFAULT`, as the hosted target decides.
+fn forwards(opts: &Options, records: &[Record]) -> Vec<Forward> {
+    let declared = || records.iter().filter_map(Record::as_forward).collect::<Vec<_>>();
+    let chosen = if opts.forwards.is_empty() { declared() } else { opts.forwards.clone() };
+    if chosen.is_empty() { vec![forward::DEFAULT] } else { chosen }
+}
+
 /// A tap, or user networking with a monitor that opens the port forwards
 /// (returned) when the guest listens. A printed command, which runs without
 /// the runner, has its forwards open from the start instead.
-fn network(cmd: &mut Command, opts: &Options) -> Result<Option<Forwarding>, String> {
+fn network(cmd: &mut Command, opts: &Options, forwards: Vec<Forward>) -> Result<Option<Forwarding>, String> {
     let (netdev, forwarding) = match &opts.tap {
         Some(tap) => (format!("tap,id=net0,ifname={tap},script=no,downscript=no"), None),
         None if opts.print_command => {
-            let rules = opts.forwards.iter().map(|f| format!(",hostfwd={}", rule(f)));
+            let rules = forwards.iter().map(|f| format!(",hostfwd={}", rule(f)));
             (rules.fold("user,id=net0".to_string(), |spec, rule| spec + &rule), None)
         }
         None => {
             let monitor = Monitor::attach(cmd).map_err(|e| format!("cannot make QEMU's monitor socket: {e}"))?;
-            ("user,id=net0".to_string(), Some(Forwarding::new(opts.forwards.clone(), monitor)))
+            ("user,id=net0".to_string(), Some(Forwarding::new(forwards, monitor)))
         }
     };
     cmd.args(["-netdev", &netdev]);
@@ -674,7 +684,8 @@ pub fn shell_words(qemu: &Qemu) -> String {
 mod tests {
     use super::{
         Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, console_log,
-        default_disk, drive, guest_status, package_dir, qemu_signal, refused, refused_forward, virtio,
+        default_disk, drive, forward, forwards, guest_status, package_dir, qemu_signal, refused, refused_forward,
+        virtio,
     };
     use std::os::unix::process::ExitStatusExt;
     use std::path::{Path, PathBuf};
@@ -801,6 +812,23 @@ mod tests {
         let mut second = Record::virtio(virtio::BLOCK, "thermo").required();
         second.index = 1;
         assert!(Devices::of(&[second]).unwrap_err().contains("a second virtio device of type 2 (instance 1)"));
+    }
+
+    #[test]
+    fn forwards_are_the_users_else_the_images_else_the_default() {
+        let dns = [
+            Forward { protocol: Protocol::Udp, host: 5353, guest: 53 },
+            Forward { protocol: Protocol::Tcp, host: 5353, guest: 53 },
+        ];
+        let image = [Record::component("net"), Record::forward(dns[0], "main"), Record::forward(dns[1], "main")];
+        let Ok(crate::options::Parsed::Run(mut opts)) = crate::options::parse(["img".to_string()]) else {
+            panic!("options of a plain run")
+        };
+        assert_eq!(forwards(&opts, &image), dns);
+        assert_eq!(forwards(&opts, &image[..1]), [forward::DEFAULT]);
+        let mine = Forward { protocol: Protocol::Tcp, host: 9000, guest: 53 };
+        opts.forwards = vec![mine];
+        assert_eq!(forwards(&opts, &image), [mine]);
     }
 
     #[test]

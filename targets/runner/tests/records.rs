@@ -52,6 +52,16 @@ fn each_example_gets_the_devices_its_components_ask_for_on_every_machine() {
     }
 }
 
+#[test]
+fn the_images_forwards_are_the_default_and_the_users_replace_them() {
+    let echo = examples(BARE).join("echo");
+    let both = "user,id=net0,hostfwd=tcp:127.0.0.1:7007-:7,hostfwd=udp:127.0.0.1:7007-:7";
+    assert_eq!(values(&echo, "microvm", "-netdev"), [both]);
+    let words = qemu_words(&echo, &["--forward", "udp:9999:7"]);
+    let netdev = words.windows(2).find(|w| w[0] == "-netdev").map(|w| w[1].clone());
+    assert_eq!(netdev.as_deref(), Some("user,id=net0,hostfwd=udp:127.0.0.1:9999-:7"));
+}
+
 /// A copy of the `http` image with its `.unikernel.vmm` section changed by
 /// `edit`, in a fresh file under the target directory.
 fn edited_http(name: &str, edit: impl FnOnce(&mut [u8])) -> PathBuf {
