@@ -46,8 +46,8 @@ pub mod future {
 /// whether the image contains a component.
 pub mod component {
     pub use unikernel_core::component::{Component, Entry, Handle, entry, linked, options};
-    /// Devices a component needs from the VMM: `vmm_records!(vmm::Record::virtio(..))`.
-    pub use unikernel_core::{vmm, vmm_records};
+    /// Devices a component needs from the VMM: `Component::NEEDS`.
+    pub use unikernel_core::vmm;
 }
 
 /// Heap statistics of the bare-metal heap.
@@ -72,7 +72,7 @@ pub mod __private {
     pub use log::LevelFilter;
     pub use unikernel_core::component::init_all as init_components;
     pub use unikernel_core::component::{
-        COMPONENTS, Entry, Handle, check_distinct, distinct_count, records as component_records,
+        COMPONENTS, Entry, Handle, check_distinct, records as component_records, records_len,
     };
     pub use unikernel_core::executor::block_on;
     pub use unikernel_core::runtime::{App, Config, Termination, no_components};

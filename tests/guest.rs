@@ -33,3 +33,13 @@ fn error_displays_its_message() -> Result<(), Error> {
     assert_eq!(alloc::format!("{e}"), "disk on fire");
     Ok(())
 }
+
+/// A component's crate used as a library (its address parser here) is
+/// linked, but the component is not named: it does not start, and the
+/// image asks the VMM for none of its devices (`targets/runner/tests/elf.rs`).
+#[unikernel::test]
+fn a_component_crate_used_as_a_library_starts_nothing() {
+    let parsed = unikernel_net::parse_cidr("10.0.2.15/24");
+    assert_eq!(parsed, Some((core::net::Ipv4Addr::new(10, 0, 2, 15), 24)));
+    assert!(!unikernel::component::linked("net"));
+}

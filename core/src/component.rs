@@ -11,6 +11,7 @@
 //! application mentions it, the slice holds exactly this image's components.
 
 use crate::Error;
+use crate::vmm::{Record, SIZE};
 use alloc::vec::Vec;
 use linkme::distributed_slice;
 
@@ -20,6 +21,10 @@ pub trait Component: 'static {
     const NAME: &'static str;
     /// Names of components that must start first.
     const AFTER: &'static [&'static str] = &[];
+    /// What the VMM must provide for it (a virtio device, say): written
+    /// into the image by the application's expansion, so only images that
+    /// name the component ask for them, not every image that links its crate.
+    const NEEDS: &'static [Record] = &[];
     /// What the attribute's options build; `Default` when only a parameter
     /// of `main` names the component.
     type Options: Default;
@@ -49,6 +54,8 @@ pub struct Entry {
     pub name: &'static str,
     /// [`Component::AFTER`].
     pub after: &'static [&'static str],
+    /// [`Component::NEEDS`].
+    pub needs: &'static [Record],
     /// Whether the attribute named it (with its options); otherwise only a
     /// parameter did, and the component starts with default options unless
     /// the attribute names it too.
@@ -60,7 +67,7 @@ pub struct Entry {
 impl Entry {
     /// The entry of a component that only a parameter of `main` names.
     pub const fn default_of<C: Component>() -> Self {
-        Self { name: C::NAME, after: C::AFTER, named: false, init: || C::init(&C::Options::default()) }
+        Self { name: C::NAME, after: C::AFTER, needs: C::NEEDS, named: false, init: || C::init(&C::Options::default()) }
     }
 }
 
@@ -100,6 +107,7 @@ macro_rules! component_entry {
         $crate::component::Entry {
             name: <$component as $crate::component::Component>::NAME,
             after: <$component as $crate::component::Component>::AFTER,
+            needs: <$component as $crate::component::Component>::NEEDS,
             named: true,
             init: || <$component as $crate::component::Component>::init(&$options),
         }
@@ -176,38 +184,44 @@ pub const fn check_distinct(named: &[&str]) {
     }
 }
 
-/// How many different names `names` holds.
-pub const fn distinct_count(names: &[&str]) -> usize {
-    let (mut count, mut i) = (0, 0);
-    while i < names.len() {
-        if first_at(names, i) {
-            count += 1;
+/// How many records [`records`] writes for `entries`.
+pub const fn records_len(entries: &[Entry]) -> usize {
+    let (mut len, mut i) = (0, 0);
+    while i < entries.len() {
+        if first_at(entries, i) {
+            len += 1 + entries[i].needs.len();
         }
         i += 1;
     }
-    count
+    len
 }
 
-/// The runner's component records of an image: one per different name,
-/// in the order first written. `N` is [`distinct_count`]`(names)`.
-pub const fn records<const N: usize>(names: &[&str]) -> [[u8; crate::vmm::SIZE]; N] {
-    let mut out = [[0; crate::vmm::SIZE]; N];
+/// The image's records for the runner: per component (each once, in the
+/// order first written) its name, then what it needs from the VMM. `N` is
+/// [`records_len`]`(entries)`.
+pub const fn records<const N: usize>(entries: &[Entry]) -> [[u8; SIZE]; N] {
+    let mut out = [[0; SIZE]; N];
     let (mut i, mut next) = (0, 0);
-    while i < names.len() {
-        if first_at(names, i) {
-            out[next] = crate::vmm::Record::component(names[i]).encode();
+    while i < entries.len() {
+        if first_at(entries, i) {
+            out[next] = Record::component(entries[i].name).encode();
             next += 1;
+            let mut k = 0;
+            while k < entries[i].needs.len() {
+                out[next] = entries[i].needs[k].encode();
+                (next, k) = (next + 1, k + 1);
+            }
         }
         i += 1;
     }
     out
 }
 
-/// Whether `names[i]` does not occur before `i`.
-const fn first_at(names: &[&str], i: usize) -> bool {
+/// Whether `entries[i]`'s component does not occur before `i`.
+const fn first_at(entries: &[Entry], i: usize) -> bool {
     let mut j = 0;
     while j < i {
-        if eq(names[j], names[i]) {
+        if eq(entries[j].name, entries[i].name) {
             return false;
         }
         j += 1;
@@ -300,7 +314,7 @@ mod tests {
     }
 
     fn c(name: &'static str, after: &'static [&'static str]) -> Entry {
-        Entry { name, after, named: true, init: ok }
+        Entry { name, after, needs: &[], named: true, init: ok }
     }
 
     fn names(cs: &[Entry]) -> Result<Vec<&'static str>, String> {
@@ -334,12 +348,23 @@ mod tests {
     }
 
     #[test]
-    fn records_name_each_component_once_in_the_order_written() {
-        const NAMES: &[&str] = &["net", "block", "net", "block", "thermo"];
-        const RECORDS: [[u8; crate::vmm::SIZE]; distinct_count(NAMES)] = records(NAMES);
+    fn records_name_each_component_once_in_the_order_written_with_its_needs() {
+        const DISK: &[Record] = &[Record::virtio(crate::vmm::virtio::BLOCK, "block").required()];
+        const fn entry(name: &'static str, needs: &'static [Record], named: bool) -> Entry {
+            Entry { name, after: &[], needs, named, init: ok }
+        }
+        const ENTRIES: &[Entry] = &[
+            entry("net", &[], true),
+            entry("block", DISK, true),
+            entry("net", &[], false),
+            entry("block", DISK, false),
+            entry("thermo", &[], true),
+        ];
+        const RECORDS: [[u8; SIZE]; records_len(ENTRIES)] = records(ENTRIES);
         let parsed = crate::vmm::parse(RECORDS.as_flattened()).unwrap();
-        let names: Vec<&str> = parsed.iter().map(|r| r.requester()).collect();
-        assert_eq!(names, ["net", "block", "thermo"]);
+        let written: Vec<(&str, crate::vmm::Kind)> = parsed.iter().map(|r| (r.requester(), r.kind)).collect();
+        use crate::vmm::Kind::{Component, Virtio};
+        assert_eq!(written, [("net", Component), ("block", Component), ("block", Virtio), ("thermo", Component)]);
     }
 
     #[test]

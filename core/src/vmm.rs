@@ -1,8 +1,10 @@
 //! What an image needs from the VMM, as records in the ELF section
-//! `.unikernel.vmm`: the guest side writes them in `const` (a component
-//! declares its devices with [`vmm_records!`](crate::vmm_records), the
-//! `#[unikernel]` macro names each component), the runner decodes them and
-//! builds the VMM's devices from them, never from component names.
+//! `.unikernel.vmm`: the guest side writes them in `const` (the
+//! `#[unikernel]` expansion names each component with the devices it
+//! declares in [`Component::NEEDS`](crate::component::Component::NEEDS);
+//! the target declares its own with [`vmm_records!`](crate::vmm_records)),
+//! the runner decodes them and builds the VMM's devices from them, never
+//! from component names.
 //!
 //! # Layout, version 1
 //!
@@ -315,10 +317,12 @@ pub fn parse(section: &[u8]) -> Result<Vec<Record>, Malformed> {
     Ok(records)
 }
 
-/// Places records in the image's `.unikernel.vmm` section; a component crate
-/// writes this once, beside its registration, and the records reach exactly
-/// the images that link the component:
-/// `vmm_records!(Record::virtio(virtio::NET, "net").required());`
+/// Places records in the image's `.unikernel.vmm` section from a crate that
+/// every image of a target links (the target's own devices, such as its
+/// exit port): a `#[used]` static reaches every image that links the crate,
+/// even one that only uses it as a library, which is why components declare
+/// theirs in `Component::NEEDS` instead.
+/// `vmm_records!(Record::exit_port(0xf4, "x86_64").required());`
 #[macro_export]
 macro_rules! vmm_records {
     ($($record:expr),+ $(,)?) => {

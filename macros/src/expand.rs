@@ -136,14 +136,14 @@ fn application(
         const _: () = #unikernel::__private::check_distinct(&[#(#named.name),*]);
         #(#registrations)*
 
-        /// The components of this image, each once, for the runner; the
-        /// components' crates add the devices they need to the same section.
-        const __UNIKERNEL_NAMES: &[&str] = &[#(#all.name),*];
+        /// The components of this image, each once with what it needs from
+        /// the VMM, for the runner.
+        const __UNIKERNEL_ENTRIES: &[#unikernel::__private::Entry] = &[#(#all),*];
         #[used]
         #[unsafe(link_section = ".unikernel.vmm")]
         static __UNIKERNEL_COMPONENT_RECORDS: [[u8; #unikernel::__private::vmm::SIZE];
-            #unikernel::__private::distinct_count(__UNIKERNEL_NAMES)] =
-            #unikernel::__private::component_records(__UNIKERNEL_NAMES);
+            #unikernel::__private::records_len(__UNIKERNEL_ENTRIES)] =
+            #unikernel::__private::component_records(__UNIKERNEL_ENTRIES);
 
         /// The application's default forwards, for the runner.
         #[used]

@@ -46,6 +46,8 @@ mod tcp;
 #[cfg(target_os = "none")]
 mod udp;
 
+use unikernel_core::vmm::{Record, virtio};
+
 #[doc(hidden)]
 pub use config::effective_in;
 pub use config::{Config, Options, Static, max_connections, parse_cidr};
@@ -61,6 +63,8 @@ pub use udp::UdpSocket;
 
 impl unikernel_core::component::Component for Net {
     const NAME: &'static str = "net";
+    /// A network device for the VMM to attach (and back with the host's network).
+    const NEEDS: &'static [Record] = &[Record::virtio(virtio::NET, Self::NAME).required()];
     type Options = Options;
 
     fn init(options: &Options) -> Result<(), unikernel_core::Error> {
@@ -79,10 +83,6 @@ impl unikernel_core::component::Handle for Net {
         Net::get()
     }
 }
-
-// A network device for the VMM to attach (and back with the host's
-// network); in every image that links this crate.
-unikernel_core::vmm_records!(unikernel_core::vmm::Record::virtio(unikernel_core::vmm::virtio::NET, "net").required());
 
 #[doc(hidden)]
 pub use unikernel_core as __unikernel;

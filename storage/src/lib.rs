@@ -100,6 +100,9 @@ impl BlockDevice for Block {
 
 impl unikernel_core::component::Component for Block {
     const NAME: &'static str = "block";
+    /// A disk for the VMM to attach.
+    const NEEDS: &'static [unikernel_core::vmm::Record] =
+        &[unikernel_core::vmm::Record::virtio(unikernel_core::vmm::virtio::BLOCK, Self::NAME).required()];
     type Options = Options;
 
     fn init(_options: &Options) -> Result<(), unikernel_core::Error> {
@@ -114,11 +117,6 @@ impl unikernel_core::component::Handle for Block {
         Ok(Self { device: Device::get()? })
     }
 }
-
-// A disk for the VMM to attach; in every image that links this crate.
-unikernel_core::vmm_records!(
-    unikernel_core::vmm::Record::virtio(unikernel_core::vmm::virtio::BLOCK, "block").required()
-);
 
 #[doc(hidden)]
 pub use unikernel_core as __unikernel;

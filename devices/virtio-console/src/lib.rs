@@ -27,6 +27,7 @@ use alloc::string::String;
 use core::fmt::Write as _;
 use unikernel_core::Error;
 use unikernel_core::component::Component;
+use unikernel_core::vmm::{Record, virtio};
 
 /// The component; named in `#[unikernel(...)]` with [`virtio_console!`].
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub struct Options {}
 
 impl Component for VirtioConsole {
     const NAME: &'static str = "virtio_console";
+    /// A console for the VMM to attach.
+    const NEEDS: &'static [Record] = &[Record::virtio(virtio::CONSOLE, Self::NAME).required()];
     type Options = Options;
 
     fn init(_options: &Options) -> Result<(), Error> {
@@ -60,11 +63,6 @@ fn line(record: &log::Record<'_>) -> String {
     let _ = writeln!(line, "[{:<5} {}] {}", record.level(), record.target(), record.args());
     line
 }
-
-// A console for the VMM to attach; in every image that links this crate.
-unikernel_core::vmm_records!(
-    unikernel_core::vmm::Record::virtio(unikernel_core::vmm::virtio::CONSOLE, VirtioConsole::NAME).required()
-);
 
 #[doc(hidden)]
 pub use unikernel_core as __unikernel;

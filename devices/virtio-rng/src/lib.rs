@@ -27,6 +27,7 @@ mod machine;
 
 use unikernel_core::Error;
 use unikernel_core::component::Component;
+use unikernel_core::vmm::{Record, virtio};
 
 /// The component; named in `#[unikernel(...)]` with [`virtio_rng!`].
 #[derive(Debug)]
@@ -40,6 +41,8 @@ impl Component for VirtioRng {
     const NAME: &'static str = "virtio_rng";
     /// It registers with the entropy component, which must have its source.
     const AFTER: &'static [&'static str] = &["entropy"];
+    /// An entropy device for the VMM to attach.
+    const NEEDS: &'static [Record] = &[Record::virtio(virtio::ENTROPY, Self::NAME).required()];
     type Options = Options;
 
     fn init(_options: &Options) -> Result<(), Error> {
@@ -52,11 +55,6 @@ impl Component for VirtioRng {
         }
     }
 }
-
-// An entropy device for the VMM to attach; in every image that links this crate.
-unikernel_core::vmm_records!(
-    unikernel_core::vmm::Record::virtio(unikernel_core::vmm::virtio::ENTROPY, VirtioRng::NAME).required()
-);
 
 #[doc(hidden)]
 pub use unikernel_core as __unikernel;

@@ -72,6 +72,9 @@ fn a_component_from_an_outside_crate_boots_with_options_its_own_code_checks() {
     assert!(started < main_ran, "{}", text(&run));
     assert!(String::from_utf8_lossy(&run.stderr).contains("components: thermo"), "{}", text(&run));
     assert!(contains(&fs::read(&image).unwrap(), b"my_sensors"), "the control: a named component is linked");
+    // Its NEEDS reach the runner through the image.
+    let command = project.run(&["run", "--quiet", "--", "--print-command"]);
+    assert!(String::from_utf8_lossy(&command.stdout).contains("-device virtio-rng-device"), "{}", text(&command));
 
     // A misspelt option is the compiler's error on the user's token,
     // produced by the component's own macro.
