@@ -33,3 +33,20 @@ fn only_an_image_that_names_virtio_rng_holds_the_driver_and_asks_for_the_device(
     assert_eq!(virtio_devices(&unnamed), []);
     assert_eq!(virtio_devices(&named), [(virtio::ENTROPY, true)]);
 }
+
+#[test]
+fn a_device_that_stops_answering_fails_the_fill_instead_of_hanging_the_guest() {
+    // QEMU's rate limit: 64 bytes, then nothing for ten minutes. The guest
+    // test draws thousands of bytes; the driver must give up on the device
+    // at its deadline and the test fail, long before the runner's timeout
+    // (which would exit 124).
+    let limited = format!("{NO_RDRAND} -global virtio-rng-device.max-bytes=64 -global virtio-rng-device.period=600000");
+    let guest = cargo_bare(
+        &["test", "-p", "unikernel-virtio-rng", "--test", "guest", "--", "the_handle_reads_the_device"],
+        &[("UNIKERNEL_QEMU_ARGS", limited.as_str()), ("UNIKERNEL_TIMEOUT", "300")],
+    );
+    let out = format!("{}{}", guest.stdout, guest.stderr);
+    assert!(!guest.ok, "{out}");
+    assert!(out.contains("virtio-rng: the device did not answer within its deadline (1 s)"), "{out}");
+    assert!(!out.contains("timed out"), "the runner's timeout stopped it, not the driver: {out}");
+}
