@@ -1,27 +1,59 @@
-//! The driver on the machine: virtio-drivers' `VirtIOConsole` on the
-//! device `unikernel-virtio` finds, port 0 only. A record is one buffer the
-//! host takes at once, so sends are polled, not interrupt-driven.
+//! The driver on the machine: port 0 of the console `unikernel-virtio`
+//! finds, transmit queue only, through its polled queue
+//! (`unikernel_virtio::polled`): virtio-drivers' `VirtIOConsole` waits for
+//! the host without end, so a host that stops reading would hang every
+//! `log` call. Here each send has a deadline; past it the console is no
+//! longer used and records go to the serial console.
 
 use crate::line;
 use alloc::format;
+use core::time::Duration;
 use linkme::distributed_slice;
 use unikernel_core::Error;
 use unikernel_core::sync::blocking::Mutex;
-use unikernel_virtio::{DRIVERS, DeviceType, Driver, Hal, Interrupt, Transport};
-use virtio_drivers::device::console::VirtIOConsole;
+use unikernel_virtio::polled::PolledQueue;
+use unikernel_virtio::{DRIVERS, DeviceType, Driver, Interrupt, Transport};
+use virtio_drivers::transport::Transport as _;
 
-static DEVICE: spin::Once<Mutex<VirtIOConsole<Hal, Transport>>> = spin::Once::new();
+/// How long the host may take to take one buffer of a record.
+const SEND_DEADLINE: Duration = Duration::from_secs(1);
+/// Bytes per send; a longer record takes several.
+const BUFFER: usize = 1024;
+/// Port 0's transmit queue (virtio 1.2, 5.3.2).
+const TRANSMIT_QUEUE: u16 = 1;
+
+bitflags::bitflags! {
+    /// The features this driver negotiates.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Features: u64 {
+        const RING_INDIRECT_DESC = 1 << 28;
+        const RING_EVENT_IDX = 1 << 29;
+        const VERSION_1 = 1 << 32;
+    }
+}
+
+/// The device and its transmit queue.
+struct Console {
+    transport: Transport,
+    queue: PolledQueue,
+}
+
+static DEVICE: spin::Once<Mutex<Console>> = spin::Once::new();
 
 #[distributed_slice(DRIVERS)]
 static VIRTIO_CONSOLE: Driver = Driver { name: "virtio-console", device: DeviceType::Console, probe };
 
-fn probe(transport: Transport, _interrupt: Interrupt) -> Result<(), Error> {
+fn probe(mut transport: Transport, _interrupt: Interrupt) -> Result<(), Error> {
     if DEVICE.is_completed() {
         log::warn!("virtio-console: a second console is not driven");
         return Ok(());
     }
-    let console = VirtIOConsole::new(transport).map_err(|e| Error::msg(format!("{e}")))?;
-    DEVICE.call_once(|| Mutex::new(console));
+    let features = transport.begin_init(Features::all());
+    let ring = (features.contains(Features::RING_INDIRECT_DESC), features.contains(Features::RING_EVENT_IDX));
+    let queue = PolledQueue::new(&mut transport, TRANSMIT_QUEUE, ring, BUFFER, SEND_DEADLINE);
+    let queue = queue.map_err(|e| Error::msg(format!("{e}")))?;
+    transport.finish_init();
+    DEVICE.call_once(|| Mutex::new(Console { transport, queue }));
     Ok(())
 }
 
@@ -38,13 +70,22 @@ pub fn start() -> Result<fn(&log::Record<'_>), Error> {
 }
 
 /// Sends `record` to the console. A record logged while the console is
-/// busy (by virtio-drivers itself, mid-send) or that the device refuses
-/// goes to the serial console instead: never lost, never a deadlock.
+/// busy (by the driver itself, mid-send), or what is left of one the
+/// device did not take in time, goes to the serial console instead: never
+/// lost, never a deadlock, never a hang.
 fn send(record: &log::Record<'_>) {
     let line = line(record);
-    let sent =
-        DEVICE.get().and_then(Mutex::try_lock).is_some_and(|mut console| console.send_bytes(line.as_bytes()).is_ok());
-    if !sent {
-        unikernel_core::print!("{line}");
+    let mut rest = line.as_bytes();
+    if let Some(mut console) = DEVICE.get().and_then(Mutex::try_lock) {
+        let Console { transport, queue } = &mut *console;
+        while !rest.is_empty() {
+            match queue.send(transport, rest) {
+                Ok(sent) => rest = &rest[sent..],
+                Err(_) => break,
+            }
+        }
+    }
+    if !rest.is_empty() {
+        unikernel_core::print!("{}", alloc::string::String::from_utf8_lossy(rest));
     }
 }

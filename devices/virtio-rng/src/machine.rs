@@ -1,26 +1,22 @@
-//! The driver on the machine: the device `unikernel-virtio` finds, driven
-//! through virtio-drivers' `VirtQueue` directly. Its `VirtIORng` waits for
-//! each answer without end; a host that never answers (or a rate limit of
-//! a byte a minute) would then hang every `getrandom` caller. Here each
-//! request has a deadline, and the device writes only into the driver's
-//! own buffer, so a request it never completes leaves nothing of the
-//! caller's in its hands: past the deadline the driver stops using the
-//! device, and every later fill fails at once.
+//! The driver on the machine: the device `unikernel-virtio` finds, through
+//! its polled queue (`unikernel_virtio::polled`): virtio-drivers'
+//! `VirtIORng` waits for each answer without end, and a host that never
+//! answers (or a rate limit of a byte a minute) would then hang every
+//! `getrandom` caller. Here each request has a deadline; past it the device
+//! is no longer used and every later fill fails at once.
 //!
 //! Requests are polled, not interrupt-driven: a request is one small
 //! buffer the host fills at once, and polling keeps the driver usable
 //! wherever `getrandom` is called.
 
-use alloc::boxed::Box;
 use alloc::format;
 use core::time::Duration;
 use linkme::distributed_slice;
 use unikernel_core::Error;
 use unikernel_core::sync::blocking::Mutex;
-use unikernel_core::time::Instant;
 use unikernel_entropy::DeviceFill;
-use unikernel_virtio::{DRIVERS, DeviceType, Driver, Hal, Interrupt, Transport};
-use virtio_drivers::queue::VirtQueue;
+use unikernel_virtio::polled::PolledQueue;
+use unikernel_virtio::{DRIVERS, DeviceType, Driver, Interrupt, Transport};
 use virtio_drivers::transport::Transport as _;
 
 /// How long the device may take to fill one request: far more than a host
@@ -31,8 +27,6 @@ const ANSWER_DEADLINE: Duration = Duration::from_secs(1);
 const EMPTY_REPLIES: usize = 16;
 /// Bytes asked for per request.
 const REQUEST: usize = 64;
-const QUEUE: u16 = 0;
-const QUEUE_SIZE: usize = 8;
 
 bitflags::bitflags! {
     /// The features this driver negotiates.
@@ -44,14 +38,10 @@ bitflags::bitflags! {
     }
 }
 
-/// The device, with the buffer it writes into.
+/// The device and its one queue.
 struct Rng {
     transport: Transport,
-    queue: VirtQueue<Hal, QUEUE_SIZE>,
-    /// The driver's own: a request the device never completes keeps it.
-    buffer: Box<[u8; REQUEST]>,
-    /// Why the driver stopped using the device, once it did.
-    failed: Option<&'static str>,
+    queue: PolledQueue,
 }
 
 static DEVICE: spin::Once<Mutex<Rng>> = spin::Once::new();
@@ -65,15 +55,11 @@ fn probe(mut transport: Transport, _interrupt: Interrupt) -> Result<(), Error> {
         return Ok(());
     }
     let features = transport.begin_init(Features::all());
-    let indirect = features.contains(Features::RING_INDIRECT_DESC);
-    let event_idx = features.contains(Features::RING_EVENT_IDX);
-    let mut queue =
-        VirtQueue::new(&mut transport, QUEUE, indirect, event_idx).map_err(|e| Error::msg(format!("{e}")))?;
+    let ring = (features.contains(Features::RING_INDIRECT_DESC), features.contains(Features::RING_EVENT_IDX));
+    let queue = PolledQueue::new(&mut transport, 0, ring, REQUEST, ANSWER_DEADLINE);
+    let queue = queue.map_err(|e| Error::msg(format!("{e}")))?;
     transport.finish_init();
-    // Polled: the device need not interrupt.
-    queue.set_dev_notify(false);
-    let rng = Rng { transport, queue, buffer: Box::new([0; REQUEST]), failed: None };
-    DEVICE.call_once(|| Mutex::new(rng));
+    DEVICE.call_once(|| Mutex::new(Rng { transport, queue }));
     log::info!("virtio-rng: entropy device ready");
     Ok(())
 }
@@ -94,9 +80,10 @@ pub fn start() -> Result<DeviceFill, Error> {
 /// bytes than asked, never with more.
 fn fill(buf: &mut [u8]) -> Result<(), Error> {
     let mut rng = DEVICE.get().ok_or_else(|| Error::msg("virtio-rng has not started"))?.lock();
+    let Rng { transport, queue } = &mut *rng;
     let (mut filled, mut empty) = (0, 0);
     while filled < buf.len() {
-        let got = rng.request().map_err(|why| Error::msg(format!("virtio-rng: {why}")))?;
+        let got = queue.receive(transport).map_err(|why| Error::msg(format!("virtio-rng: {why}")))?;
         let take = got.len().min(buf.len() - filled);
         buf[filled..filled + take].copy_from_slice(&got[..take]);
         empty = if got.is_empty() { empty + 1 } else { 0 };
@@ -106,47 +93,4 @@ fn fill(buf: &mut [u8]) -> Result<(), Error> {
         filled += take;
     }
     Ok(())
-}
-
-impl Rng {
-    /// One request: the bytes the device wrote, or why the driver gave up
-    /// on the device (for good: it may still hold the buffer).
-    fn request(&mut self) -> Result<&[u8], &'static str> {
-        if let Some(why) = self.failed {
-            return Err(why);
-        }
-        let buffer: &mut [u8] = &mut self.buffer[..];
-        // SAFETY: the buffer is the driver's, boxed (it does not move), and
-        // touched again only after `pop_used` returns it below; if the
-        // device never completes the request, the driver never touches it
-        // again and never frees it (`failed` is set and the device lives in
-        // a static).
-        let token =
-            unsafe { self.queue.add(&[], &mut [buffer]) }.map_err(|_| self.fail("the queue refused a request"))?;
-        if self.queue.should_notify() {
-            self.transport.notify(QUEUE);
-        }
-        let asked = Instant::now();
-        while !self.queue.can_pop() {
-            if asked.elapsed() > ANSWER_DEADLINE {
-                return Err(self.fail("the device did not answer within its deadline (1 s)"));
-            }
-            core::hint::spin_loop();
-        }
-        let buffer: &mut [u8] = &mut self.buffer[..];
-        // SAFETY: the same buffer as added with this token, which `can_pop`
-        // says the device has given back.
-        let written = unsafe { self.queue.pop_used(token, &[], &mut [buffer]) }
-            .map_err(|_| self.fail("the device gave back another request than the one in flight"))?;
-        let written = usize::try_from(written).unwrap_or(usize::MAX);
-        if written > REQUEST {
-            return Err(self.fail("the device claims to have written past the buffer"));
-        }
-        Ok(&self.buffer[..written])
-    }
-
-    fn fail(&mut self, why: &'static str) -> &'static str {
-        log::error!("virtio-rng: {why}; the device is no longer used");
-        self.failed.get_or_insert(why)
-    }
 }

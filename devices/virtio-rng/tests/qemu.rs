@@ -47,6 +47,6 @@ fn a_device_that_stops_answering_fails_the_fill_instead_of_hanging_the_guest() {
     );
     let out = format!("{}{}", guest.stdout, guest.stderr);
     assert!(!guest.ok, "{out}");
-    assert!(out.contains("virtio-rng: the device did not answer within its deadline (1 s)"), "{out}");
+    assert!(out.contains("virtio-rng: the device did not answer within its deadline"), "{out}");
     assert!(!out.contains("timed out"), "the runner's timeout stopped it, not the driver: {out}");
 }

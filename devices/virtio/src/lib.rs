@@ -20,6 +20,8 @@ mod mmio;
 mod pci;
 #[cfg(any(target_os = "none", test))]
 mod pci_layout;
+#[cfg(target_os = "none")]
+pub mod polled;
 mod transport;
 
 #[cfg(target_os = "none")]
