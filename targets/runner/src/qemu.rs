@@ -820,7 +820,7 @@ mod tests {
             Forward { protocol: Protocol::Udp, host: 5353, guest: 53 },
             Forward { protocol: Protocol::Tcp, host: 5353, guest: 53 },
         ];
-        let image = [Record::component("net"), Record::forward(dns[0], "main"), Record::forward(dns[1], "main")];
+        let image = [Record::component("thermo"), Record::forward(dns[0], "main"), Record::forward(dns[1], "main")];
         let Ok(crate::options::Parsed::Run(mut opts)) = crate::options::parse(["img".to_string()]) else {
             panic!("options of a plain run")
         };
