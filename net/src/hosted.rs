@@ -19,6 +19,7 @@ use std::future::poll_fn;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, Waker};
 use unikernel_core::Error;
@@ -229,20 +230,28 @@ impl Net {
     }
 
     /// Listens for TCP `port` on the host's loopback: on its forward's host
-    /// port (see the module's documentation), else on `port`.
+    /// port (see the module's documentation), else on `port`, with room
+    /// for 8 connections waiting for `accept`, as on bare metal.
     pub async fn tcp_listen(&self, port: u16) -> Result<TcpListener, NetError> {
-        self.tcp_listen_with_backlog(port, 128).await
+        self.tcp_listen_with_backlog(port, 8).await
     }
 
-    /// As [`Net::tcp_listen`]; the host kernel sizes the backlog.
-    pub async fn tcp_listen_with_backlog(&self, port: u16, _backlog: usize) -> Result<TcpListener, NetError> {
+    /// As [`Net::tcp_listen`], with room for `backlog` unaccepted
+    /// connections. Linux keeps one more than asked, and drops (rather than
+    /// refuses) a SYN that finds the queue full: the client retries until
+    /// there is room or its connect times out.
+    pub async fn tcp_listen_with_backlog(&self, port: u16, backlog: usize) -> Result<TcpListener, NetError> {
         if port == 0 {
             return Err(NetError::InvalidInput);
         }
         let listener = std::net::TcpListener::bind(address(Protocol::Tcp, port)).map_err(net_error)?;
+        // std listens with a backlog of 128; listening again resizes it.
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        rustix::net::listen(&listener, backlog).map_err(|e| net_error(e.into()))?;
         announce(Protocol::Tcp, port, listener.local_addr());
         listener.set_nonblocking(true).map_err(net_error)?;
-        Ok(TcpListener { source: Source::new(listener).map_err(net_error)?, port })
+        let source = Source::new(listener).map_err(net_error)?;
+        Ok(TcpListener { source, port, open: Arc::default(), max: AtomicUsize::new(usize::MAX) })
     }
 
     /// Opens a TCP connection to `remote`.
@@ -283,6 +292,18 @@ impl Net {
 pub struct TcpListener {
     source: Source<std::net::TcpListener>,
     port: u16,
+    /// Accepted connections not yet dropped, and their cap.
+    open: Arc<AtomicUsize>,
+    max: AtomicUsize,
+}
+
+/// Counts an accepted connection as open until it drops.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl TcpListener {
@@ -291,26 +312,44 @@ impl TcpListener {
         self.port
     }
 
-    /// Bare metal caps the port's connections; hosted, the host kernel
-    /// applies its own limits and this does nothing.
-    pub fn set_max_connections(&self, _max: usize) {}
+    /// Caps the connections of this port at once; the excess is reset.
+    /// Bare metal refuses it at the handshake; the host kernel completes
+    /// the handshake itself, so the reset comes when `accept` takes it.
+    pub fn set_max_connections(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
+    }
 
     /// Waits for a connection and returns it with the peer's address.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), NetError> {
-        let (stream, peer) = self.source.io(false, std::net::TcpListener::accept).await.map_err(net_error)?;
-        Ok((TcpStream::new(stream)?, peer))
+        loop {
+            let (stream, peer) = self.source.io(false, std::net::TcpListener::accept).await.map_err(net_error)?;
+            if self.open.load(Ordering::Relaxed) >= self.max.load(Ordering::Relaxed) {
+                // Closing with a zero linger resets the connection.
+                let _ = rustix::net::sockopt::set_socket_linger(&stream, Some(core::time::Duration::ZERO));
+                continue;
+            }
+            self.open.fetch_add(1, Ordering::Relaxed);
+            let mut stream = TcpStream::new(stream)?;
+            stream._open = Some(Open(self.open.clone()));
+            return Ok((stream, peer));
+        }
     }
 }
 
 /// A TCP connection.
 pub struct TcpStream {
     source: Source<std::net::TcpStream>,
+    /// Aborted here: reads end and writes fail, as on bare metal (Linux
+    /// would report the reset this side sent).
+    aborted: bool,
+    /// Counted by its listener's cap while it lives.
+    _open: Option<Open>,
 }
 
 impl TcpStream {
     fn new(stream: std::net::TcpStream) -> Result<Self, NetError> {
         stream.set_nonblocking(true).map_err(net_error)?;
-        Ok(Self { source: Source::new(stream).map_err(net_error)? })
+        Ok(Self { source: Source::new(stream).map_err(net_error)?, aborted: false, _open: None })
     }
 
     /// The peer's address, while connected.
@@ -321,11 +360,17 @@ impl TcpStream {
     /// Reads what has arrived into `buf`, waiting for at least one byte;
     /// `Ok(0)` is the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+        if self.aborted {
+            return Ok(0);
+        }
         self.source.io(false, |mut s| s.read(buf)).await.map_err(net_error)
     }
 
     /// Writes as much of `buf` as the socket takes, waiting for room.
     pub async fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
+        if self.aborted {
+            return Err(NetError::BrokenPipe);
+        }
         self.source.io(true, |mut s| s.write(buf)).await.map_err(net_error)
     }
 
@@ -339,19 +384,41 @@ impl TcpStream {
         let _ = self.source.socket.shutdown(std::net::Shutdown::Write);
     }
 
-    /// Ends the connection at once in both directions (hosted: with a
-    /// FIN, since std cannot send a reset).
+    /// Resets the connection at once, discarding queued data: the peer
+    /// reads an error, not the end of the stream.
     pub fn abort(&mut self) {
-        let _ = self.source.socket.shutdown(std::net::Shutdown::Both);
+        // Connecting to AF_UNSPEC disconnects: Linux sends an RST and keeps
+        // the descriptor, which stays registered until the stream drops.
+        let _ = rustix::net::connect_unspec(&self.source.socket);
+        self.aborted = true;
     }
 
-    /// Bounds how long a blocked send waits for the peer.
+    /// Resets the connection when the peer acknowledges nothing for
+    /// `timeout` (None: never, the default), as on bare metal: Linux's
+    /// `TCP_USER_TIMEOUT`.
     pub fn set_timeout(&mut self, timeout: Option<core::time::Duration>) {
-        let _ = self.source.socket.set_write_timeout(timeout);
+        let _ = rustix::net::sockopt::set_tcp_user_timeout(&self.source.socket, user_timeout_ms(timeout));
     }
 
-    /// Keep-alive is the host's business when hosted.
-    pub fn set_keep_alive(&mut self, _interval: Option<core::time::Duration>) {}
+    /// Sends keep-alive probes after `interval` of silence, and every
+    /// `interval` after (None: off), as on bare metal.
+    pub fn set_keep_alive(&mut self, interval: Option<core::time::Duration>) {
+        use rustix::net::sockopt;
+        let socket = &self.source.socket;
+        if let Some(interval) = interval {
+            // The kernel counts whole seconds, at least one.
+            let interval = interval.max(core::time::Duration::from_secs(1));
+            let _ = sockopt::set_tcp_keepidle(socket, interval);
+            let _ = sockopt::set_tcp_keepintvl(socket, interval);
+        }
+        let _ = sockopt::set_socket_keepalive(socket, interval.is_some());
+    }
+}
+
+/// `TCP_USER_TIMEOUT`'s value for `timeout`: 0 is the kernel's default
+/// (never), so a shorter timeout than a millisecond rounds up to one.
+fn user_timeout_ms(timeout: Option<core::time::Duration>) -> u32 {
+    timeout.map_or(0, |t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1))
 }
 
 /// A bound UDP socket.
@@ -391,6 +458,29 @@ mod tests {
         assert_eq!(host_address(&forwards, Protocol::Tcp, 80), "127.0.0.1:9000".parse().unwrap());
         assert_eq!(host_address(&forwards, Protocol::Udp, 7), "127.0.0.1:7007".parse().unwrap());
         assert_eq!(forwards_in(Some("")).unwrap(), [forward::DEFAULT], "empty is unset, as for the runner");
+    }
+
+    #[test]
+    fn timeout_and_keep_alive_are_the_host_sockets_own() {
+        use core::time::Duration;
+        use rustix::net::sockopt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut stream = TcpStream::new(std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap()).unwrap();
+        // A second descriptor of the same socket, to read its options.
+        let socket = stream.source.socket.try_clone().unwrap();
+        // The kernel resets the connection when sent data stays unacknowledged this long.
+        stream.set_timeout(Some(Duration::from_millis(1500)));
+        assert_eq!(sockopt::tcp_user_timeout(&socket).unwrap(), 1500);
+        stream.set_timeout(Some(Duration::from_micros(1)));
+        assert_eq!(sockopt::tcp_user_timeout(&socket).unwrap(), 1, "not 0, which is never");
+        stream.set_timeout(None);
+        assert_eq!(sockopt::tcp_user_timeout(&socket).unwrap(), 0);
+        stream.set_keep_alive(Some(Duration::from_secs(7)));
+        assert!(sockopt::socket_keepalive(&socket).unwrap());
+        assert_eq!(sockopt::tcp_keepidle(&socket).unwrap(), Duration::from_secs(7));
+        assert_eq!(sockopt::tcp_keepintvl(&socket).unwrap(), Duration::from_secs(7));
+        stream.set_keep_alive(None);
+        assert!(!sockopt::socket_keepalive(&socket).unwrap());
     }
 
     #[test]

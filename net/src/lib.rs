@@ -37,7 +37,7 @@ mod waiters;
 
 #[cfg(not(target_os = "none"))]
 mod hosted;
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", test))]
 mod phy;
 #[cfg(target_os = "none")]
 mod stack;

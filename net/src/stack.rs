@@ -3,8 +3,10 @@
 //! Everything lives behind one lock that is only held by synchronous code
 //! (never across an await), on the executor's single CPU. Socket futures
 //! register smoltcp's wakers and `kick` the driver task after they queue
-//! data or free buffer space; the task polls smoltcp, then sleeps until a
-//! device interrupt, a kick, or smoltcp's next timer.
+//! data or free buffer space; the task polls smoltcp over the NIC (which
+//! registers the task's waker through its `Context` when it runs out of
+//! frames or room), then sleeps until the NIC wakes it, a kick, or
+//! smoltcp's next timer.
 
 use crate::config::{Config, Static};
 use crate::engine::{Limits, Stack};
@@ -14,7 +16,7 @@ use alloc::vec::Vec;
 use core::future::poll_fn;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::sync::atomic::{AtomicBool, Ordering};
-use core::task::Poll;
+use core::task::{Context, Poll, Waker};
 use futures_util::task::AtomicWaker;
 use smoltcp::socket::dns;
 use smoltcp::wire::HardwareAddress;
@@ -63,7 +65,10 @@ pub fn start(config: Config) -> Result<(), Error> {
     if let Some(max) = crate::config::max_connections(cmdline::value("max_connections"))? {
         limits.max_sockets = max;
     }
-    let stack = Stack::new(config, mac, seed, limits, &mut Phy::new(&mut nic), now());
+    // The interface only asks the NIC for its capabilities here.
+    let cx = &mut Context::from_waker(Waker::noop());
+    let stack =
+        Stack::new(config, mac, seed, limits, &mut Phy { driver: &mut unikernel_virtio_net::nic(&mut nic), cx }, now());
     log::info!(
         "net: MAC {}, {}, at most {} TCP sockets",
         smoltcp::wire::EthernetAddress(mac),
@@ -114,28 +119,30 @@ async fn drive() {
     let _alive = Alive;
     loop {
         KICKED.store(false, Ordering::Release);
-        let (polled, delay) = {
+        let (polled, delay) = poll_fn(|cx| {
             let mut stack = STACK.get().expect("started").lock();
             // The interrupt handler acknowledges the device; reading its
             // status here too would cost a VM exit on every poll.
             let mut nic = device().expect("probed at start").lock();
+            let driver = &mut unikernel_virtio_net::nic(&mut nic);
             let now = now();
-            (stack.poll(now, &mut Phy::new(&mut nic)), stack.poll_delay(now))
-        };
+            Poll::Ready((stack.poll(now, &mut Phy { driver, cx }), stack.poll_delay(now)))
+        })
+        .await;
         if polled.more {
             // A flood: let every other task run before the next batch.
             yield_now().await;
             continue;
         }
-        // Ready on the first wake after registering: a device interrupt or
-        // a kick (one that came during the poll above counts too).
+        // Ready on the first wake after registering: the NIC's (registered
+        // during the poll above) or a kick (one that came during the poll
+        // counts too).
         let mut registered = false;
         let signal = poll_fn(|cx| {
             if registered || KICKED.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
             DRIVER.register(cx.waker());
-            unikernel_virtio_net::register_waker(cx.waker());
             registered = true;
             if KICKED.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
         });

@@ -53,7 +53,7 @@ impl TcpListener {
         let (handle, peer) =
             poll_fn(|cx| with(|s| s.accept(self.id, cx.waker())).map_or(Poll::Pending, Poll::Ready)).await;
         let peer = peer.map_or(SocketAddr::new([0, 0, 0, 0].into(), 0), endpoint);
-        Ok((TcpStream { handle }, peer))
+        Ok((TcpStream { handle, closed: false }, peer))
     }
 }
 
@@ -68,6 +68,16 @@ impl Drop for TcpListener {
 /// (reset after 10 s if the peer does not finish).
 pub struct TcpStream {
     handle: SocketHandle,
+    /// This side closed or aborted: a closed socket then ended as asked.
+    /// smoltcp reports a reset as the closed state alone.
+    closed: bool,
+}
+
+/// What a read or write finds on a socket that can do neither: a socket
+/// closed without this side closing it was reset (by the peer, or by the
+/// timeout) rather than ended by a FIN.
+fn ended(socket: &tcp::Socket, closed_here: bool, otherwise: Result<usize, NetError>) -> Result<usize, NetError> {
+    if socket.state() == State::Closed && !closed_here { Err(NetError::ConnectionReset) } else { otherwise }
 }
 
 impl TcpStream {
@@ -88,7 +98,7 @@ impl TcpStream {
             Ok::<_, NetError>(handle)
         })?;
         kick();
-        let stream = Self { handle };
+        let stream = Self { handle, closed: false };
         poll_fn(|cx| {
             stream.with(|socket| match socket.state() {
                 State::SynSent | State::SynReceived => {
@@ -118,6 +128,7 @@ impl TcpStream {
         if buf.is_empty() {
             return Ok(0);
         }
+        let closed = self.closed;
         poll_fn(|cx| {
             self.with(|socket| {
                 if socket.can_recv() {
@@ -128,7 +139,7 @@ impl TcpStream {
                     socket.register_recv_waker(cx.waker());
                     Poll::Pending
                 } else {
-                    Poll::Ready(Ok(0))
+                    Poll::Ready(ended(socket, closed, Ok(0)))
                 }
             })
         })
@@ -140,14 +151,11 @@ impl TcpStream {
         if buf.is_empty() {
             return Ok(0);
         }
+        let closed = self.closed;
         poll_fn(|cx| {
             self.with(|socket| {
                 if !socket.may_send() {
-                    Poll::Ready(Err(if socket.state() == State::Closed {
-                        NetError::ConnectionReset
-                    } else {
-                        NetError::BrokenPipe
-                    }))
+                    Poll::Ready(ended(socket, closed, Err(NetError::BrokenPipe)))
                 } else if socket.can_send() {
                     let n = socket.send_slice(buf).map_err(|_| NetError::BrokenPipe)?;
                     kick();
@@ -181,12 +189,14 @@ impl TcpStream {
     /// Sends FIN after the queued data: the peer reads end-of-stream; this
     /// side can still read.
     pub fn close(&mut self) {
+        self.closed = true;
         self.with(tcp::Socket::close);
         kick();
     }
 
     /// Resets the connection at once, discarding queued data.
     pub fn abort(&mut self) {
+        self.closed = true;
         self.with(tcp::Socket::abort);
         kick();
     }

@@ -32,6 +32,11 @@ impl RxFrame {
     pub fn bytes(&self) -> &[u8] {
         &self.buffer[self.frame.clone()]
     }
+
+    /// The Ethernet frame, for a stack that works on it in place.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer[self.frame.clone()]
+    }
 }
 
 /// A virtio network device with its receive buffers posted.

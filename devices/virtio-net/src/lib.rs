@@ -8,6 +8,9 @@
 //! stack. Only the first network device is driven. A device that breaks
 //! the virtio protocol is stopped rather than trusted ([`driver`]).
 //!
+//! Stacks drive it through [`nic::Nic`], an [`embassy_net_driver::Driver`]:
+//! the NIC trait of embassy-net, which `unikernel-net` takes too.
+//!
 //! The driver is generic over virtio-drivers' `Transport` and `Hal`, so the
 //! host can test it against a fake device; images use the machine's.
 #![no_std]
@@ -15,8 +18,10 @@
 extern crate alloc;
 
 pub mod driver;
+pub mod nic;
 
 pub use driver::RxFrame;
+pub use embassy_net_driver;
 #[cfg(target_os = "none")]
 pub use machine::*;
 

@@ -1,9 +1,8 @@
 //! Registration with the machine: the device found by `unikernel-virtio`,
-//! its interrupt, and the waker of the stack.
+//! its interrupt, and the waker the stack registers through its `Context`.
 
 use crate::driver;
 use core::sync::atomic::{AtomicU64, Ordering};
-use core::task::Waker;
 use futures_util::task::AtomicWaker;
 use linkme::distributed_slice;
 use unikernel_core::Error;
@@ -12,6 +11,8 @@ use unikernel_virtio::{DRIVERS, DeviceType, Driver, Hal, Interrupt, Transport};
 
 /// The driver on this machine's transports.
 pub type VirtioNet = driver::VirtioNet<Hal, Transport>;
+/// The device as a stack drives it (see [`mod@crate::nic`]).
+pub type Nic<'a> = crate::nic::Nic<'a, Hal, Transport>;
 
 static DEVICE: spin::Once<Mutex<VirtioNet>> = spin::Once::new();
 static WAKER: AtomicWaker = AtomicWaker::new();
@@ -46,10 +47,10 @@ pub fn device() -> Option<&'static Mutex<VirtioNet>> {
     DEVICE.get()
 }
 
-/// Wakes `waker` on the device's next interrupt (a frame arrived or a send
-/// completed).
-pub fn register_waker(waker: &Waker) {
-    WAKER.register(waker);
+/// `device` for one round of polling: its interrupt wakes the task whose
+/// `Context` the stack passes to `receive` or `transmit`.
+pub fn nic(device: &mut VirtioNet) -> Nic<'_> {
+    Nic::new(device, &WAKER)
 }
 
 /// Device interrupts since boot.

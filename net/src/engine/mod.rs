@@ -11,6 +11,7 @@ pub use smoltcp;
 mod backlog;
 mod ingress;
 mod limits;
+mod loopback;
 pub mod queue;
 
 use crate::NetError;
@@ -23,6 +24,7 @@ use backlog::{Backlog, Slot};
 use core::net::Ipv4Addr;
 use core::task::Waker;
 pub use limits::{BUFFER, Limits, SOCKET_COST};
+use loopback::Loopback;
 use smoltcp::iface::{self, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::{dhcpv4, dns, tcp};
@@ -57,6 +59,10 @@ pub struct Stack {
     configured: Waiters,
     /// The frame being received, copied out of the device.
     frame: Vec<u8>,
+    /// Frames the stack sent itself, received on the next poll.
+    looped: VecDeque<Vec<u8>>,
+    /// The frame being sent, before it is copied to the device.
+    sent: Vec<u8>,
 }
 
 /// A TCP socket with the stack's buffers.
@@ -93,6 +99,8 @@ impl Stack {
             next_port: 49152 + (seed % 16384) as u16,
             configured: Waiters::default(),
             frame: Vec::new(),
+            looped: VecDeque::new(),
+            sent: Vec::new(),
         };
         if let Config::Static(s) = config {
             stack.apply(s.address, s.prefix_len, s.gateway, s.dns.as_slice());
@@ -100,10 +108,26 @@ impl Stack {
         stack
     }
 
-    /// One round: at most `limits.frames_per_poll` frames in, everything
-    /// due out, listeners tended, closed connections reaped.
+    /// One round: the frames it sent itself last round in (see
+    /// [`loopback`]), then at most `limits.frames_per_poll` frames from
+    /// `device`; everything due out, listeners tended, closed connections
+    /// reaped.
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Polled {
+        let own = core::mem::take(&mut self.looped);
+        let (mut looped, mut sent) = (VecDeque::new(), core::mem::take(&mut self.sent));
+        let HardwareAddress::Ethernet(mac) = self.iface.hardware_addr();
+        let polled =
+            self.poll_on(now, own, &mut Loopback { inner: device, mac, queue: &mut looped, scratch: &mut sent });
+        (self.looped, self.sent) = (looped, sent);
+        polled
+    }
+
+    fn poll_on<D: Device + ?Sized>(&mut self, now: Instant, own: VecDeque<Vec<u8>>, device: &mut D) -> Polled {
         self.iface.poll_maintenance(now);
+        // Outside the device's budget: a round sends itself a bounded number.
+        for frame in own {
+            self.ingest(now, device, &frame);
+        }
         let mut frames = 0;
         let more = loop {
             if frames == self.limits.frames_per_poll {
@@ -113,11 +137,9 @@ impl Stack {
                 break false;
             }
             frames += 1;
-            if let Some(port) = ingress::syn_port(&self.frame) {
-                self.make_room(port, now);
-            }
-            let mut one = ingress::OneFrame { inner: &mut *device, frame: Some(&self.frame) };
-            self.iface.poll_ingress_single(now, &mut one, &mut self.sockets);
+            let frame = core::mem::take(&mut self.frame);
+            self.ingest(now, device, &frame);
+            self.frame = frame;
         };
         // Each round sends at most one segment per socket; what is left
         // makes `poll_delay` zero.
@@ -133,8 +155,21 @@ impl Stack {
         Polled { frames, more }
     }
 
-    /// How long until the next poll is due (`None`: only on new input).
+    /// Hands smoltcp one received frame.
+    fn ingest<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D, frame: &[u8]) {
+        if let Some(port) = ingress::syn_port(frame) {
+            self.make_room(port, now);
+        }
+        let mut one = ingress::OneFrame { inner: device, frame: Some(frame) };
+        self.iface.poll_ingress_single(now, &mut one, &mut self.sockets);
+    }
+
+    /// How long until the next poll is due (`None`: only on new input;
+    /// zero while frames it sent itself wait).
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+        if !self.looped.is_empty() {
+            return Some(Duration::ZERO);
+        }
         let half_open = self.limits.half_open;
         let deadlines = self.closing.iter().map(|&(_, at)| at);
         let deadlines = deadlines.chain(self.listeners.iter().flatten().filter_map(|b| b.next_deadline(half_open)));
@@ -247,8 +282,29 @@ impl Stack {
     }
 
     /// Caps the connections of listener `id` at once, its backlog included.
+    /// Listening sockets beyond the cap close at once.
     pub fn set_max_connections(&mut self, id: ListenerId, max: usize) {
-        self.backlog(id).max_connections = max;
+        let backlog = self.backlog(id);
+        backlog.max_connections = max;
+        let port = backlog.port;
+        let mut excess = self.connections_on(port).saturating_sub(max);
+        let backlog = self.listeners[id.0].as_mut().expect("a live listener");
+        let mut closed = Vec::new();
+        for slot in backlog.slots.iter_mut().rev() {
+            if excess == 0 {
+                break;
+            }
+            if let Some(handle) = slot.handle
+                && self.sockets.get::<tcp::Socket>(handle).state() == tcp::State::Listen
+            {
+                *slot = Slot::new(None);
+                closed.push(handle);
+                excess -= 1;
+            }
+        }
+        for handle in closed {
+            self.remove_tcp(handle);
+        }
     }
 
     /// A connection of listener `id` that finished its handshake, with the

@@ -1,7 +1,7 @@
 //! The stack's policy against hostile peers, over a queue of frames.
 
 use super::Limits;
-use super::queue::{PORT, Rig, client};
+use super::queue::{GUEST, PORT, Rig, client};
 use smoltcp::socket::tcp;
 use smoltcp::wire::TcpControl;
 
@@ -99,4 +99,35 @@ fn budget_follows_the_heap() {
     let small = Limits::for_heap(2 << 20).max_sockets;
     assert!((20..40).contains(&small), "{small}");
     assert!(Limits::for_heap(64 << 20).max_sockets >= 900);
+}
+
+#[test]
+fn the_stack_connects_to_its_own_address_and_nothing_else_is_looped() {
+    let mut rig = Rig::new(limits());
+    let id = rig.stack.listen(PORT, 1).unwrap();
+    let handle = rig.stack.new_tcp().unwrap();
+    let port = rig.stack.ephemeral_port();
+    let cx = rig.stack.iface.context();
+    rig.stack.sockets.get_mut::<tcp::Socket>(handle).connect(cx, (GUEST, PORT), port).unwrap();
+    // ARP request and reply, SYN, SYN-ACK, ACK: one poll each at most.
+    for _ in 0..8 {
+        rig.poll();
+    }
+    assert_eq!(rig.stack.sockets.get::<tcp::Socket>(handle).state(), tcp::State::Established);
+    let (_, peer) = rig.accept(id).expect("the listener got the connection");
+    assert_eq!((*peer.ip(), peer.port()), (GUEST, port));
+    let own = core::net::SocketAddrV4::new(GUEST, PORT);
+    assert!(rig.replies(own).is_empty(), "frames to itself stay off the wire");
+    // A client elsewhere is answered on the wire.
+    assert!(rig.connect(client(1)), "a SYN-ACK left by the device");
+}
+
+#[test]
+fn a_cap_below_the_backlog_holds_at_once() {
+    let mut rig = Rig::new(limits());
+    let id = rig.stack.listen(PORT, 4).unwrap();
+    rig.stack.set_max_connections(id, 1);
+    assert!(rig.connect(client(0)));
+    assert!(rig.refused(client(1)), "an RST beyond the cap, though the backlog had room");
+    assert_eq!(rig.accept(id).map(|(_, peer)| peer), Some(client(0)));
 }
