@@ -8,7 +8,7 @@
 use unikernel::prelude::*;
 use unikernel_net::Net;
 
-#[unikernel]
+#[unikernel(forward = "none")]
 async fn main(net: Net) -> Result<(), Error> {
     let (ip, len) = net.configured().await;
     unikernel::println!("resolve: configured as {ip}/{len}");

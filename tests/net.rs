@@ -11,7 +11,7 @@ use unikernel::component::Handle;
 use unikernel::prelude::*;
 use unikernel_net::{Net, NetError, TcpListener, TcpStream};
 
-unikernel::test_main!(unikernel_net::net(ip = "10.0.2.15/24", gateway = "10.0.2.2"));
+unikernel::test_main!(unikernel_net::net(ip = "10.0.2.15/24", gateway = "10.0.2.2"), forward = "none");
 
 /// Long enough for a loopback handshake under a loaded emulator; a
 /// connection that takes longer was not admitted. (Linux retries a dropped

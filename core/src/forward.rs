@@ -17,22 +17,20 @@ pub const ENV: &str = "UNIKERNEL_FORWARD";
 /// host 8080 to the guest's HTTP port.
 pub const DEFAULT: Forward = Forward { protocol: Protocol::Tcp, host: 8080, guest: 80 };
 
-static DECLARED: spin::Once<&'static [Forward]> = spin::Once::new();
+static DECLARED: spin::Once<Option<&'static [Forward]>> = spin::Once::new();
 
 /// Records the forwards the application declares
-/// (`#[unikernel(forward = "...")]`); the runtime calls it at start.
-pub(crate) fn declare(forwards: &'static [Forward]) {
+/// (`#[unikernel(forward = "...")]`, `Some(&[])` for `"none"`); the runtime
+/// calls it at start.
+pub(crate) fn declare(forwards: Option<&'static [Forward]>) {
     DECLARED.call_once(|| forwards);
 }
 
-/// The forwards to use when the user gives none: the application's, or
-/// [`DEFAULT`] when it declares none. The runner reads the same from the
-/// image's records.
+/// The forwards to use when the user gives none: the application's (maybe
+/// none), or [`DEFAULT`] when it declares nothing. The runner reads the
+/// same from the image's records.
 pub fn defaults() -> &'static [Forward] {
-    match DECLARED.get() {
-        Some(declared) if !declared.is_empty() => declared,
-        _ => &[DEFAULT],
-    }
+    DECLARED.get().copied().flatten().unwrap_or(&[DEFAULT])
 }
 
 /// Forwards listen on the host's loopback only, as QEMU's do: a development

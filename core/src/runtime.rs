@@ -21,8 +21,9 @@ pub struct Config {
     /// Size of the stack `main` runs on, in bytes.
     pub stack_size: usize,
     /// Port forwards the application asks for unless the user gives some
-    /// (also in the image's records, for the runner).
-    pub forwards: &'static [crate::forward::Forward],
+    /// (also in the image's records, for the runner); `None` when it
+    /// declares nothing, `Some(&[])` for none at all.
+    pub forwards: Option<&'static [crate::forward::Forward]>,
 }
 
 /// An application: what the `#[unikernel]` macro generates.

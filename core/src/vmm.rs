@@ -158,6 +158,12 @@ impl Record {
         Self { arg0, arg1: forward.host as u64, ..Self::new(Kind::Forward, requester) }
     }
 
+    /// A [`Kind::Forward`] record that forwards nothing: the image declares
+    /// that it wants no forward at all (not even the runner's default).
+    pub const fn no_forward(requester: &str) -> Self {
+        Self::new(Kind::Forward, requester)
+    }
+
     /// The forward of a [`Kind::Forward`] record; `None` for another kind
     /// or one whose ports or protocol make no forward.
     pub fn as_forward(&self) -> Option<Forward> {

@@ -28,7 +28,7 @@ pub struct Globals {
     /// Upper bound of the heap, e.g. "16M"; default: all free RAM.
     heap_size: Option<LitStr>,
     /// Port forwards the application asks for by default, e.g.
-    /// "udp:5353:53, tcp:5353:53".
+    /// "udp:5353:53, tcp:5353:53", or "none".
     forward: Option<LitStr>,
 }
 
@@ -121,12 +121,16 @@ impl Globals {
 
 impl Globals {
     /// The `forward` list as `Forward` expressions, in `unikernel_core`'s
-    /// grammar (the runner's `--forward`), each host port once.
-    pub fn forwards(&self, unikernel: &TokenStream) -> darling::Result<Vec<TokenStream>> {
+    /// grammar (the runner's `--forward`), each host port once; `None` when
+    /// not given, an empty list for `"none"`.
+    pub fn forwards(&self, unikernel: &TokenStream) -> darling::Result<Option<Vec<TokenStream>>> {
         let Some(lit) = &self.forward else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let text = lit.value();
+        if text.trim() == "none" {
+            return Ok(Some(Vec::new()));
+        }
         let mut forwards: Vec<Forward> = Vec::new();
         for forward in Forward::parse_list(&text) {
             let forward = forward.map_err(|e| Error::custom(e).with_span(lit))?;
@@ -136,16 +140,18 @@ impl Globals {
             }
             forwards.push(forward);
         }
-        Ok(forwards
-            .iter()
-            .map(|f| {
-                let protocol = Ident::new(if f.protocol == Protocol::Tcp { "Tcp" } else { "Udp" }, lit.span());
-                let (host, guest) = (f.host, f.guest);
-                quote!(#unikernel::__private::forward::Forward {
-                    protocol: #unikernel::__private::forward::Protocol::#protocol, host: #host, guest: #guest,
+        Ok(Some(
+            forwards
+                .iter()
+                .map(|f| {
+                    let protocol = Ident::new(if f.protocol == Protocol::Tcp { "Tcp" } else { "Udp" }, lit.span());
+                    let (host, guest) = (f.host, f.guest);
+                    quote!(#unikernel::__private::forward::Forward {
+                        protocol: #unikernel::__private::forward::Protocol::#protocol, host: #host, guest: #guest,
+                    })
                 })
-            })
-            .collect())
+                .collect(),
+        ))
     }
 }
 

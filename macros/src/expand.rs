@@ -124,8 +124,21 @@ fn application(
         true => quote!(#unikernel::__private::no_components),
         false => quote!(#unikernel::__private::init_components),
     };
-    let forwards = args.globals.forwards(unikernel)?;
-    let forward_count = forwards.len();
+    let declared = args.globals.forwards(unikernel)?;
+    // Records for the runner: each forward, or, for "none", one that
+    // forwards nothing; the same list in the App for the hosted target.
+    let (forward_records, config_forwards) = match &declared {
+        None => (Vec::new(), quote!(::core::option::Option::None)),
+        Some(forwards) if forwards.is_empty() => (
+            vec![quote!(#unikernel::__private::vmm::Record::no_forward("main"))],
+            quote!(::core::option::Option::Some(&[])),
+        ),
+        Some(forwards) => (
+            forwards.iter().map(|f| quote!(#unikernel::__private::vmm::Record::forward(#f, "main"))).collect(),
+            quote!(::core::option::Option::Some(&[#(#forwards),*])),
+        ),
+    };
+    let forward_count = forward_records.len();
     let log_level = args.globals.log_level()?;
     let stack_size = args.globals.stack_size()? as usize;
     let heap_size = args.globals.heap_size()?;
@@ -149,7 +162,7 @@ fn application(
         #[used]
         #[unsafe(link_section = ".unikernel.vmm")]
         static __UNIKERNEL_FORWARD_RECORDS: [[u8; #unikernel::__private::vmm::SIZE]; #forward_count] =
-            [#(#unikernel::__private::vmm::Record::forward(#forwards, "main").encode()),*];
+            [#(#forward_records.encode()),*];
 
         #[cfg_attr(target_os = "none", unsafe(no_mangle))]
         static __UNIKERNEL_APP: #unikernel::__private::App = #unikernel::__private::App {
@@ -157,7 +170,7 @@ fn application(
                 log_level: #unikernel::__private::LevelFilter::#log_level,
                 heap_size: #heap_size,
                 stack_size: #stack_size,
-                forwards: &[#(#forwards),*],
+                forwards: #config_forwards,
             },
             components: #start_components,
             main: || #run,

@@ -166,11 +166,11 @@ pub fn start(config: Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// The forwards a `UNIKERNEL_FORWARD` value names: the runner's default
-/// when unset or empty.
+/// The forwards a `UNIKERNEL_FORWARD` value names: when unset or empty, the
+/// application's (`#[unikernel(forward = ...)]`), else the runner's default.
 fn forwards_in(value: Option<&str>) -> Result<Vec<Forward>, Error> {
     match value.filter(|v| !v.is_empty()) {
-        None => Ok(vec![forward::DEFAULT]),
+        None => Ok(forward::defaults().to_vec()),
         Some(list) => Forward::parse_list(list)
             .collect::<Result<_, _>>()
             .map_err(|e| Error::msg(format!("{}: {e}", forward::ENV))),
@@ -187,7 +187,7 @@ fn host_address(forwards: &[Forward], protocol: Protocol, port: u16) -> SocketAd
 
 /// Where the application's `port` binds (see [`host_address`]).
 fn address(protocol: Protocol, port: u16) -> SocketAddr {
-    host_address(FORWARDS.get().map_or(&[forward::DEFAULT][..], Vec::as_slice), protocol, port)
+    host_address(FORWARDS.get().map_or(forward::defaults(), Vec::as_slice), protocol, port)
 }
 
 /// Says where the application's `port` really listens: `bound` is the

@@ -342,12 +342,17 @@ fn console_log(image: &Path, package: Option<&Path>) -> Result<PathBuf, String> 
 }
 
 /// The forwards to open: the user's (`--forward`, `UNIKERNEL_FORWARD`), else
-/// the image's records (`#[unikernel(forward = "...")]`), else
-/// `forward::DEFAULT`, as the hosted target decides.
+/// the image's records (`#[unikernel(forward = "...")]`; `"none"` is one
+/// record that forwards nothing), else `forward::DEFAULT`, as the hosted
+/// target decides.
 fn forwards(opts: &Options, records: &[Record]) -> Vec<Forward> {
-    let declared = || records.iter().filter_map(Record::as_forward).collect::<Vec<_>>();
-    let chosen = if opts.forwards.is_empty() { declared() } else { opts.forwards.clone() };
-    if chosen.is_empty() { vec![forward::DEFAULT] } else { chosen }
+    if !opts.forwards.is_empty() {
+        return opts.forwards.clone();
+    }
+    if records.iter().any(|r| r.kind == Kind::Forward) {
+        return records.iter().filter_map(Record::as_forward).collect();
+    }
+    vec![forward::DEFAULT]
 }
 
 /// A tap, or user networking with a monitor that opens the port forwards
@@ -826,6 +831,7 @@ mod tests {
         };
         assert_eq!(forwards(&opts, &image), dns);
         assert_eq!(forwards(&opts, &image[..1]), [forward::DEFAULT]);
+        assert_eq!(forwards(&opts, &[Record::no_forward("main")]), []);
         let mine = Forward { protocol: Protocol::Tcp, host: 9000, guest: 53 };
         opts.forwards = vec![mine];
         assert_eq!(forwards(&opts, &image), [mine]);

@@ -57,6 +57,8 @@ fn the_images_forwards_are_the_default_and_the_users_replace_them() {
     let echo = examples(BARE).join("echo");
     let both = "user,id=net0,hostfwd=tcp:127.0.0.1:7007-:7,hostfwd=udp:127.0.0.1:7007-:7";
     assert_eq!(values(&echo, "microvm", "-netdev"), [both]);
+    // resolve only connects out: it declares "none", not even the default.
+    assert_eq!(values(&examples(BARE).join("resolve"), "microvm", "-netdev"), ["user,id=net0"]);
     let words = qemu_words(&echo, &["--forward", "udp:9999:7"]);
     let netdev = words.windows(2).find(|w| w[0] == "-netdev").map(|w| w[1].clone());
     assert_eq!(netdev.as_deref(), Some("user,id=net0,hostfwd=udp:127.0.0.1:9999-:7"));
