@@ -77,3 +77,8 @@ macro_rules! __virtio_console {
     };
 }
 pub use __virtio_console as virtio_console;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

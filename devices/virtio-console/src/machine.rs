@@ -6,14 +6,12 @@
 //! longer used and records go to the serial console.
 
 use crate::line;
-use alloc::format;
 use core::time::Duration;
 use linkme::distributed_slice;
 use unikernel_core::Error;
 use unikernel_core::sync::blocking::Mutex;
-use unikernel_virtio::polled::PolledQueue;
+use unikernel_virtio::polled::PolledDevice;
 use unikernel_virtio::{DRIVERS, DeviceType, Driver, Interrupt, Transport};
-use virtio_drivers::transport::Transport as _;
 
 /// How long the host may take to take one buffer of a record.
 const SEND_DEADLINE: Duration = Duration::from_secs(1);
@@ -22,38 +20,18 @@ const BUFFER: usize = 1024;
 /// Port 0's transmit queue (virtio 1.2, 5.3.2).
 const TRANSMIT_QUEUE: u16 = 1;
 
-bitflags::bitflags! {
-    /// The features this driver negotiates.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    struct Features: u64 {
-        const RING_INDIRECT_DESC = 1 << 28;
-        const RING_EVENT_IDX = 1 << 29;
-        const VERSION_1 = 1 << 32;
-    }
-}
-
-/// The device and its transmit queue.
-struct Console {
-    transport: Transport,
-    queue: PolledQueue,
-}
-
-static DEVICE: spin::Once<Mutex<Console>> = spin::Once::new();
+static DEVICE: spin::Once<Mutex<PolledDevice>> = spin::Once::new();
 
 #[distributed_slice(DRIVERS)]
 static VIRTIO_CONSOLE: Driver = Driver { name: "virtio-console", device: DeviceType::Console, probe };
 
-fn probe(mut transport: Transport, _interrupt: Interrupt) -> Result<(), Error> {
+fn probe(transport: Transport, _interrupt: Interrupt) -> Result<(), Error> {
     if DEVICE.is_completed() {
         log::warn!("virtio-console: a second console is not driven");
         return Ok(());
     }
-    let features = transport.begin_init(Features::all());
-    let ring = (features.contains(Features::RING_INDIRECT_DESC), features.contains(Features::RING_EVENT_IDX));
-    let queue = PolledQueue::new(&mut transport, TRANSMIT_QUEUE, ring, BUFFER, SEND_DEADLINE);
-    let queue = queue.map_err(|e| Error::msg(format!("{e}")))?;
-    transport.finish_init();
-    DEVICE.call_once(|| Mutex::new(Console { transport, queue }));
+    let device = PolledDevice::new(transport, TRANSMIT_QUEUE, BUFFER, SEND_DEADLINE)?;
+    DEVICE.call_once(|| Mutex::new(device));
     Ok(())
 }
 
@@ -77,9 +55,8 @@ fn send(record: &log::Record<'_>) {
     let line = line(record);
     let mut rest = line.as_bytes();
     if let Some(mut console) = DEVICE.get().and_then(Mutex::try_lock) {
-        let Console { transport, queue } = &mut *console;
         while !rest.is_empty() {
-            match queue.send(transport, rest) {
+            match console.send(rest) {
                 Ok(sent) => rest = &rest[sent..],
                 Err(_) => break,
             }

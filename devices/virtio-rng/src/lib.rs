@@ -69,3 +69,8 @@ macro_rules! __virtio_rng {
     };
 }
 pub use __virtio_rng as virtio_rng;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -15,9 +15,8 @@ use linkme::distributed_slice;
 use unikernel_core::Error;
 use unikernel_core::sync::blocking::Mutex;
 use unikernel_entropy::DeviceFill;
-use unikernel_virtio::polled::PolledQueue;
+use unikernel_virtio::polled::PolledDevice;
 use unikernel_virtio::{DRIVERS, DeviceType, Driver, Interrupt, Transport};
-use virtio_drivers::transport::Transport as _;
 
 /// How long the device may take to fill one request: far more than a host
 /// needs (microseconds), far less than a caller should wait.
@@ -27,39 +26,21 @@ const ANSWER_DEADLINE: Duration = Duration::from_secs(1);
 const EMPTY_REPLIES: usize = 16;
 /// Bytes asked for per request.
 const REQUEST: usize = 64;
+/// Its one queue (virtio 1.2, 5.4.2).
+const QUEUE: u16 = 0;
 
-bitflags::bitflags! {
-    /// The features this driver negotiates.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    struct Features: u64 {
-        const RING_INDIRECT_DESC = 1 << 28;
-        const RING_EVENT_IDX = 1 << 29;
-        const VERSION_1 = 1 << 32;
-    }
-}
-
-/// The device and its one queue.
-struct Rng {
-    transport: Transport,
-    queue: PolledQueue,
-}
-
-static DEVICE: spin::Once<Mutex<Rng>> = spin::Once::new();
+static DEVICE: spin::Once<Mutex<PolledDevice>> = spin::Once::new();
 
 #[distributed_slice(DRIVERS)]
 static VIRTIO_RNG: Driver = Driver { name: "virtio-rng", device: DeviceType::EntropySource, probe };
 
-fn probe(mut transport: Transport, _interrupt: Interrupt) -> Result<(), Error> {
+fn probe(transport: Transport, _interrupt: Interrupt) -> Result<(), Error> {
     if DEVICE.is_completed() {
         log::warn!("virtio-rng: a second entropy device is not driven");
         return Ok(());
     }
-    let features = transport.begin_init(Features::all());
-    let ring = (features.contains(Features::RING_INDIRECT_DESC), features.contains(Features::RING_EVENT_IDX));
-    let queue = PolledQueue::new(&mut transport, 0, ring, REQUEST, ANSWER_DEADLINE);
-    let queue = queue.map_err(|e| Error::msg(format!("{e}")))?;
-    transport.finish_init();
-    DEVICE.call_once(|| Mutex::new(Rng { transport, queue }));
+    let device = PolledDevice::new(transport, QUEUE, REQUEST, ANSWER_DEADLINE)?;
+    DEVICE.call_once(|| Mutex::new(device));
     log::info!("virtio-rng: entropy device ready");
     Ok(())
 }
@@ -80,10 +61,9 @@ pub fn start() -> Result<DeviceFill, Error> {
 /// bytes than asked, never with more.
 fn fill(buf: &mut [u8]) -> Result<(), Error> {
     let mut rng = DEVICE.get().ok_or_else(|| Error::msg("virtio-rng has not started"))?.lock();
-    let Rng { transport, queue } = &mut *rng;
     let (mut filled, mut empty) = (0, 0);
     while filled < buf.len() {
-        let got = queue.receive(transport).map_err(|why| Error::msg(format!("virtio-rng: {why}")))?;
+        let got = rng.receive().map_err(|why| Error::msg(format!("virtio-rng: {why}")))?;
         let take = got.len().min(buf.len() - filled);
         buf[filled..filled + take].copy_from_slice(&got[..take]);
         empty = if got.is_empty() { empty + 1 } else { 0 };

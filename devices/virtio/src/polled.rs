@@ -1,6 +1,6 @@
-//! A virtqueue driven by polling, one request at a time, each with a
-//! deadline: for small devices whose requests the host completes at once
-//! (an entropy source, a console). virtio-drivers' own drivers for them
+//! A device with one virtqueue driven by polling, one request at a time,
+//! each with a deadline: for small devices whose requests the host
+//! completes at once (an entropy source, a console). virtio-drivers' own drivers for them
 //! wait for the host without end (`add_notify_wait_pop`), so a host that
 //! never answers would hang the guest. Here the device only ever touches
 //! the queue's own buffer: past a deadline the queue is retired for good,
@@ -8,7 +8,9 @@
 
 use crate::{Hal, Transport};
 use alloc::boxed::Box;
+use alloc::format;
 use core::time::Duration;
+use unikernel_core::Error;
 use unikernel_core::time::Instant;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::Transport as _;
@@ -16,8 +18,19 @@ use virtio_drivers::transport::Transport as _;
 /// Descriptors in the queue: one request is in flight at a time.
 const SIZE: usize = 2;
 
-/// One virtqueue of a device and the buffer its requests use.
-pub struct PolledQueue {
+bitflags::bitflags! {
+    /// The features negotiated: only the ring's, which every device type has.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Features: u64 {
+        const RING_INDIRECT_DESC = 1 << 28;
+        const RING_EVENT_IDX = 1 << 29;
+        const VERSION_1 = 1 << 32;
+    }
+}
+
+/// A device, one of its virtqueues, and the buffer its requests use.
+pub struct PolledDevice {
+    transport: Transport,
     queue: VirtQueue<Hal, SIZE>,
     index: u16,
     /// Lent to the device during a request; never freed, so a request the
@@ -32,23 +45,21 @@ pub struct PolledQueue {
 /// Why a request failed; the queue is retired after each of these.
 pub type Stuck = &'static str;
 
-impl PolledQueue {
-    /// Sets up queue `index` of a device between `begin_init` and
-    /// `finish_init`, with a buffer of `len` bytes and a `deadline` per
-    /// request.
-    pub fn new(
-        transport: &mut Transport,
-        index: u16,
-        features: (bool, bool),
-        len: usize,
-        deadline: Duration,
-    ) -> Result<Self, virtio_drivers::Error> {
-        let (indirect, event_idx) = features;
-        let mut queue = VirtQueue::new(transport, index, indirect, event_idx)?;
+impl PolledDevice {
+    /// Initialises the device with its virtqueue `index` only (no
+    /// device-specific feature), a buffer of `len` bytes and a `deadline`
+    /// per request.
+    pub fn new(mut transport: Transport, index: u16, len: usize, deadline: Duration) -> Result<Self, Error> {
+        let features = transport.begin_init(Features::all());
+        let indirect = features.contains(Features::RING_INDIRECT_DESC);
+        let event_idx = features.contains(Features::RING_EVENT_IDX);
+        let mut queue = VirtQueue::new(&mut transport, index, indirect, event_idx)
+            .map_err(|e| Error::msg(format!("queue {index}: {e}")))?;
+        transport.finish_init();
         // Polled: the device need not interrupt.
         queue.set_dev_notify(false);
         let buffer = Box::leak(alloc::vec![0; len].into_boxed_slice());
-        Ok(Self { queue, index, buffer, deadline, failed: None })
+        Ok(Self { transport, queue, index, buffer, deadline, failed: None })
     }
 
     /// The most one request carries.
@@ -57,18 +68,19 @@ impl PolledQueue {
     }
 
     /// A request the device writes into: the bytes it wrote.
-    pub fn receive(&mut self, transport: &mut Transport) -> Result<&[u8], Stuck> {
-        let written = self.request(transport, false)?;
+    pub fn receive(&mut self) -> Result<&[u8], Stuck> {
+        self.check()?;
+        let written = self.request(self.buffer.len(), false)?;
         Ok(&self.buffer[..written])
     }
 
     /// A request the device reads: the first [`capacity`](Self::capacity)
     /// bytes of `data`; returns how many.
-    pub fn send(&mut self, transport: &mut Transport, data: &[u8]) -> Result<usize, Stuck> {
-        let len = data.len().min(self.buffer.len());
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Stuck> {
         self.check()?;
+        let len = data.len().min(self.buffer.len());
         self.buffer[..len].copy_from_slice(&data[..len]);
-        self.request_of(transport, len, true)?;
+        self.request(len, true)?;
         Ok(len)
     }
 
@@ -76,15 +88,10 @@ impl PolledQueue {
         self.failed.map_or(Ok(()), Err)
     }
 
-    fn request(&mut self, transport: &mut Transport, readable: bool) -> Result<usize, Stuck> {
-        self.check()?;
-        self.request_of(transport, self.buffer.len(), readable)
-    }
-
     /// Lends the first `len` bytes of the buffer, to be read by the device
     /// (`readable`) or written by it, and waits for them back; returns how
     /// many the device says it wrote.
-    fn request_of(&mut self, transport: &mut Transport, len: usize, readable: bool) -> Result<usize, Stuck> {
+    fn request(&mut self, len: usize, readable: bool) -> Result<usize, Stuck> {
         let Self { queue, buffer, .. } = self;
         // SAFETY: the buffer is leaked, so it stays valid as long as the
         // device may use it, and the driver touches it again only after
@@ -93,7 +100,7 @@ impl PolledQueue {
         let added = lend(&mut buffer[..len], readable, |inputs, outputs| unsafe { queue.add(inputs, outputs) });
         let token = added.map_err(|_| self.fail("the queue refused a request"))?;
         if self.queue.should_notify() {
-            transport.notify(self.index);
+            self.transport.notify(self.index);
         }
         let asked = Instant::now();
         while !self.queue.can_pop() {
