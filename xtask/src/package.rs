@@ -21,10 +21,7 @@ struct Crate {
     name: String,
     version: String,
     readme: Option<String>,
-    /// Verified for the bare-metal target too: it reaches images (a
-    /// `no-std` library) or builds them (a proc macro, built for the host
-    /// whatever the target).
-    for_images: bool,
+    is_library: bool,
     problems: Vec<String>,
 }
 
@@ -48,24 +45,15 @@ impl Crate {
                 problems.push(format!("no `{key}`"));
             }
         }
-        let kinds: Vec<&str> = package["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t["kind"].as_array())
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let no_std = package["categories"].as_array().is_some_and(|c| c.iter().any(|c| c == "no-std"));
-        // A program (the runner) or a std library (a proc-macro helper, the
-        // hosted target) runs on the host only.
-        let for_images =
-            !kinds.contains(&"bin") && (kinds.contains(&"proc-macro") || (no_std && kinds.contains(&"lib")));
+        let mut kinds =
+            package["targets"].as_array().into_iter().flatten().flat_map(|t| t["kind"].as_array()).flatten();
+        // A crate with a program in it (the runner) runs on the host only.
+        let is_library = !kinds.any(|kind| kind == "bin");
         Crate {
             name: text("name").unwrap_or_default(),
             version: text("version").unwrap_or_default(),
             readme,
-            for_images,
+            is_library,
             problems,
         }
     }
@@ -110,11 +98,11 @@ pub fn check() -> Result<(bool, Tally), String> {
     forget_earlier_runs(&target_dir, &crates)?;
 
     let everything: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
-    let for_images: Vec<&str> = crates.iter().filter(|c| c.for_images).map(|c| c.name.as_str()).collect();
-    let bare_ok = package(&target_dir, BARE, &for_images)?;
+    let libraries: Vec<&str> = crates.iter().filter(|c| c.is_library).map(|c| c.name.as_str()).collect();
+    let bare_ok = package(&target_dir, BARE, &libraries)?;
     let host_ok = package(&target_dir, HOST, &everything)?;
     for krate in &mut crates {
-        if host_ok && (bare_ok || !krate.for_images) {
+        if host_ok && (bare_ok || !krate.is_library) {
             krate.check_contents(&target_dir.join("package"));
         } else {
             // cargo removes every `.crate` of a run that failed.
@@ -226,7 +214,7 @@ mod tests {
     fn complete_metadata_has_no_problems() {
         let krate = Crate::from_metadata(&package(&["lib"]));
         assert!(krate.problems.is_empty(), "{:?}", krate.problems);
-        assert!(krate.for_images);
+        assert!(krate.is_library);
         assert_eq!(krate.file_name(), "unikernel-net-0.1.0.crate");
     }
 
@@ -245,13 +233,10 @@ mod tests {
     }
 
     #[test]
-    fn programs_and_std_libraries_are_built_for_the_host_only() {
-        assert!(!Crate::from_metadata(&package(&["bin"])).for_images);
-        assert!(Crate::from_metadata(&package(&["proc-macro"])).for_images);
-        assert!(Crate::from_metadata(&package(&["lib", "example", "test"])).for_images);
-        let mut helper = package(&["lib"]);
-        helper["categories"] = json!(["development-tools::procedural-macro-helpers"]);
-        assert!(!Crate::from_metadata(&helper).for_images, "a library without no-std");
+    fn a_crate_with_a_program_is_built_for_the_host_only() {
+        assert!(!Crate::from_metadata(&package(&["bin"])).is_library);
+        assert!(Crate::from_metadata(&package(&["proc-macro"])).is_library);
+        assert!(Crate::from_metadata(&package(&["lib", "example", "test"])).is_library);
     }
 
     #[test]

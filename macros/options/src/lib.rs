@@ -9,6 +9,9 @@
 //! `unikernel_options::expand(input, "Net", grammar)`. `unikernel-net` and
 //! `unikernel-net-macros` are the complete example.
 #![forbid(unsafe_code)]
+// Code for proc macros, which run on the host: nothing on bare metal.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg(not(target_os = "none"))]
 
 use darling::ast::NestedMeta;
 use proc_macro2::{Ident, Span, TokenStream, TokenTree};
