@@ -6,7 +6,7 @@ use object::read::elf::ProgramHeader;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use std::ops::Range;
 use std::path::Path;
-use unikernel_core::vmm::{self, Record};
+use unikernel_core::vmm::{self, Kind, Record};
 
 /// `XEN_ELFNOTE_PHYS32_ENTRY`, the note QEMU's `-kernel` boots through.
 const PVH_NOTE_TYPE: u32 = 18;
@@ -50,10 +50,11 @@ impl Image {
         Ok(Self { records, extent, symbols })
     }
 
-    /// The components that wrote records, in order, each once.
+    /// The image's components (their records), in order, each once; not
+    /// the target or the application, which write records too.
     pub fn components(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
-        for name in self.records.iter().map(Record::requester) {
+        for name in self.records.iter().filter(|r| r.kind == Kind::Component).map(Record::requester) {
             if !names.contains(&name) {
                 names.push(name);
             }
