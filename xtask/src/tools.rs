@@ -12,6 +12,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("dnsmasq", "dnsmasq-base"),
     // SYN floods from spoofed addresses (targets/runner/tests/flood.rs).
     ("hping3", "hping3"),
+    // Attaches to a guest started with --gdb (targets/runner/tests/gdb.rs).
+    ("gdb", "gdb"),
 ];
 
 fn found(program: &str) -> bool {

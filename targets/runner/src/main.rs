@@ -85,5 +85,13 @@ fn boot(
             names => names.join(", "),
         }
     );
-    qemu::run(qemu::command(opts, image, accel)?, image, opts.timeout, stops)
+    let command = qemu::command(opts, image, accel)?;
+    if let Some(port) = opts.gdb {
+        eprintln!(
+            "unikernel-runner: the guest waits for gdb on {host}:{port}; attach with:\n    gdb -ex 'target remote {host}:{port}' {}",
+            opts.image.display(),
+            host = unikernel_core::forward::HOST_ADDRESS,
+        );
+    }
+    qemu::run(command, image, opts.timeout, stops)
 }

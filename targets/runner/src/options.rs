@@ -18,6 +18,8 @@ options (environment variable in brackets):
   --memory SIZE            guest RAM, e.g. 64M (default), 2M or 1536K [UNIKERNEL_MEMORY]
   --timeout SECONDS        stop the guest after this long, exit 124 (default: none) [UNIKERNEL_TIMEOUT]
   --qemu-arg ARG           extra QEMU argument, repeatable [UNIKERNEL_QEMU_ARGS, space-separated]
+  --gdb [PORT]             start the guest halted, with QEMU's gdb server on 127.0.0.1:PORT (default
+                           1234); the runner prints the command that attaches gdb
 
 for images that ask for a network device (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
@@ -44,6 +46,9 @@ the runner are passed on to QEMU, which is waited for, and QEMU stopped by a sig
 is reported too; 2 when the runner itself fails (bad arguments, QEMU missing, a --forward host port
 already in use). On Linux QEMU never outlives the runner, even one killed with SIGKILL.
 ";
+
+/// gdb's own default for `target remote :PORT` examples, and QEMU's `-s`.
+const DEFAULT_GDB_PORT: u16 = 1234;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accel {
@@ -98,6 +103,9 @@ pub struct Options {
     pub qemu_args: Vec<String>,
     pub print_command: bool,
     pub kernel_args: Vec<String>,
+    /// The port of QEMU's gdb server, which holds the guest until gdb
+    /// attaches and continues it.
+    pub gdb: Option<u16>,
     /// The user's forwards; empty: the image's (`qemu::forwards`).
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
@@ -189,6 +197,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             .unwrap_or_default(),
         print_command: false,
         kernel_args: Vec::new(),
+        gdb: None,
         forwards: match env(forward::ENV) {
             Some(list) => Forward::parse_list(&list).collect::<Result<_, _>>().map_err(|e| e.to_string())?,
             None => Vec::new(),
@@ -198,7 +207,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
     };
     let mut image = None;
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
         match arg.as_str() {
@@ -209,6 +218,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--timeout" => opts.timeout = timeout(&value("--timeout")?)?,
             "--qemu-arg" => opts.qemu_args.push(value("--qemu-arg")?),
             "--print-command" => opts.print_command = true,
+            // The port is optional: a number after `--gdb` is one.
+            "--gdb" => {
+                let port = args.peek().and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);
+                if port.is_some() {
+                    args.next();
+                }
+                opts.gdb = Some(port.unwrap_or(DEFAULT_GDB_PORT));
+            }
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
             "--disk" => opts.disk = Some(disk(value("--disk")?)),
@@ -263,6 +280,16 @@ mod tests {
         assert!(err(&["img", "--forward", "sctp:1:2"]).contains("invalid forward"));
         assert!(err(&["img", "--disk-size", "0"]).contains("invalid disk size"));
         assert_eq!(run(&["img", "--disk-size", "2G"]).disk_size, 2 << 30);
+    }
+
+    #[test]
+    fn gdb_takes_an_optional_port() {
+        assert_eq!(run(&["img"]).gdb, None);
+        assert_eq!(run(&["img", "--gdb"]).gdb, Some(1234));
+        let o = run(&["img", "--gdb", "4321", "log=debug"]);
+        assert_eq!((o.gdb, o.kernel_args.as_slice()), (Some(4321), &["log=debug".to_string()][..]));
+        let o = run(&["img", "--gdb", "log=debug"]);
+        assert_eq!((o.gdb, o.kernel_args.as_slice()), (Some(1234), &["log=debug".to_string()][..]));
     }
 
     #[test]

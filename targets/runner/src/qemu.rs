@@ -124,6 +124,10 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     let devices = Devices::of(&image.records)?;
     cmd.args(["-m", &opts.memory, "-serial", "stdio", "-device", &devices.exit_device()?]);
     cmd.arg("-kernel").arg(&opts.image);
+    if let Some(port) = opts.gdb {
+        // Halted at the first instruction until gdb continues it.
+        cmd.args(["-gdb", &format!("tcp:{}:{port}", forward::HOST_ADDRESS), "-S"]);
+    }
     if !opts.kernel_args.is_empty() {
         cmd.arg("-append").arg(opts.kernel_args.join(" "));
     }
