@@ -77,3 +77,45 @@ fn gdb_breaks_in_main_backtraces_with_source_lines_and_the_guest_runs_on() {
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
     assert!(String::from_utf8_lossy(&run.stdout).contains("Hello from a unikernel!"));
 }
+
+#[test]
+fn gdb_breaks_inside_an_async_main_and_the_server_serves_after_detach() {
+    let image = examples(BARE).join("http");
+    // The line of http's main where it starts listening.
+    let source = std::fs::read_to_string(common::workspace().join("examples/http.rs")).expect("read http.rs");
+    let line = source.lines().position(|l| l.contains(".tcp_listen")).expect("http listens") + 1;
+    let (port, web) = (free_port(), free_port());
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(&image)
+        .args(["--accel", "tcg", "--timeout", "120", "--gdb", &port.to_string()])
+        .args(["--forward", &format!("{web}:80")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the runner");
+
+    let out = gdb(&image, port, &[&format!("break http.rs:{line}"), "continue", "bt", "detach"]);
+    let gdb_said = String::from_utf8_lossy(&out.stdout);
+    assert!(gdb_said.contains(&format!("at examples/http.rs:{line}")), "{gdb_said}");
+    let backtrace: Vec<&str> = gdb_said.lines().filter(|l| l.starts_with('#')).collect();
+    // The async main is polled by the executor, inside the runtime.
+    for frame in [
+        "http::__unikernel_user_main::{async_fn#0}",
+        "unikernel_core::executor::block_on",
+        "unikernel_core::runtime::start",
+    ] {
+        assert!(backtrace.iter().any(|l| l.contains(frame)), "no {frame} in the backtrace:\n{gdb_said}");
+    }
+
+    // Detached, the guest serves.
+    let mut stdout = BufReader::new(runner.stdout.take().expect("stdout"));
+    let mut console = String::new();
+    while !console.contains("serving on") {
+        assert!(stdout.read_line(&mut console).expect("read the console") > 0, "console: {console}");
+    }
+    let page = Command::new("curl").args(["-sS", "--max-time", "10"]).arg(format!("http://127.0.0.1:{web}/")).output();
+    let page = page.expect("run curl");
+    runner.kill().expect("stop the runner");
+    let _ = runner.wait();
+    assert!(page.status.success(), "{}", String::from_utf8_lossy(&page.stderr));
+}
