@@ -63,6 +63,8 @@ pub struct Stack {
     looped: VecDeque<Vec<u8>>,
     /// The frame being sent, before it is copied to the device.
     sent: Vec<u8>,
+    /// Whether the stack has asked for its own address (see [`loopback`]).
+    talks_to_itself: bool,
 }
 
 /// A TCP socket with the stack's buffers.
@@ -101,6 +103,7 @@ impl Stack {
             frame: Vec::new(),
             looped: VecDeque::new(),
             sent: Vec::new(),
+            talks_to_itself: false,
         };
         if let Config::Static(s) = config {
             stack.apply(s.address, s.prefix_len, s.gateway, s.dns.as_slice());
@@ -116,9 +119,16 @@ impl Stack {
         let own = core::mem::take(&mut self.looped);
         let (mut looped, mut sent) = (VecDeque::new(), core::mem::take(&mut self.sent));
         let HardwareAddress::Ethernet(mac) = self.iface.hardware_addr();
-        let polled =
-            self.poll_on(now, own, &mut Loopback { inner: device, mac, queue: &mut looped, scratch: &mut sent });
-        (self.looped, self.sent) = (looped, sent);
+        let mut talks_to_itself = self.talks_to_itself;
+        let mut device = Loopback {
+            inner: device,
+            mac,
+            queue: &mut looped,
+            scratch: &mut sent,
+            talks_to_itself: &mut talks_to_itself,
+        };
+        let polled = self.poll_on(now, own, &mut device);
+        (self.looped, self.sent, self.talks_to_itself) = (looped, sent, talks_to_itself);
         polled
     }
 

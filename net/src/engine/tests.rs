@@ -120,6 +120,16 @@ fn the_stack_connects_to_its_own_address_and_nothing_else_is_looped() {
     assert!(rig.replies(own).is_empty(), "frames to itself stay off the wire");
     // A client elsewhere is answered on the wire.
     assert!(rig.connect(client(1)), "a SYN-ACK left by the device");
+    assert!(rig.stack.talks_to_itself, "asking for its own address switched the copy on");
+}
+
+#[test]
+fn a_server_that_never_talks_to_itself_sends_straight_to_the_device() {
+    let mut rig = Rig::new(limits());
+    let id = rig.stack.listen(PORT, 2).unwrap();
+    assert!(rig.connect(client(0)));
+    assert_eq!(rig.accept(id).map(|(_, peer)| peer), Some(client(0)));
+    assert!(!rig.stack.talks_to_itself, "no frame of it went through the copy");
 }
 
 #[test]
