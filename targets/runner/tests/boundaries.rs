@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::boot_example;
+use common::{boot_example, workspace};
 use std::path::{Path, PathBuf};
 
 const PORTABLE: &[&str] = &["core", "devices", "net", "storage"];
@@ -52,10 +52,6 @@ const FORBIDDEN: &[(&str, Case)] = &[
 enum Case {
     Exact,
     Any,
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// `path` with comments blanked out, line structure kept: `//` and

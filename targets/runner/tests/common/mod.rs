@@ -12,12 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-pub const BARE: &str = "x86_64-unknown-none";
-pub const HOST: &str = "x86_64-unknown-linux-gnu";
+pub use unikernel_testing::{BARE, workspace};
 
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+pub const HOST: &str = "x86_64-unknown-linux-gnu";
 
 fn cargo(args: &[&str]) {
     let status = Command::new(env!("CARGO")).args(args).current_dir(workspace()).status().expect("run cargo");
