@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod bus;
+pub mod channel;
 pub mod cmdline;
 pub mod component;
 pub mod console;

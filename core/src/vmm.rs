@@ -15,11 +15,11 @@
 //! | 0 | 4 | magic `b"UKVM"` |
 //! | 4 | 2 | layout version, 1 |
 //! | 6 | 2 | record size, 64; readers step by it |
-//! | 8 | 2 | kind: 1 component, 2 virtio device, 3 exit port, 4 port forward |
+//! | 8 | 2 | kind: 1 component, 2 virtio device, 3 exit port, 4 port forward, 5 channel stream |
 //! | 10 | 2 | flags: bit 0 [`REQUIRED`] |
 //! | 12 | 2 | virtio device id (kind 2; [`virtio`]) |
 //! | 14 | 2 | instance among records of the same device id |
-//! | 16 | 8 | argument 0: kind 3, the I/O port; kind 4, the protocol (0 TCP, 1 UDP) plus the guest port << 16; 0 otherwise |
+//! | 16 | 8 | argument 0: kind 3, the I/O port; kind 4, the protocol (0 TCP, 1 UDP) plus the guest port << 16; kind 5, the stream id; 0 otherwise |
 //! | 24 | 8 | argument 1: kind 4, the host port; 0 otherwise |
 //! | 32 | 32 | the requesting component's name, NUL-padded |
 //!
@@ -74,6 +74,9 @@ pub enum Kind {
     ExitPort,
     /// A port forward the image asks for by default (see [`Record::forward`]).
     Forward,
+    /// A stream the image sends on the host channel: `arg0` is its id
+    /// ([`crate::channel::stream`]).
+    Stream,
     /// A kind this code does not know (written by a newer guest).
     Unknown(u16),
 }
@@ -85,6 +88,7 @@ impl Kind {
             Self::Virtio => 2,
             Self::ExitPort => 3,
             Self::Forward => 4,
+            Self::Stream => 5,
             Self::Unknown(code) => code,
         }
     }
@@ -95,6 +99,7 @@ impl Kind {
             2 => Self::Virtio,
             3 => Self::ExitPort,
             4 => Self::Forward,
+            5 => Self::Stream,
             code => Self::Unknown(code),
         }
     }
@@ -162,6 +167,12 @@ impl Record {
     /// that it wants no forward at all (not even the runner's default).
     pub const fn no_forward(requester: &str) -> Self {
         Self::new(Kind::Forward, requester)
+    }
+
+    /// Host-channel stream `id` ([`crate::channel::stream`]), sent on by
+    /// `requester`: the runner has a place for it.
+    pub const fn stream(id: u16, requester: &str) -> Self {
+        Self { arg0: id as u64, ..Self::new(Kind::Stream, requester) }
     }
 
     /// The forward of a [`Kind::Forward`] record; `None` for another kind
@@ -349,9 +360,14 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let records = [Record::component("thermo"), Record::virtio(virtio::BLOCK, "thermo").required()];
+        let records = [
+            Record::component("thermo"),
+            Record::virtio(virtio::BLOCK, "thermo").required(),
+            Record::stream(crate::channel::stream::PCAP, "capture"),
+        ];
         let parsed = parse(&section(&records)).unwrap();
         assert_eq!(parsed, records);
+        assert_eq!((parsed[2].kind, parsed[2].arg0), (Kind::Stream, 1));
         assert_eq!(parsed[0].requester(), "thermo");
         assert_eq!((parsed[1].kind, parsed[1].device, parsed[1].is_required()), (Kind::Virtio, virtio::BLOCK, true));
         assert!(!parsed[0].is_required());

@@ -28,6 +28,7 @@
 
 extern crate alloc;
 
+pub mod capture;
 mod config;
 #[doc(hidden)]
 pub mod engine;
@@ -99,3 +100,14 @@ macro_rules! __net {
     ($($options:tt)*) => { $crate::__net_options!{ $crate ; $($options)* } };
 }
 pub use __net as net;
+
+/// Names the packet capture in `#[unikernel(...)]`: `unikernel_net::pcap`
+/// ([`capture`]; no options yet).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __pcap {
+    ($($options:tt)*) => {
+        $crate::__unikernel::component::options!($crate::capture::Pcap, $crate::capture::Options; $($options)*)
+    };
+}
+pub use __pcap as pcap;

@@ -64,13 +64,20 @@ fn convert(checksum: Checksum) -> phy::Checksum {
 
 impl<T: embassy_net_driver::RxToken> phy::RxToken for Rx<T> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        self.0.consume(|frame| f(frame))
+        self.0.consume(|frame| {
+            crate::capture::tap(frame);
+            f(frame)
+        })
     }
 }
 
 impl<T: embassy_net_driver::TxToken> phy::TxToken for Tx<T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        self.0.consume(len, f)
+        self.0.consume(len, |frame| {
+            let sent = f(frame);
+            crate::capture::tap(frame);
+            sent
+        })
     }
 }
 

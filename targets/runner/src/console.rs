@@ -1,8 +1,10 @@
 //! Streams the guest's serial console to stdout as it arrives, adds the
 //! function name under a crash report's code-address lines (`at pc 0x...`,
-//! and the backtrace's `called from 0x...`: `unikernel_core::crash`), and picks out the lines that say the guest
-//! listens on a port.
+//! and the backtrace's `called from 0x...`: `unikernel_core::crash`), picks out the lines that say the guest
+//! listens on a port, and hands the host channel's lines to their sinks
+//! (`crate::channel`) instead of showing them.
 
+use crate::channel::{Demux, Piece, Sinks};
 use crate::image::Image;
 use std::io::{Read, Write};
 use unikernel_core::crash::CodeLine;
@@ -12,38 +14,47 @@ use unikernel_core::forward::Listening;
 /// each line saying the guest listens on a port has been passed through;
 /// the console waits for it, so what the guest prints next (`serving on
 /// ...`) shows only once the port's forward is open.
-pub fn stream(mut from: impl Read, image: &Image, mut listening: impl FnMut(Listening)) -> bool {
+pub fn stream(mut from: impl Read, image: &Image, sinks: &mut Sinks, mut listening: impl FnMut(Listening)) -> bool {
     let mut printed = false;
     let mut out = std::io::stdout();
     let mut line = Vec::new();
+    let mut demux = Demux::default();
     let mut buf = [0u8; 4096];
     while let Ok(n) = from.read(&mut buf) {
         if n == 0 {
             break;
         }
         printed = true;
-        // Pass bytes through at once (partial lines included) so the console
-        // feels live; a completed crash-report line gets its note right after.
-        let mut rest = &buf[..n];
-        while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
-            let (done, tail) = rest.split_at(newline + 1);
-            line.extend_from_slice(done);
-            let _ = out.write_all(done);
-            let text = String::from_utf8_lossy(&line);
-            if let Some(note) = annotate(&text, image) {
-                let _ = writeln!(out, "{note}");
-            }
-            if let Some(port) = Listening::parse(&text) {
-                let _ = out.flush();
-                listening(port);
-            }
-            line.clear();
-            rest = tail;
-        }
-        line.extend_from_slice(rest);
-        let _ = out.write_all(rest).and_then(|()| out.flush());
+        demux.feed(&buf[..n], |piece| match piece {
+            Piece::Line(channel) => sinks.take(channel),
+            Piece::Text(text) => show(text, &mut line, &mut out, image, &mut listening),
+        });
     }
     printed
+}
+
+/// Passes `text` through at once (partial lines included) so the console
+/// feels live; a completed crash-report line gets its note right after.
+/// `line` holds the current line across calls.
+fn show(text: &[u8], line: &mut Vec<u8>, out: &mut impl Write, image: &Image, listening: &mut impl FnMut(Listening)) {
+    let mut rest = text;
+    while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
+        let (done, tail) = rest.split_at(newline + 1);
+        line.extend_from_slice(done);
+        let _ = out.write_all(done);
+        let text = String::from_utf8_lossy(line);
+        if let Some(note) = annotate(&text, image) {
+            let _ = writeln!(out, "{note}");
+        }
+        if let Some(port) = Listening::parse(&text) {
+            let _ = out.flush();
+            listening(port);
+        }
+        line.clear();
+        rest = tail;
+    }
+    line.extend_from_slice(rest);
+    let _ = out.write_all(rest).and_then(|()| out.flush());
 }
 
 fn annotate(line: &str, image: &Image) -> Option<String> {

@@ -3,6 +3,7 @@
 //! records ask for, streams the serial console, and exits with the guest's
 //! status, so `cargo run` and `cargo test` behave as for a host program.
 
+mod channel;
 mod console;
 mod image;
 mod options;

@@ -30,6 +30,11 @@ for images that ask for a network device (a virtio-net device is added):
                            it refuses connections), and the runner prints where to connect
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
 
+for images that capture packets (`unikernel_net::pcap` in #[unikernel(...)]):
+  --pcap FILE              write the frames the guest sends and receives to FILE (pcap, for tcpdump -r
+                           or Wireshark); default: .unikernel/IMAGE.pcap next to the package's
+                           Cargo.toml [UNIKERNEL_PCAP]
+
 for images that ask for a disk (a virtio-blk device is added):
   --disk PATH|URL          the raw disk image; default: .unikernel/disk.img next to the package's
                            Cargo.toml (outside target/, so `cargo clean` keeps it), created (sparse)
@@ -111,6 +116,8 @@ pub struct Options {
     pub tap: Option<String>,
     pub disk: Option<Disk>,
     pub disk_size: u64,
+    /// Where the packet capture goes, for images that capture.
+    pub pcap: Option<PathBuf>,
 }
 
 pub enum Parsed {
@@ -205,6 +212,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         tap: env("UNIKERNEL_TAP"),
         disk: env("UNIKERNEL_DISK").map(disk),
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
+        pcap: env("UNIKERNEL_PCAP").map(PathBuf::from),
     };
     let mut image = None;
     let mut args = args.into_iter().peekable();
@@ -230,6 +238,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--tap" => opts.tap = Some(value("--tap")?),
             "--disk" => opts.disk = Some(disk(value("--disk")?)),
             "--disk-size" => opts.disk_size = disk_size(&value("--disk-size")?)?,
+            "--pcap" => opts.pcap = Some(PathBuf::from(value("--pcap")?)),
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),
             _ => opts.kernel_args.push(arg),

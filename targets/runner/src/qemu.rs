@@ -2,6 +2,7 @@
 
 mod monitor;
 
+use crate::channel::Sinks;
 use crate::image::Image;
 use crate::options::{Accel, Disk, Machine, Options};
 use crate::signals::{self, Stops};
@@ -13,6 +14,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
+use unikernel_core::channel::stream;
 use unikernel_core::exit;
 use unikernel_core::forward::{self, Forward, Listening, Protocol, Reachable};
 use unikernel_core::vmm::{Kind, Record, virtio};
@@ -92,6 +94,8 @@ pub fn choose_accel(requested: Accel) -> Result<Chosen, String> {
 pub struct Qemu {
     command: Command,
     forwarding: Option<Forwarding>,
+    /// Where the guest's channel streams go.
+    sinks: Sinks,
 }
 
 /// Whether `machine` boots through SeaBIOS: pc and q35 when qboot is not
@@ -154,7 +158,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
                 "rng=rng0"
             }
             Backend::LogFile => {
-                let log = console_log(&opts.image, package_dir().as_deref())?;
+                let log = data_file(&opts.image, package_dir().as_deref(), "-console.log")?;
                 eprintln!("unikernel-runner: the guest's log goes to {}", log.display());
                 cmd.args(["-chardev", &format!("file,id=log0,path={}", escaped(&log.display().to_string()))]);
                 "id=serial0"
@@ -167,7 +171,31 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         }
     }
     cmd.args(&opts.qemu_args);
-    Ok(Qemu { command: cmd, forwarding })
+    let sinks = sinks(opts, image)?;
+    Ok(Qemu { command: cmd, forwarding, sinks })
+}
+
+/// The files the guest's channel streams go to: its packet capture when
+/// the image has the `pcap` component (`--pcap FILE`, by default
+/// `.unikernel/IMAGE.pcap`).
+fn sinks(opts: &Options, image: &Image) -> Result<Sinks, String> {
+    let mut sinks = Sinks::default();
+    let captures = image.records.iter().any(|r| r.kind == Kind::Stream && r.arg0 == u64::from(stream::PCAP));
+    let pcap = match &opts.pcap {
+        Some(_) if !captures => {
+            return Err(format!(
+                "--pcap: {} does not capture packets; name `unikernel_net::pcap` in its #[unikernel(...)] \
+                 (an image that does not carries no capture code)",
+                opts.image.display()
+            ));
+        }
+        Some(path) => path.clone(),
+        None if captures => data_file(&opts.image, package_dir().as_deref(), ".pcap")?,
+        None => return Ok(sinks),
+    };
+    eprintln!("unikernel-runner: the guest's packets go to {}", pcap.display());
+    sinks.file(stream::PCAP, &pcap)?;
+    Ok(sinks)
 }
 
 /// What backs a device on the host.
@@ -179,7 +207,7 @@ enum Backend {
     Disk,
     /// The host's `/dev/urandom`.
     Entropy,
-    /// A console port writing to a file ([`console_log`]).
+    /// A console port writing to a file ([`data_file`]).
     LogFile,
 }
 
@@ -252,6 +280,9 @@ impl Devices {
                     continue;
                 }
                 Kind::Virtio => format!("a virtio device of type {}", record.device),
+                // Given a place by `sinks`.
+                Kind::Stream if crate::channel::STREAMS.iter().any(|&s| u64::from(s) == record.arg0) => continue,
+                Kind::Stream => format!("a place for host-channel stream {}", record.arg0),
                 Kind::Unknown(kind) => format!("a VMM feature of record kind {kind}"),
             };
             if required {
@@ -338,11 +369,11 @@ fn data_dir(image: &Path, package: Option<&Path>) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// The file a virtio console writes to, rewritten each run:
-/// `.unikernel/IMAGE-console.log` beside the default disk.
-fn console_log(image: &Path, package: Option<&Path>) -> Result<PathBuf, String> {
+/// A file of the image's, rewritten each run: `.unikernel/IMAGESUFFIX`
+/// beside the default disk (a virtio console's log, a packet capture).
+fn data_file(image: &Path, package: Option<&Path>, suffix: &str) -> Result<PathBuf, String> {
     let name = image.file_name().map_or("image".into(), |n| n.to_string_lossy());
-    Ok(data_dir(image, package)?.join(format!("{name}-console.log")))
+    Ok(data_dir(image, package)?.join(format!("{name}{suffix}")))
 }
 
 /// The forwards to open: the user's (`--forward`, `UNIKERNEL_FORWARD`), else
@@ -473,7 +504,7 @@ struct Said {
 /// Runs QEMU to the end. Stop signals the runner receives meanwhile are
 /// passed on to QEMU, and the run ends when QEMU does.
 pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
-    let Qemu { mut command, mut forwarding } = qemu;
+    let Qemu { mut command, mut forwarding, mut sinks } = qemu;
     if let Some(signal) = stops.take() {
         return Ok(stopped(signal));
     }
@@ -499,7 +530,7 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     let started = Instant::now();
     let status = std::thread::scope(|scope| {
         let streamer = scope.spawn(|| {
-            crate::console::stream(stdout, image, |listening| {
+            crate::console::stream(stdout, image, &mut sinks, |listening| {
                 if let Some(Err(forward)) = forwarding.as_mut().map(|f| f.open(listening)) {
                     *said.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
                 }
@@ -528,6 +559,7 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
         let printed = streamer.join().unwrap_or(true);
         Ok::<_, String>((status, printed))
     })?;
+    sinks.finish();
     // QEMU got the runner's stop signal too (from the runner, or from the
     // terminal with the rest of the process group) and shut down on it.
     if let Some(signal) = forwarded.or_else(|| stops.take()) {
@@ -692,7 +724,7 @@ pub fn shell_words(qemu: &Qemu) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, console_log,
+        Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, data_file,
         default_disk, drive, forward, forwards, guest_status, package_dir, qemu_signal, refused, refused_forward,
         virtio,
     };
@@ -762,9 +794,9 @@ mod tests {
     #[test]
     fn the_console_log_is_named_after_the_image_beside_the_default_disk() {
         let (dir, image) = package("console");
-        let log = console_log(&image, Some(&dir)).unwrap();
+        let log = data_file(&image, Some(&dir), "-console.log").unwrap();
         assert_eq!(log, dir.join(".unikernel/kv-console.log"));
-        assert_eq!(console_log(&image, None).unwrap(), log, "run by hand: beside the target directory");
+        assert_eq!(data_file(&image, None, "-console.log").unwrap(), log, "run by hand: beside the target directory");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

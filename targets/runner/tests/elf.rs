@@ -168,3 +168,22 @@ fn the_component_registry_is_only_in_images_with_components() {
     assert_eq!(registry("hello"), Vec::<String>::new(), "hello names no component, yet links the registry");
     assert!(registry("random").iter().any(|s| s.contains("init_all")), "random starts entropy through the registry");
 }
+
+#[test]
+fn packet_capture_is_only_in_images_that_name_it() {
+    // The recorder, the channel it sends on, and their encoders; the hook
+    // the NIC adapter checks (`capture::tap`, `HOOK`) is in every networked
+    // image.
+    let capture_code = |image: &[u8]| -> Vec<String> {
+        let ours = symbols_of(image, "unikernel_net")
+            .into_iter()
+            .filter(|s| s.contains("7capture") && !s.contains("3tap") && !s.contains("4HOOK"));
+        let channel = symbols_of(image, "unikernel_core").into_iter().filter(|s| s.contains("7channel"));
+        ours.chain(channel).chain(symbols_of(image, "base64")).collect()
+    };
+    assert_eq!(capture_code(&read("http")), Vec::<String>::new(), "http does not name pcap");
+    let captured = capture_code(&read("capture"));
+    for needed in ["7capture6record", "7channel4send", "base64"] {
+        assert!(captured.iter().any(|s| s.contains(needed)), "capture names pcap, so {needed} is in it: {captured:?}");
+    }
+}

@@ -1,0 +1,30 @@
+//! Packet capture: a one-page HTTP server whose every frame, sent and
+//! received, goes to a pcap file through `unikernel_net::pcap`.
+//!
+//! `cargo run --example capture -- --pcap capture.pcap`, then
+//! `curl http://127.0.0.1:8080/`, stop it (Ctrl-C) and read the exchange
+//! with `tcpdump -nr capture.pcap` or Wireshark. Without `--pcap` the
+//! capture goes to `.unikernel/capture.pcap`.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+use unikernel::prelude::*;
+use unikernel_http::{Limits, Response, Server, serve};
+use unikernel_net::{Net, pcap};
+
+#[unikernel(pcap)]
+async fn main(net: Net) -> Result<(), Error> {
+    let listener = net.tcp_listen(80).await?;
+    let server = Server::new(Limits::default());
+    unikernel::println!("capture: serving on port 80");
+    loop {
+        let (conn, _peer) = listener.accept().await?;
+        let server = server.clone();
+        spawn(async move {
+            let _ =
+                serve(conn, &server, async |req| Response::text("200 OK", alloc::format!("captured {}\n", req.path)))
+                    .await;
+        });
+    }
+}

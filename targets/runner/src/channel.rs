@@ -1,0 +1,149 @@
+//! The host side of the guest's channel (`unikernel_core::channel`): its
+//! lines are taken out of the console output ([`Demux`]) and their bytes
+//! appended to the stream's sink ([`Sinks`]): a file the user named.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use unikernel_core::channel::{self, CHUNK, stream};
+
+/// The streams this runner has a place for.
+pub const STREAMS: &[u16] = &[stream::PCAP];
+
+/// The longest channel line accepted: one chunk, base64-encoded, with its
+/// mark, a stream name and `\r\n`. A longer one is not the guest's runtime
+/// speaking, and is dropped without being held in memory.
+const MAX_LINE: usize = CHUNK.div_ceil(3) * 4 + 64;
+
+/// A piece of console output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Console text, to show.
+    Text(&'a [u8]),
+    /// A complete channel line, `\n` included.
+    Line(&'a [u8]),
+}
+
+/// Splits console output into text and channel lines, across reads.
+#[derive(Default)]
+pub struct Demux {
+    /// The channel line being read, if one started.
+    line: Option<Vec<u8>>,
+    /// The channel line being read is too long: skip to its end.
+    skipping: bool,
+}
+
+impl Demux {
+    /// Splits `bytes` into pieces, in order. A channel line starts at the
+    /// mark's first byte (`\x1e`) wherever it appears and ends at `\n`.
+    pub fn feed(&mut self, mut bytes: &[u8], mut piece: impl FnMut(Piece<'_>)) {
+        while !bytes.is_empty() {
+            if self.line.is_some() || self.skipping {
+                let end = bytes.iter().position(|&b| b == b'\n');
+                let (part, rest) = bytes.split_at(end.map_or(bytes.len(), |e| e + 1));
+                bytes = rest;
+                if !self.skipping {
+                    let line = self.line.as_mut().expect("in a line");
+                    line.extend_from_slice(part);
+                    if line.len() > MAX_LINE {
+                        self.line = None;
+                        self.skipping = true;
+                    }
+                }
+                if end.is_some() {
+                    if let Some(line) = self.line.take() {
+                        piece(Piece::Line(&line));
+                    }
+                    self.skipping = false;
+                }
+                continue;
+            }
+            match bytes.iter().position(|&b| b == channel::MARK[0]) {
+                Some(start) => {
+                    if start > 0 {
+                        piece(Piece::Text(&bytes[..start]));
+                    }
+                    self.line = Some(Vec::new());
+                    bytes = &bytes[start..];
+                }
+                None => {
+                    piece(Piece::Text(bytes));
+                    bytes = &[];
+                }
+            }
+        }
+    }
+}
+
+/// Where each stream's bytes go.
+#[derive(Default)]
+pub struct Sinks {
+    files: Vec<(u16, PathBuf, File)>,
+}
+
+impl Sinks {
+    /// `stream` goes to `path`, created or truncated now.
+    pub fn file(&mut self, stream: u16, path: &Path) -> Result<(), String> {
+        let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        self.files.push((stream, path.to_owned(), file));
+        Ok(())
+    }
+
+    /// Takes one channel line; one that is malformed or on a stream nobody
+    /// asked for is dropped.
+    pub fn take(&mut self, line: &[u8]) {
+        let Some((stream, bytes)) = channel::parse(line) else { return };
+        if let Some((_, path, file)) = self.files.iter_mut().find(|(id, ..)| *id == stream)
+            && let Err(e) = file.write_all(&bytes)
+        {
+            eprintln!("unikernel-runner: writing {}: {e}", path.display());
+        }
+    }
+
+    /// Ends the run: flushes the files.
+    pub fn finish(self) {
+        for (_, path, mut file) in self.files {
+            if let Err(e) = file.flush() {
+                eprintln!("unikernel-runner: writing {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Demux, MAX_LINE, Piece};
+
+    /// Feeds `input` split at every `step` bytes; the text shown and the
+    /// channel lines taken.
+    fn split(input: &[u8], step: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let (mut text, mut lines) = (Vec::new(), Vec::new());
+        let mut demux = Demux::default();
+        for part in input.chunks(step) {
+            demux.feed(part, |piece| match piece {
+                Piece::Text(t) => text.extend_from_slice(t),
+                Piece::Line(l) => lines.push(l.to_vec()),
+            });
+        }
+        (text, lines)
+    }
+
+    #[test]
+    fn channel_lines_leave_the_text_whole_wherever_the_reads_split() {
+        let input = b"serving\nhalf a li\x1euk:pcap AAEC\r\nne\n\x1euk:m AA==\r\ndone\n";
+        for step in 1..=input.len() {
+            let (text, lines) = split(input, step);
+            assert_eq!(text, b"serving\nhalf a line\ndone\n", "step {step}");
+            assert_eq!(lines, [&b"\x1euk:pcap AAEC\r\n"[..], b"\x1euk:m AA==\r\n"], "step {step}");
+        }
+    }
+
+    #[test]
+    fn an_endless_channel_line_is_dropped_not_held() {
+        let mut input = b"\x1euk:pcap ".to_vec();
+        input.extend(std::iter::repeat_n(b'A', 10 * MAX_LINE));
+        input.extend_from_slice(b"\nafter\n");
+        let (text, lines) = split(&input, 4096);
+        assert_eq!((text.as_slice(), lines.len()), (&b"after\n"[..], 0));
+    }
+}
