@@ -7,8 +7,10 @@ mod channel;
 mod console;
 mod image;
 mod options;
+mod profile;
 mod qemu;
 mod ram;
+mod rsp;
 mod signals;
 
 use std::process::ExitCode;
@@ -86,7 +88,14 @@ fn boot(
             names => names.join(", "),
         }
     );
-    let command = qemu::command(opts, image, accel)?;
+    let mut command = qemu::command(opts, image, accel)?;
+    let profiler = match opts.profile {
+        Some(_) => Some(
+            profile::Profiler::attach(command.command_mut(), opts.profile_hz, image.extent.clone())
+                .map_err(|e| format!("cannot make QEMU's gdb socket for --profile: {e}"))?,
+        ),
+        None => None,
+    };
     if let Some(port) = opts.gdb {
         eprintln!(
             "unikernel-runner: the guest waits for gdb on {host}:{port}; attach with:\n    gdb -ex 'target remote {host}:{port}' {}",
@@ -94,5 +103,13 @@ fn boot(
             host = unikernel_core::forward::HOST_ADDRESS,
         );
     }
-    qemu::run(command, image, opts.timeout, stops)
+    let outcome = qemu::run(command, image, opts.timeout, stops);
+    if let (Some(profiler), Some(file), Ok(qemu::Outcome::Exit(_))) = (profiler, &opts.profile, &outcome) {
+        // The guest's status stands whatever happens to the profile.
+        match profile::write(&profiler.finish(), image, &opts.image, file) {
+            Ok(summary) => eprintln!("unikernel-runner: {summary}"),
+            Err(e) => eprintln!("unikernel-runner: {e}"),
+        }
+    }
+    outcome
 }

@@ -20,6 +20,9 @@ options (environment variable in brackets):
   --qemu-arg ARG           extra QEMU argument, repeatable [UNIKERNEL_QEMU_ARGS, space-separated]
   --gdb [PORT]             start the guest halted, with QEMU's gdb server on 127.0.0.1:PORT (default
                            1234); the runner prints the command that attaches gdb
+  --profile FILE           sample the guest's stack while it runs and write a flame graph (SVG) of
+                           where its CPU time went to FILE at its exit; not with --gdb [UNIKERNEL_PROFILE]
+  --profile-hz N           samples per second for --profile (default 100) [UNIKERNEL_PROFILE_HZ]
 
 for images that ask for a network device (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
@@ -116,6 +119,9 @@ pub struct Options {
     pub tap: Option<String>,
     pub disk: Option<Disk>,
     pub disk_size: u64,
+    /// Where `--profile` writes its flame graph, and its samples per second.
+    pub profile: Option<PathBuf>,
+    pub profile_hz: u32,
     /// Where the packet capture goes, for images that capture.
     pub pcap: Option<PathBuf>,
 }
@@ -192,6 +198,13 @@ fn timeout(value: &str) -> Result<Option<Duration>, String> {
     }
 }
 
+fn hz(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("invalid sampling rate `{value}`: expected samples per second, 1 to 10000")),
+    }
+}
+
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     let mut opts = Options {
         image: PathBuf::new(),
@@ -213,6 +226,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         disk: env("UNIKERNEL_DISK").map(disk),
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
         pcap: env("UNIKERNEL_PCAP").map(PathBuf::from),
+        profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
+        profile_hz: env("UNIKERNEL_PROFILE_HZ").as_deref().map_or(Ok(crate::profile::DEFAULT_HZ), hz)?,
     };
     let mut image = None;
     let mut args = args.into_iter().peekable();
@@ -234,6 +249,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                 }
                 opts.gdb = Some(port.unwrap_or(DEFAULT_GDB_PORT));
             }
+            "--profile" => opts.profile = Some(PathBuf::from(value("--profile")?)),
+            "--profile-hz" => opts.profile_hz = hz(&value("--profile-hz")?)?,
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
             "--disk" => opts.disk = Some(disk(value("--disk")?)),
@@ -245,6 +262,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         }
     }
     opts.image = image.ok_or("missing IMAGE")?;
+    if opts.gdb.is_some() && opts.profile.is_some() {
+        return Err(
+            "--profile samples through QEMU's gdb server, which serves one client: drop --gdb or --profile".into()
+        );
+    }
     Ok(Parsed::Run(Box::new(opts)))
 }
 
@@ -320,5 +342,17 @@ mod tests {
         assert_eq!(d("disk.img"), Disk::File("disk.img".into()));
         assert_eq!(d("./a://b"), Disk::File("./a://b".into()));
         assert_eq!(d("/tmp/x://y"), Disk::File("/tmp/x://y".into()));
+    }
+
+    #[test]
+    fn profile_takes_a_file_and_a_rate_and_refuses_gdb() {
+        let o = run(&["img", "--profile", "out.svg", "--profile-hz", "250"]);
+        assert_eq!((o.profile, o.profile_hz), (Some(PathBuf::from("out.svg")), 250));
+        assert_eq!(run(&["img"]).profile_hz, crate::profile::DEFAULT_HZ);
+        let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
+        assert!(err(&["img", "--profile", "p.svg", "--gdb"]).contains("one client"));
+        assert!(err(&["img", "--profile"]).contains("needs a value"));
+        assert!(err(&["img", "--profile-hz", "0"]).contains("invalid sampling rate"));
+        assert!(err(&["img", "--profile-hz", "fast"]).contains("invalid sampling rate"));
     }
 }

@@ -98,6 +98,13 @@ pub struct Qemu {
     sinks: Sinks,
 }
 
+impl Qemu {
+    /// For a caller that adds its own arguments (`--profile`'s gdb server).
+    pub fn command_mut(&mut self) -> &mut Command {
+        &mut self.command
+    }
+}
+
 /// Whether `machine` boots through SeaBIOS: pc and q35 when qboot is not
 /// installed.
 pub fn seabios(machine: Machine) -> bool {
