@@ -31,7 +31,7 @@ pub use unikernel_core::timer::{Elapsed, Interval, Sleep, Timeout, interval, sle
 pub mod timer {
     pub use unikernel_core::timer::pending;
 }
-pub use unikernel_core::{interrupt, sync, time};
+pub use unikernel_core::{interrupt, sync, time, trace, trace_span};
 
 /// Combinators for futures (`join`, `select`, `AtomicWaker`, ...), from
 /// `futures-util` (no_std).

@@ -28,6 +28,8 @@ use core::fmt::Write as _;
 pub mod stream {
     /// Frames as a pcap file: global header, then one record per frame.
     pub const PCAP: u16 = 1;
+    /// Trace events (`crate::trace`), 24 bytes each.
+    pub const TRACE: u16 = 2;
     /// Metrics in the Prometheus text format, sent when the guest exits.
     pub const METRICS: u16 = 3;
 }

@@ -58,6 +58,7 @@ struct TaskRef {
 impl Wake for TaskRef {
     fn wake(self: Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
+            crate::trace_event!(Wake, self.slot, 0);
             RUN_QUEUE.lock().push_back(self);
             platform::get().notify();
         }
@@ -116,6 +117,7 @@ struct MainWaker;
 impl Wake for MainWaker {
     fn wake(self: Arc<Self>) {
         MAIN_WOKEN.store(true, Ordering::Release);
+        crate::trace_event!(Wake, crate::trace::MAIN, 0);
         platform::get().notify();
     }
 }
@@ -142,6 +144,7 @@ pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
         tasks[slot] = Some(BoxedTask::new(wrapped));
         slot
     });
+    crate::trace_event!(Spawn, slot, 0);
     let task = TaskRef { slot, generation: GENERATION.load(Ordering::Acquire), queued: AtomicBool::new(false) };
     Waker::from(Arc::new(task)).wake();
     JoinHandle { state }
@@ -246,7 +249,10 @@ pub fn block_on<F: Future + 'static>(future: F) -> F::Output {
         crate::timer::fire_expired(Instant::now().as_nanos());
         let idle = || RUN_QUEUE.lock().is_empty() && !MAIN_WOKEN.load(Ordering::Acquire);
         if idle() {
+            crate::if_tracing! { crate::trace::flush(); }
+            crate::trace_event!(IdleStart, 0, 0);
             crate::time::idle(crate::timer::next_deadline(), &idle);
+            crate::trace_event!(IdleEnd, 0, 0);
         }
     }
 }
@@ -278,12 +284,18 @@ fn poll_in_place(which: Polled, cx: &mut Context<'_>) -> bool {
         return false;
     };
     POLLING.with(|p| *p = Some(which));
+    let id = match which {
+        Polled::Main => crate::trace::MAIN,
+        Polled::Task(slot) => slot as u32,
+    };
+    crate::trace_event!(PollStart, id, 0);
     // SAFETY: the future lives in a heap allocation owned by a slot of
     // TASKS or MAIN, which is not freed while it is polled (only the
     // executor loop, on this thread and not re-entered, frees slots, after
     // the poll) and never moved (a spawn may move the slab's pointers, not
     // what they point to); nothing else reaches it meanwhile.
     let done = unsafe { Pin::new_unchecked(&mut *future.as_ptr()) }.poll(cx).is_ready();
+    crate::trace_event!(PollEnd, id, done);
     POLLING.with(|p| *p = None);
     done
 }

@@ -31,6 +31,7 @@ pub const fn device_status(qemu_status: i32) -> Option<u8> {
 
 /// Ends the unikernel with `code`.
 pub fn exit(code: u8) -> ! {
+    crate::if_tracing! { crate::trace::flush(); }
     crate::platform::get().exit(code)
 }
 

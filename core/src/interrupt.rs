@@ -66,7 +66,9 @@ pub fn dispatch(irq: u8) -> bool {
     }
     // SAFETY: only `register` stores into HANDLERS, and only `fn()` values.
     let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(handler) };
+    crate::trace_event!(InterruptStart, irq, 0);
     handler();
+    crate::trace_event!(InterruptEnd, irq, 0);
     true
 }
 

@@ -29,6 +29,7 @@ pub mod sync;
 pub mod test;
 pub mod time;
 pub mod timer;
+pub mod trace;
 pub mod vmm;
 
 pub use error::Error;

@@ -48,7 +48,12 @@ pub(crate) fn fire_expired(now: u64) -> usize {
                 w.wake();
                 fired += 1;
             }
-            None => return fired,
+            None => {
+                if fired > 0 {
+                    crate::trace_event!(Timers, fired, 0);
+                }
+                return fired;
+            }
         }
     }
 }

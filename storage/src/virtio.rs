@@ -50,9 +50,22 @@ impl Device {
 
     /// Runs `request` until the device is done; hands back its buffer.
     async fn run(&self, request: Request) -> Result<Vec<u8>, BlkError> {
+        // Only when tracing: without it the future keeps nothing for it.
+        unikernel_core::if_tracing! {
+            let (operation, sector) = match request {
+                Request::Read { sector, .. } => (0, sector),
+                Request::Write { sector, .. } => (1, sector),
+                Request::Flush => (2, 0),
+            };
+            unikernel_core::trace_event!(BlockStart, operation, sector);
+        }
         let mut request = Some(request);
-        let ticket = poll_fn(|cx| self.disk.lock().submit(&mut request, cx.waker())).await?;
-        InFlight { disk: self.disk, ticket: Some(ticket) }.await
+        let done = match poll_fn(|cx| self.disk.lock().submit(&mut request, cx.waker())).await {
+            Ok(ticket) => InFlight { disk: self.disk, ticket: Some(ticket) }.await,
+            Err(e) => Err(e),
+        };
+        unikernel_core::if_tracing! { unikernel_core::trace_event!(BlockEnd, done.is_err(), sector); }
+        done
     }
 
     pub async fn read(&self, sector: u64, buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {

@@ -25,6 +25,38 @@ use core::net::Ipv4Addr;
 use core::task::Waker;
 pub use limits::{BUFFER, Limits, SOCKET_COST};
 use loopback::Loopback;
+
+unikernel_core::if_tracing! {
+    mod tcp_states {
+        //! TCP state changes for the trace: smoltcp has no callback for
+        //! them, so each poll compares every connection with what it was.
+
+        use alloc::vec::Vec;
+        use smoltcp::iface::{SocketHandle, SocketSet};
+        use smoltcp::socket::{Socket, tcp};
+        use unikernel_core::sync::blocking::Mutex;
+
+        static LAST: Mutex<Vec<(SocketHandle, tcp::State)>> = Mutex::new(Vec::new());
+
+        pub fn trace(sockets: &SocketSet<'_>) {
+            let mut last = LAST.lock();
+            let mut now = Vec::with_capacity(last.len());
+            for (handle, socket) in sockets.iter() {
+                let Socket::Tcp(socket) = socket else { continue };
+                let state = socket.state();
+                let before = last.iter().find(|(h, _)| *h == handle).map_or(tcp::State::Closed, |&(_, s)| s);
+                if state != before {
+                    let local = socket.local_endpoint().map_or(socket.listen_endpoint().port, |e| e.port);
+                    let remote = socket.remote_endpoint().map_or(0, |e| e.port);
+                    let change = u64::from(remote) << 16 | (before as u64) << 8 | state as u64;
+                    unikernel_core::trace_event!(TcpState, local, change);
+                }
+                now.push((handle, state));
+            }
+            *last = now;
+        }
+    }
+}
 use smoltcp::iface::{self, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::{dhcpv4, dns, tcp};
@@ -129,6 +161,7 @@ impl Stack {
         };
         let polled = self.poll_on(now, own, &mut device);
         (self.looped, self.sent, self.talks_to_itself) = (looped, sent, talks_to_itself);
+        unikernel_core::if_tracing! { tcp_states::trace(&self.sockets); }
         polled
     }
 

@@ -2,13 +2,17 @@
 //! lines are taken out of the console output ([`Demux`]) and their bytes
 //! appended to the stream's sink ([`Sinks`]): a file the user named.
 
+use crate::image::Image;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use unikernel_core::channel::{self, CHUNK, stream};
 
 /// The streams this runner has a place for.
-pub const STREAMS: &[u16] = &[stream::PCAP];
+pub const STREAMS: &[u16] = &[stream::PCAP, stream::TRACE];
+/// The most of a trace held for conversion at the end (the guest streams
+/// it); the rest is dropped, and the runner says so.
+const MAX_TRACE: usize = 256 << 20;
 
 /// The longest channel line accepted: one chunk, base64-encoded, with its
 /// mark, a stream name and `\r\n`. A longer one is not the guest's runtime
@@ -75,17 +79,34 @@ impl Demux {
     }
 }
 
+/// Where a stream's bytes go.
+enum Sink {
+    /// Straight into a file.
+    File(File),
+    /// Held, then converted into a trace file at the end.
+    Trace(Vec<u8>),
+}
+
 /// Where each stream's bytes go.
 #[derive(Default)]
 pub struct Sinks {
-    files: Vec<(u16, PathBuf, File)>,
+    places: Vec<(u16, PathBuf, Sink)>,
 }
 
 impl Sinks {
     /// `stream` goes to `path`, created or truncated now.
     pub fn file(&mut self, stream: u16, path: &Path) -> Result<(), String> {
         let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        self.files.push((stream, path.to_owned(), file));
+        self.places.push((stream, path.to_owned(), Sink::File(file)));
+        Ok(())
+    }
+
+    /// The trace stream goes to `path` as a Chrome trace (`crate::trace`),
+    /// written when the run ends; created now, so that a path that cannot
+    /// be written is refused before the guest runs.
+    pub fn trace(&mut self, path: &Path) -> Result<(), String> {
+        File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        self.places.push((stream::TRACE, path.to_owned(), Sink::Trace(Vec::new())));
         Ok(())
     }
 
@@ -93,17 +114,41 @@ impl Sinks {
     /// asked for is dropped.
     pub fn take(&mut self, line: &[u8]) {
         let Some((stream, bytes)) = channel::parse(line) else { return };
-        if let Some((_, path, file)) = self.files.iter_mut().find(|(id, ..)| *id == stream)
-            && let Err(e) = file.write_all(&bytes)
-        {
-            eprintln!("unikernel-runner: writing {}: {e}", path.display());
+        let Some((_, path, sink)) = self.places.iter_mut().find(|(id, ..)| *id == stream) else { return };
+        match sink {
+            Sink::File(file) => {
+                if let Err(e) = file.write_all(&bytes) {
+                    eprintln!("unikernel-runner: writing {}: {e}", path.display());
+                }
+            }
+            Sink::Trace(held) => {
+                let room = MAX_TRACE.saturating_sub(held.len());
+                held.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
         }
     }
 
-    /// Ends the run: flushes the files.
-    pub fn finish(self) {
-        for (_, path, mut file) in self.files {
-            if let Err(e) = file.flush() {
+    /// Ends the run: flushes the files, converts and writes the trace.
+    pub fn finish(self, image: &Image) {
+        for (_, path, sink) in self.places {
+            let written = match sink {
+                Sink::File(mut file) => file.flush(),
+                Sink::Trace(held) => {
+                    if held.len() == MAX_TRACE {
+                        eprintln!("unikernel-runner: the trace passed {MAX_TRACE} bytes; its end was dropped");
+                    }
+                    let events = held.len() / unikernel_core::trace::SIZE;
+                    let written = std::fs::write(&path, crate::trace::chrome_json(&held, image));
+                    if written.is_ok() {
+                        eprintln!(
+                            "unikernel-runner: {events} trace events in {} (open it in ui.perfetto.dev)",
+                            path.display()
+                        );
+                    }
+                    written
+                }
+            };
+            if let Err(e) = written {
                 eprintln!("unikernel-runner: writing {}: {e}", path.display());
             }
         }

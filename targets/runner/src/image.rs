@@ -3,7 +3,7 @@
 //! records), and its symbols for crash reports.
 
 use object::read::elf::ProgramHeader;
-use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 use std::ops::Range;
 use std::path::Path;
 use unikernel_core::vmm::{self, Kind, Record};
@@ -19,6 +19,9 @@ pub struct Image {
     pub extent: Range<u64>,
     /// Function symbols as (start, size, demangled name), sorted by start.
     symbols: Vec<(u64, u64, String)>,
+    /// Read-only data sections as (address, bytes): where the guest's
+    /// `&'static str`s are (trace span names).
+    rodata: Vec<(u64, Vec<u8>)>,
 }
 
 impl Image {
@@ -47,7 +50,28 @@ impl Image {
             .filter_map(|s| Some((s.address(), s.size(), format!("{:#}", rustc_demangle::demangle(s.name().ok()?)))))
             .collect();
         symbols.sort_by_key(|s| s.0);
-        Ok(Self { records, extent, symbols })
+        let rodata = file
+            .sections()
+            .filter(|s| s.kind() == SectionKind::ReadOnlyData || s.kind() == SectionKind::ReadOnlyString)
+            .filter_map(|s| Some((s.address(), s.data().ok()?.to_vec())))
+            .collect();
+        Ok(Self { records, extent, symbols, rodata })
+    }
+
+    /// An image with nothing in it, for tests of what reads one.
+    #[cfg(test)]
+    pub fn empty() -> Self {
+        Self { records: Vec::new(), extent: 0..0, symbols: Vec::new(), rodata: Vec::new() }
+    }
+
+    /// The `len` bytes of read-only data at `addr` as text, if they are
+    /// there and UTF-8 (the guest says where; it may be wrong).
+    pub fn static_str(&self, addr: u64, len: usize) -> Option<String> {
+        self.rodata.iter().find_map(|(start, data)| {
+            let offset = usize::try_from(addr.checked_sub(*start)?).ok()?;
+            let bytes = data.get(offset..offset.checked_add(len)?)?;
+            Some(std::str::from_utf8(bytes).ok()?.to_owned())
+        })
     }
 
     /// The image's components (their records), in order, each once; not

@@ -12,6 +12,7 @@ mod qemu;
 mod ram;
 mod rsp;
 mod signals;
+mod trace;
 
 use std::process::ExitCode;
 

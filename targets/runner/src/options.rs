@@ -38,6 +38,11 @@ for images that capture packets (`unikernel_net::pcap` in #[unikernel(...)]):
                            or Wireshark); default: .unikernel/IMAGE.pcap next to the package's
                            Cargo.toml [UNIKERNEL_PCAP]
 
+for images built with tracing (`cargo run --features trace`):
+  --trace FILE             write what the runtime and the stacks did (task polls, interrupts, timers, TCP
+                           states, block requests, the application's spans) to FILE as a Chrome trace
+                           for ui.perfetto.dev; default: .unikernel/IMAGE.trace.json [UNIKERNEL_TRACE]
+
 for images that ask for a disk (a virtio-blk device is added):
   --disk PATH|URL          the raw disk image; default: .unikernel/disk.img next to the package's
                            Cargo.toml (outside target/, so `cargo clean` keeps it), created (sparse)
@@ -124,6 +129,8 @@ pub struct Options {
     pub profile_hz: u32,
     /// Where the packet capture goes, for images that capture.
     pub pcap: Option<PathBuf>,
+    /// Where the trace goes, for images built with tracing.
+    pub trace: Option<PathBuf>,
 }
 
 pub enum Parsed {
@@ -226,6 +233,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         disk: env("UNIKERNEL_DISK").map(disk),
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
         pcap: env("UNIKERNEL_PCAP").map(PathBuf::from),
+        trace: env("UNIKERNEL_TRACE").map(PathBuf::from),
         profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
         profile_hz: env("UNIKERNEL_PROFILE_HZ").as_deref().map_or(Ok(crate::profile::DEFAULT_HZ), hz)?,
     };
@@ -256,6 +264,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--disk" => opts.disk = Some(disk(value("--disk")?)),
             "--disk-size" => opts.disk_size = disk_size(&value("--disk-size")?)?,
             "--pcap" => opts.pcap = Some(PathBuf::from(value("--pcap")?)),
+            "--trace" => opts.trace = Some(PathBuf::from(value("--trace")?)),
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),
             _ => opts.kernel_args.push(arg),

@@ -182,12 +182,30 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     Ok(Qemu { command: cmd, forwarding, sinks })
 }
 
-/// The files the guest's channel streams go to: its packet capture when
-/// the image has the `pcap` component (`--pcap FILE`, by default
-/// `.unikernel/IMAGE.pcap`).
+/// The files the guest's channel streams go to: its trace when it was
+/// built with tracing (`--trace FILE`, by default
+/// `.unikernel/IMAGE.trace.json`), its packet capture when the image has
+/// the `pcap` component (`--pcap FILE`, by default `.unikernel/IMAGE.pcap`).
 fn sinks(opts: &Options, image: &Image) -> Result<Sinks, String> {
     let mut sinks = Sinks::default();
-    let captures = image.records.iter().any(|r| r.kind == Kind::Stream && r.arg0 == u64::from(stream::PCAP));
+    let sends = |id: u16| image.records.iter().any(|r| r.kind == Kind::Stream && r.arg0 == u64::from(id));
+    let trace = match &opts.trace {
+        Some(_) if !sends(stream::TRACE) => {
+            return Err(format!(
+                "--trace: {} was built without tracing; build it with the `trace` feature \
+                 (`cargo run --features trace` here, `--features unikernel/trace` in a crate depending on unikernel)",
+                opts.image.display()
+            ));
+        }
+        Some(path) => Some(path.clone()),
+        None if sends(stream::TRACE) => Some(data_file(&opts.image, package_dir().as_deref(), ".trace.json")?),
+        None => None,
+    };
+    if let Some(path) = trace {
+        eprintln!("unikernel-runner: the guest's trace goes to {}", path.display());
+        sinks.trace(&path)?;
+    }
+    let captures = sends(stream::PCAP);
     let pcap = match &opts.pcap {
         Some(_) if !captures => {
             return Err(format!(
@@ -566,7 +584,7 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
         let printed = streamer.join().unwrap_or(true);
         Ok::<_, String>((status, printed))
     })?;
-    sinks.finish();
+    sinks.finish(image);
     // QEMU got the runner's stop signal too (from the runner, or from the
     // terminal with the rest of the process group) and shut down on it.
     if let Some(signal) = forwarded.or_else(|| stops.take()) {

@@ -187,3 +187,16 @@ fn packet_capture_is_only_in_images_that_name_it() {
         assert!(captured.iter().any(|s| s.contains(needed)), "capture names pcap, so {needed} is in it: {captured:?}");
     }
 }
+
+#[test]
+fn tracing_is_not_in_images_built_without_it() {
+    // `hello`, `http` and `disk` are built without the `trace` feature: no
+    // recorder, no instrumentation point, no trace stream record.
+    for image in ["hello", "http", "disk"] {
+        let data = read(image);
+        let tracer: Vec<String> =
+            symbols_of(&data, "unikernel_core").into_iter().filter(|s| s.contains("5trace")).collect();
+        assert_eq!(tracer, Vec::<String>::new(), "{image}");
+        assert!(records(&data).iter().all(|r| r.kind != Kind::Stream), "{image} has a stream record");
+    }
+}
