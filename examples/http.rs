@@ -3,7 +3,8 @@
 //! caps, a memory budget shared by the connections).
 //!
 //! `cargo run --example http`, then `curl http://127.0.0.1:8080/` (the
-//! runner forwards host port 8080 to the guest's port 80).
+//! runner forwards host port 8080 to the guest's port 80);
+//! `curl http://127.0.0.1:8080/metrics` for its metrics (Prometheus text).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -45,6 +46,7 @@ fn route(req: Request, net: Net, server: &Server) -> Response {
     let response = match (req.method.as_str(), req.path.as_str()) {
         ("GET" | "HEAD", "/") => Response::new("200 OK", "text/html; charset=utf-8", INDEX),
         ("GET" | "HEAD", "/api/status") => Response::new("200 OK", "application/json", status_json(net, server)),
+        ("GET" | "HEAD", "/metrics") => unikernel_http::metrics(),
         ("GET" | "HEAD", _) => Response::text("404 Not Found", "not found\n"),
         _ => Response::text("405 Method Not Allowed", "method not allowed\n"),
     };

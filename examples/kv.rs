@@ -68,7 +68,7 @@ async fn main(net: Net, disk: Block) -> Result<(), Error> {
     }
 }
 
-/// `/api/status`, or the store. A read reserves the largest value from the
+/// `/api/status`, `/metrics` (Prometheus text), or the store. A read reserves the largest value from the
 /// server's memory budget before it reads one (the server then holds the
 /// value's size until it is sent), so many slow readers of large values
 /// get `503` rather than exhaust the heap.
@@ -81,6 +81,9 @@ async fn route(server: &Server, store: &Store<Block>, req: Request) -> Response 
             server.budget().used()
         );
         return Response::new("200 OK", "application/json", status);
+    }
+    if req.path == "/metrics" {
+        return unikernel_http::metrics();
     }
     if !matches!(req.method.as_str(), "GET" | "HEAD") {
         return handle(store, req).await;

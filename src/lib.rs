@@ -31,6 +31,9 @@ pub use unikernel_core::timer::{Elapsed, Interval, Sleep, Timeout, interval, sle
 pub mod timer {
     pub use unikernel_core::timer::pending;
 }
+/// Counters and gauges of the runtime and the components, in the
+/// Prometheus text format with [`metrics::render`].
+pub use unikernel_core::metrics;
 pub use unikernel_core::{interrupt, sync, time, trace, trace_span};
 
 /// Combinators for futures (`join`, `select`, `AtomicWaker`, ...), from

@@ -147,3 +147,21 @@ async fn connections_beyond_the_cap_get_no_service_until_one_closes() {
     let _second = timeout(Duration::from_secs(5), admitted).await.expect("admitted after the first closed");
     timeout(Duration::from_secs(5), listener.accept()).await.expect("accepted in time").expect("accepted");
 }
+
+/// The stack's counters count a loopback exchange: bare metal only (hosted,
+/// the host's kernel moves the packets).
+#[cfg(target_os = "none")]
+#[unikernel::test]
+async fn net_metrics_count_a_loopback_exchange() {
+    use unikernel_net::metrics::{LOOPBACK_FRAMES, TCP_ACCEPTED, TCP_CONNECTED};
+    let before = (LOOPBACK_FRAMES.get(), TCP_ACCEPTED.get(), TCP_CONNECTED.get());
+    let listener = net().tcp_listen(47009).await.expect("listening");
+    let (mut client, mut server) = pair(&listener).await;
+    client.write(b"ping").await.expect("sent");
+    let mut buf = [0; 8];
+    let n = server.read(&mut buf).await.expect("received");
+    assert_eq!(&buf[..n], b"ping");
+    assert_eq!((TCP_ACCEPTED.get(), TCP_CONNECTED.get()), (before.1 + 1, before.2 + 1));
+    // SYN, SYN-ACK, ACK and the data segment at least.
+    assert!(LOOPBACK_FRAMES.get() >= before.0 + 4, "{} -> {}", before.0, LOOPBACK_FRAMES.get());
+}

@@ -112,6 +112,11 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 static MAIN_WOKEN: AtomicBool = AtomicBool::new(false);
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
+crate::gauge!(pub static LIVE_TASKS = "unikernel_tasks", "Spawned tasks not finished.");
+crate::gauge!(pub static TASKS_PEAK = "unikernel_tasks_peak", "Most spawned tasks unfinished at once since boot.");
+crate::counter!(pub static TASKS_SPAWNED = "unikernel_tasks_spawned_total", "Tasks spawned since boot.");
+crate::counter!(pub static POLLS = "unikernel_task_polls_total", "Polls of tasks and of the main future since boot.");
+
 struct MainWaker;
 
 impl Wake for MainWaker {
@@ -145,6 +150,8 @@ pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
         slot
     });
     crate::trace_event!(Spawn, slot, 0);
+    TASKS_SPAWNED.inc();
+    TASKS_PEAK.raise(LIVE_TASKS.add(1));
     let task = TaskRef { slot, generation: GENERATION.load(Ordering::Acquire), queued: AtomicBool::new(false) };
     Waker::from(Arc::new(task)).wake();
     JoinHandle { state }
@@ -273,6 +280,7 @@ fn run_ready_tasks() {
             let done = TASKS.with(|tasks| tasks[task.slot].take());
             drop(done); // outside the slab: a dropped future may spawn
             FREE_SLOTS.with(|free| free.push(task.slot));
+            LIVE_TASKS.sub(1);
         }
     }
 }
@@ -289,6 +297,7 @@ fn poll_in_place(which: Polled, cx: &mut Context<'_>) -> bool {
         Polled::Task(slot) => slot as u32,
     };
     crate::trace_event!(PollStart, id, 0);
+    POLLS.inc();
     // SAFETY: the future lives in a heap allocation owned by a slot of
     // TASKS or MAIN, which is not freed while it is polled (only the
     // executor loop, on this thread and not re-entered, frees slots, after
@@ -320,6 +329,7 @@ pub(crate) fn reset() {
     let tasks = TASKS.with(core::mem::take);
     let main = MAIN.with(Option::take);
     FREE_SLOTS.with(Vec::clear);
+    LIVE_TASKS.set(0);
     drop(tasks);
     drop(main);
     RUN_QUEUE.lock().clear();

@@ -15,6 +15,13 @@ pub const LINES: usize = 32;
 static HANDLERS: [AtomicUsize; LINES] = [const { AtomicUsize::new(0) }; LINES];
 static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
 
+crate::counter!(pub static INTERRUPTS = "unikernel_interrupts_total", "Device interrupts handled since boot.");
+crate::counter!(
+    pub static INTERRUPTS_UNEXPECTED = "unikernel_interrupts_unexpected_total",
+    "Interrupts that arrived with no handler since boot.",
+    read = unexpected
+);
+
 /// Calls `handler` on each interrupt of the wired line `irq`.
 pub fn register(irq: u8, handler: fn()) -> Result<(), Error> {
     let slot = HANDLERS
@@ -66,6 +73,7 @@ pub fn dispatch(irq: u8) -> bool {
     }
     // SAFETY: only `register` stores into HANDLERS, and only `fn()` values.
     let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(handler) };
+    INTERRUPTS.inc();
     crate::trace_event!(InterruptStart, irq, 0);
     handler();
     crate::trace_event!(InterruptEnd, irq, 0);

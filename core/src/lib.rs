@@ -21,6 +21,7 @@ pub mod forward;
 pub mod heap;
 pub mod interrupt;
 mod logger;
+pub mod metrics;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod platform;

@@ -65,6 +65,7 @@ pub fn start(app: &App) -> ! {
 
 /// Reports `result` and exits: 0 for `Ok`, [`exit::FAILURE`] for `Err`.
 pub fn finish(result: Result<(), Error>) -> ! {
+    crate::metrics::before_exit();
     match result {
         Ok(()) => exit::exit(exit::SUCCESS),
         Err(e) => {

@@ -34,6 +34,7 @@ mod config;
 pub mod engine;
 mod error;
 mod io;
+pub mod metrics;
 mod waiters;
 
 #[cfg(not(target_os = "none"))]

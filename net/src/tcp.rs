@@ -110,6 +110,7 @@ impl TcpStream {
             })
         })
         .await?;
+        crate::metrics::TCP_CONNECTED.inc();
         Ok(stream)
     }
 

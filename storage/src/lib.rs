@@ -15,6 +15,7 @@ mod error;
 #[cfg(not(target_os = "none"))]
 mod file;
 pub mod kv;
+pub mod metrics;
 #[cfg(target_os = "none")]
 mod virtio;
 
@@ -85,16 +86,27 @@ impl BlockDevice for Block {
 
     async fn read(&self, sector: u64, buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
         self.check(sector, buf.len())?;
-        self.device.read(sector, buf).await
+        let len = buf.len();
+        let result = self.device.read(sector, buf).await;
+        metrics::count(&result, &metrics::READS, &metrics::READ_BYTES, len);
+        result
     }
 
     async fn write(&self, sector: u64, data: Vec<u8>) -> Result<Vec<u8>, BlockError> {
         self.check(sector, data.len())?;
-        self.device.write(sector, data).await
+        let len = data.len();
+        let result = self.device.write(sector, data).await;
+        metrics::count(&result, &metrics::WRITES, &metrics::WRITTEN_BYTES, len);
+        result
     }
 
     async fn flush(&self) -> Result<(), BlockError> {
-        self.device.flush().await
+        let result = self.device.flush().await;
+        match result {
+            Ok(()) => metrics::FLUSHES.inc(),
+            Err(_) => metrics::ERRORS.inc(),
+        }
+        result
     }
 }
 

@@ -136,6 +136,7 @@ impl<'a, S: Read + Write, C: Clock> Conn<'a, S, C> {
 
     /// Sends `response` and closes the connection.
     pub async fn refuse(mut self, response: Response) -> Result<(), Error<S::Error>> {
+        crate::metrics::REFUSED.inc();
         self.respond(&response, false, false).await?;
         self.close().await
     }

@@ -50,6 +50,7 @@ mod conn;
 mod head;
 mod limits;
 mod message;
+pub mod metrics;
 mod serve;
 pub mod testing;
 #[cfg(test)]
@@ -59,4 +60,5 @@ pub use budget::{Budget, Reservation};
 pub use clock::{Clock, UnikernelClock};
 pub use limits::Limits;
 pub use message::{Request, Response};
+pub use metrics::metrics;
 pub use serve::{Error, Server, serve};

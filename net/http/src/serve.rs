@@ -5,6 +5,7 @@ use crate::clock::{Clock, UnikernelClock};
 use crate::conn::{Conn, Step};
 use crate::limits::Limits;
 use crate::message::{Request, Response};
+use crate::metrics;
 use core::fmt;
 use embedded_io_async::{Read, Write};
 
@@ -76,6 +77,7 @@ pub async fn serve<S: Read + Write, C: Clock>(
 ) -> Result<(), Error<S::Error>> {
     let limits = &server.limits;
     let mut conn = Conn::new(conn, &server.clock, limits);
+    metrics::CONNECTIONS.inc();
     loop {
         let head = match conn.read_head().await? {
             Step::Done(head) => head,
@@ -96,6 +98,7 @@ pub async fn serve<S: Read + Write, C: Clock>(
             Step::Refuse(response) => return conn.refuse(response).await,
         };
         let head_only = head.method == "HEAD";
+        metrics::REQUESTS.inc();
         let mut response = handler(Request { method: head.method, path: head.path, body }).await;
         // The request is gone: its reservation (or the handler's) pays for
         // the response body until it is sent.

@@ -89,6 +89,7 @@ impl Backlog {
             }
         }
         if let Some((_, i)) = victim {
+            crate::metrics::TCP_RECYCLED.inc();
             let slot = &mut self.slots[i];
             relisten(sockets.get_mut::<tcp::Socket>(slot.handle.expect("chosen")), self.port);
             slot.half_open_since = None;

@@ -14,6 +14,8 @@ pub fn take<D: Device + ?Sized>(device: &mut D, now: Instant, frame: &mut Vec<u8
         frame.clear();
         frame.extend_from_slice(bytes);
     });
+    crate::metrics::RX_FRAMES.inc();
+    crate::metrics::RX_BYTES.add(frame.len() as u64);
     true
 }
 

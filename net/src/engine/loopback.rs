@@ -18,6 +18,7 @@
 //! addresses are the same), which is what switches the copy on, for good.
 //! A server that never talks to itself saves a copy of every frame.
 
+use crate::metrics;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use smoltcp::phy::{self, Device, DeviceCapabilities};
@@ -101,6 +102,7 @@ impl<T: phy::TxToken> phy::TxToken for Tx<'_, T> {
             // Straight into the device's buffer; a broadcast ARP frame is
             // the stack's too.
             let (mac, queue, talks_to_itself) = (self.mac, self.queue, self.talks_to_itself);
+            sent(len);
             return token.consume(len, |buffer| {
                 let result = f(buffer);
                 if destinations(mac, buffer).0 {
@@ -119,9 +121,20 @@ impl<T: phy::TxToken> phy::TxToken for Tx<'_, T> {
         if to_self {
             self.queue.push_back(frame.to_vec());
         }
-        if to_wire && let Some(token) = self.inner {
-            token.consume(len, |buffer| buffer.copy_from_slice(frame));
+        match self.inner {
+            Some(token) if to_wire => {
+                sent(len);
+                token.consume(len, |buffer| buffer.copy_from_slice(frame));
+            }
+            None if to_wire => metrics::TX_DROPPED.inc(),
+            _ => {}
         }
         result
     }
+}
+
+/// Counts a frame of `len` bytes handed to the device.
+fn sent(len: usize) {
+    metrics::TX_FRAMES.inc();
+    metrics::TX_BYTES.add(len as u64);
 }

@@ -14,9 +14,9 @@ mod limits;
 mod loopback;
 pub mod queue;
 
-use crate::NetError;
 use crate::config::Config;
 use crate::waiters::Waiters;
+use crate::{NetError, metrics};
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -169,6 +169,7 @@ impl Stack {
         self.iface.poll_maintenance(now);
         // Outside the device's budget: a round sends itself a bounded number.
         for frame in own {
+            crate::metrics::LOOPBACK_FRAMES.inc();
             self.ingest(now, device, &frame);
         }
         let mut frames = 0;
@@ -247,10 +248,14 @@ impl Stack {
     /// connection to make room.
     pub fn add_tcp(&mut self, socket: tcp::Socket<'static>) -> Result<SocketHandle, NetError> {
         while self.tcp_sockets >= self.limits.max_sockets {
-            let (oldest, _) = self.closing.pop_front().ok_or(NetError::Other("too many connections"))?;
+            let Some((oldest, _)) = self.closing.pop_front() else {
+                metrics::TCP_REFUSED.inc();
+                return Err(NetError::Other("too many connections"));
+            };
             self.remove_tcp(oldest);
         }
         self.tcp_sockets += 1;
+        metrics::TCP_SOCKETS.set(self.tcp_sockets as u64);
         Ok(self.sockets.add(socket))
     }
 
@@ -262,6 +267,7 @@ impl Stack {
     fn remove_tcp(&mut self, handle: SocketHandle) {
         self.sockets.remove(handle);
         self.tcp_sockets -= 1;
+        metrics::TCP_SOCKETS.set(self.tcp_sockets as u64);
     }
 
     /// Lets a dropped connection finish closing in the background.
@@ -278,6 +284,9 @@ impl Stack {
             let closed = matches!(socket.state(), tcp::State::Closed | tcp::State::TimeWait);
             if !closed && now < deadline {
                 return true;
+            }
+            if !closed {
+                metrics::TCP_RESET.inc();
             }
             socket.abort(); // no-op once closed; a reset for a peer that went quiet
             done.push(handle);
@@ -360,6 +369,7 @@ impl Stack {
             return None;
         };
         let peer = sockets.get::<tcp::Socket>(handle).remote_endpoint();
+        metrics::TCP_ACCEPTED.inc();
         self.refill_listeners();
         Some((handle, peer))
     }

@@ -94,6 +94,7 @@ impl<D: BlockDevice> Store<D> {
         }
         debug_assert_eq!(sector, w.tail, "the index matches the copy");
         s.live_sectors = sector - (start + 1);
+        s.report();
         (s.half, s.generation, s.tail, s.last_sequence) = (other, generation, sector, w.sequence);
         log::info!("kv: compacted {} records into generation {generation}", s.index.len());
         Ok(())

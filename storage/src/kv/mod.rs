@@ -83,6 +83,7 @@ impl State {
             self.index_bytes += cost;
         }
         self.live_sectors += sectors;
+        self.report();
         Ok(())
     }
 
@@ -91,6 +92,13 @@ impl State {
             self.live_sectors -= record::sectors(key.len(), old.value_len);
             self.index_bytes -= Limits::key_cost(key.len());
         }
+        self.report();
+    }
+
+    /// Shows the store's size in the metrics.
+    fn report(&self) {
+        crate::metrics::KV_KEYS.set(self.index.len() as u64);
+        crate::metrics::KV_LIVE_BYTES.set(self.live_sectors * crate::SECTOR_SIZE as u64);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The host side of the guest's channel (`unikernel_core::channel`): its
 //! lines are taken out of the console output ([`Demux`]) and their bytes
-//! appended to the stream's sink ([`Sinks`]): a file the user named.
+//! appended to the stream's sink ([`Sinks`]): a file the user named, or
+//! standard error at exit.
 
 use crate::image::Image;
 use std::fs::File;
@@ -9,10 +10,12 @@ use std::path::{Path, PathBuf};
 use unikernel_core::channel::{self, CHUNK, stream};
 
 /// The streams this runner has a place for.
-pub const STREAMS: &[u16] = &[stream::PCAP, stream::TRACE];
+pub const STREAMS: &[u16] = &[stream::PCAP, stream::TRACE, stream::METRICS];
 /// The most of a trace held for conversion at the end (the guest streams
 /// it); the rest is dropped, and the runner says so.
 const MAX_TRACE: usize = 256 << 20;
+/// The most held of a stream printed at exit; the rest is dropped.
+const MAX_HELD: usize = 1 << 20;
 
 /// The longest channel line accepted: one chunk, base64-encoded, with its
 /// mark, a stream name and `\r\n`. A longer one is not the guest's runtime
@@ -85,6 +88,8 @@ enum Sink {
     File(File),
     /// Held, then converted into a trace file at the end.
     Trace(Vec<u8>),
+    /// Held, then printed to standard error at the end.
+    AtExit(Vec<u8>),
 }
 
 /// Where each stream's bytes go.
@@ -110,6 +115,11 @@ impl Sinks {
         Ok(())
     }
 
+    /// `stream` is printed to standard error when the run ends.
+    pub fn at_exit(&mut self, stream: u16) {
+        self.places.push((stream, PathBuf::new(), Sink::AtExit(Vec::new())));
+    }
+
     /// Takes one channel line; one that is malformed or on a stream nobody
     /// asked for is dropped.
     pub fn take(&mut self, line: &[u8]) {
@@ -121,14 +131,13 @@ impl Sinks {
                     eprintln!("unikernel-runner: writing {}: {e}", path.display());
                 }
             }
-            Sink::Trace(held) => {
-                let room = MAX_TRACE.saturating_sub(held.len());
-                held.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            }
+            Sink::Trace(held) => hold(held, &bytes, MAX_TRACE),
+            Sink::AtExit(held) => hold(held, &bytes, MAX_HELD),
         }
     }
 
-    /// Ends the run: flushes the files, converts and writes the trace.
+    /// Ends the run: flushes the files, converts and writes the trace,
+    /// prints the streams held for the end.
     pub fn finish(self, image: &Image) {
         for (_, path, sink) in self.places {
             let written = match sink {
@@ -147,12 +156,22 @@ impl Sinks {
                     }
                     written
                 }
+                Sink::AtExit(held) => {
+                    eprint!("{}", String::from_utf8_lossy(&held));
+                    Ok(())
+                }
             };
             if let Err(e) = written {
                 eprintln!("unikernel-runner: writing {}: {e}", path.display());
             }
         }
     }
+}
+
+/// Appends what fits of `bytes` to `held` under `max` bytes.
+fn hold(held: &mut Vec<u8>, bytes: &[u8], max: usize) {
+    let room = max.saturating_sub(held.len());
+    held.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
 #[cfg(test)]

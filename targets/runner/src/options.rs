@@ -23,6 +23,9 @@ options (environment variable in brackets):
   --profile FILE           sample the guest's stack while it runs and write a flame graph (SVG) of
                            where its CPU time went to FILE at its exit; not with --gdb [UNIKERNEL_PROFILE]
   --profile-hz N           samples per second for --profile (default 100) [UNIKERNEL_PROFILE_HZ]
+  --metrics                print the guest's metrics (Prometheus text) to standard error when its
+                           main returns, for images that name `unikernel::metrics::at_exit`; adds
+                           `metrics=exit` to the kernel command line [UNIKERNEL_METRICS=1]
 
 for images that ask for a network device (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
@@ -59,6 +62,9 @@ the runner are passed on to QEMU, which is waited for, and QEMU stopped by a sig
 is reported too; 2 when the runner itself fails (bad arguments, QEMU missing, a --forward host port
 already in use). On Linux QEMU never outlives the runner, even one killed with SIGKILL.
 ";
+
+/// The kernel command-line word that makes the guest send its metrics at exit.
+const METRICS_AT_EXIT: &str = "metrics=exit";
 
 /// gdb's own default for `target remote :PORT` examples, and QEMU's `-s`.
 const DEFAULT_GDB_PORT: u16 = 1234;
@@ -119,14 +125,16 @@ pub struct Options {
     /// The port of QEMU's gdb server, which holds the guest until gdb
     /// attaches and continues it.
     pub gdb: Option<u16>,
+    /// Where `--profile` writes its flame graph, and its samples per second.
+    pub profile: Option<PathBuf>,
+    pub profile_hz: u32,
+    /// Whether the guest's metrics are printed at its exit.
+    pub metrics: bool,
     /// The user's forwards; empty: the image's (`qemu::forwards`).
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
     pub disk: Option<Disk>,
     pub disk_size: u64,
-    /// Where `--profile` writes its flame graph, and its samples per second.
-    pub profile: Option<PathBuf>,
-    pub profile_hz: u32,
     /// Where the packet capture goes, for images that capture.
     pub pcap: Option<PathBuf>,
     /// Where the trace goes, for images built with tracing.
@@ -197,18 +205,18 @@ fn forward(value: &str) -> Result<Forward, String> {
     Forward::parse(value).map_err(|e| e.to_string())
 }
 
+fn hz(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("invalid sampling rate `{value}`: expected samples per second, 1 to 10000")),
+    }
+}
+
 fn timeout(value: &str) -> Result<Option<Duration>, String> {
     match value.parse::<f64>() {
         Ok(0.0) => Ok(None),
         Ok(s) if s > 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
         _ => Err(format!("invalid timeout `{value}`: expected seconds")),
-    }
-}
-
-fn hz(value: &str) -> Result<u32, String> {
-    match value.parse::<u32>() {
-        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-        _ => Err(format!("invalid sampling rate `{value}`: expected samples per second, 1 to 10000")),
     }
 }
 
@@ -225,6 +233,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         print_command: false,
         kernel_args: Vec::new(),
         gdb: None,
+        profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
+        profile_hz: env("UNIKERNEL_PROFILE_HZ").as_deref().map_or(Ok(crate::profile::DEFAULT_HZ), hz)?,
+        metrics: env("UNIKERNEL_METRICS").is_some_and(|v| v != "0"),
         forwards: match env(forward::ENV) {
             Some(list) => Forward::parse_list(&list).collect::<Result<_, _>>().map_err(|e| e.to_string())?,
             None => Vec::new(),
@@ -234,8 +245,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
         pcap: env("UNIKERNEL_PCAP").map(PathBuf::from),
         trace: env("UNIKERNEL_TRACE").map(PathBuf::from),
-        profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
-        profile_hz: env("UNIKERNEL_PROFILE_HZ").as_deref().map_or(Ok(crate::profile::DEFAULT_HZ), hz)?,
     };
     let mut image = None;
     let mut args = args.into_iter().peekable();
@@ -259,6 +268,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             }
             "--profile" => opts.profile = Some(PathBuf::from(value("--profile")?)),
             "--profile-hz" => opts.profile_hz = hz(&value("--profile-hz")?)?,
+            "--metrics" => opts.metrics = true,
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
             "--disk" => opts.disk = Some(disk(value("--disk")?)),
@@ -271,6 +281,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         }
     }
     opts.image = image.ok_or("missing IMAGE")?;
+    if opts.metrics {
+        // Last: the runtime reads the last `metrics=` word.
+        opts.kernel_args.push(METRICS_AT_EXIT.into());
+    }
     if opts.gdb.is_some() && opts.profile.is_some() {
         return Err(
             "--profile samples through QEMU's gdb server, which serves one client: drop --gdb or --profile".into()
@@ -298,6 +312,15 @@ mod tests {
         assert_eq!(o.accel, Accel::Tcg);
         assert_eq!(o.memory, "32M");
         assert_eq!(o.kernel_args, ["log=debug", "--accel", "x"]);
+    }
+
+    #[test]
+    fn metrics_asks_the_guest_for_its_metrics_at_exit() {
+        let o = run(&["img", "--metrics", "log=debug", "--", "metrics=off"]);
+        assert!(o.metrics);
+        assert_eq!(o.kernel_args, ["log=debug", "metrics=off", METRICS_AT_EXIT]);
+        let o = run(&["img", "metrics=exit"]);
+        assert!(!o.metrics, "the word alone sends metrics nobody prints");
     }
 
     #[test]
@@ -333,6 +356,18 @@ mod tests {
     }
 
     #[test]
+    fn profile_takes_a_file_and_a_rate_and_refuses_gdb() {
+        let o = run(&["img", "--profile", "out.svg", "--profile-hz", "250"]);
+        assert_eq!((o.profile, o.profile_hz), (Some(PathBuf::from("out.svg")), 250));
+        assert_eq!(run(&["img"]).profile_hz, crate::profile::DEFAULT_HZ);
+        let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
+        assert!(err(&["img", "--profile", "p.svg", "--gdb"]).contains("one client"));
+        assert!(err(&["img", "--profile"]).contains("needs a value"));
+        assert!(err(&["img", "--profile-hz", "0"]).contains("invalid sampling rate"));
+        assert!(err(&["img", "--profile-hz", "fast"]).contains("invalid sampling rate"));
+    }
+
+    #[test]
     fn forwards_take_a_protocol_and_default_to_the_images() {
         use unikernel_core::forward::Protocol::{Tcp, Udp};
         assert_eq!(run(&["img"]).forwards, []);
@@ -351,17 +386,5 @@ mod tests {
         assert_eq!(d("disk.img"), Disk::File("disk.img".into()));
         assert_eq!(d("./a://b"), Disk::File("./a://b".into()));
         assert_eq!(d("/tmp/x://y"), Disk::File("/tmp/x://y".into()));
-    }
-
-    #[test]
-    fn profile_takes_a_file_and_a_rate_and_refuses_gdb() {
-        let o = run(&["img", "--profile", "out.svg", "--profile-hz", "250"]);
-        assert_eq!((o.profile, o.profile_hz), (Some(PathBuf::from("out.svg")), 250));
-        assert_eq!(run(&["img"]).profile_hz, crate::profile::DEFAULT_HZ);
-        let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
-        assert!(err(&["img", "--profile", "p.svg", "--gdb"]).contains("one client"));
-        assert!(err(&["img", "--profile"]).contains("needs a value"));
-        assert!(err(&["img", "--profile-hz", "0"]).contains("invalid sampling rate"));
-        assert!(err(&["img", "--profile-hz", "fast"]).contains("invalid sampling rate"));
     }
 }

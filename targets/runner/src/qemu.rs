@@ -185,7 +185,8 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
 /// The files the guest's channel streams go to: its trace when it was
 /// built with tracing (`--trace FILE`, by default
 /// `.unikernel/IMAGE.trace.json`), its packet capture when the image has
-/// the `pcap` component (`--pcap FILE`, by default `.unikernel/IMAGE.pcap`).
+/// the `pcap` component (`--pcap FILE`, by default `.unikernel/IMAGE.pcap`);
+/// its metrics, printed at exit with `--metrics`.
 fn sinks(opts: &Options, image: &Image) -> Result<Sinks, String> {
     let mut sinks = Sinks::default();
     let sends = |id: u16| image.records.iter().any(|r| r.kind == Kind::Stream && r.arg0 == u64::from(id));
@@ -204,6 +205,16 @@ fn sinks(opts: &Options, image: &Image) -> Result<Sinks, String> {
     if let Some(path) = trace {
         eprintln!("unikernel-runner: the guest's trace goes to {}", path.display());
         sinks.trace(&path)?;
+    }
+    if opts.metrics {
+        if !sends(stream::METRICS) {
+            return Err(format!(
+                "--metrics: {} does not export its metrics; name `unikernel::metrics::at_exit` in its \
+                 #[unikernel(...)] (an image that does not carries no exporter)",
+                opts.image.display()
+            ));
+        }
+        sinks.at_exit(stream::METRICS);
     }
     let captures = sends(stream::PCAP);
     let pcap = match &opts.pcap {
