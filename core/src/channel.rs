@@ -40,8 +40,17 @@ pub const MARK: &[u8] = b"\x1euk:";
 /// reader, and a long send is never one huge allocation.
 pub const CHUNK: usize = 3 * 1024;
 
-/// Sends `bytes` on `stream` (a [`stream`] id).
+/// Sends `bytes` on `stream` (a [`stream`] id). Hosted, nothing reads the
+/// process's output for channel lines (no runner runs it), so they are
+/// dropped, with a warning the first time.
 pub fn send(stream: u16, bytes: &[u8]) {
+    if cfg!(not(target_os = "none")) {
+        static WARNED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+        if !WARNED.swap(true, core::sync::atomic::Ordering::Relaxed) {
+            log::warn!("channel: hosted, no runner reads the host channel; stream {stream} and any other are dropped");
+        }
+        return;
+    }
     let Some(platform) = crate::platform::try_get() else { return };
     for chunk in bytes.chunks(CHUNK) {
         platform.write(&line(stream, chunk));

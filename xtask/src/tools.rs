@@ -14,6 +14,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("hping3", "hping3"),
     // Attaches to a guest started with --gdb (targets/runner/tests/gdb.rs).
     ("gdb", "gdb"),
+    // Reads the guest's packet capture (targets/runner/tests/capture.rs).
+    ("tcpdump", "tcpdump"),
 ];
 
 fn found(program: &str) -> bool {
