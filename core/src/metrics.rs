@@ -227,18 +227,7 @@ pub fn find(name: &str) -> Option<&'static Metric> {
 /// `, read = FN` its value is `FN()`, a total kept elsewhere.
 #[macro_export]
 macro_rules! counter {
-    ($(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal $(;)?) => {
-        $(#[$attr])*
-        #[doc = $help]
-        $vis static $id: $crate::metrics::Counter = $crate::metrics::Counter::new($name, $help);
-        $crate::__register_metric!($id);
-    };
-    ($(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal, read = $read:expr $(;)?) => {
-        $(#[$attr])*
-        #[doc = $help]
-        $vis static $id: $crate::metrics::Counter = $crate::metrics::Counter::read($name, $help, $read);
-        $crate::__register_metric!($id);
-    };
+    ($($declaration:tt)*) => { $crate::__metric!(Counter; $($declaration)*); };
 }
 
 /// Declares a registered [`Gauge`]: as [`counter!`](crate::counter), or
@@ -246,16 +235,24 @@ macro_rules! counter {
 /// read from state kept elsewhere.
 #[macro_export]
 macro_rules! gauge {
-    ($(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal $(;)?) => {
+    ($($declaration:tt)*) => { $crate::__metric!(Gauge; $($declaration)*); };
+}
+
+/// A registered metric of type `$kind` ([`Counter`] or [`Gauge`]), stored
+/// or read from elsewhere.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __metric {
+    ($kind:ident; $(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal $(;)?) => {
         $(#[$attr])*
         #[doc = $help]
-        $vis static $id: $crate::metrics::Gauge = $crate::metrics::Gauge::new($name, $help);
+        $vis static $id: $crate::metrics::$kind = $crate::metrics::$kind::new($name, $help);
         $crate::__register_metric!($id);
     };
-    ($(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal, read = $read:expr $(;)?) => {
+    ($kind:ident; $(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal, read = $read:expr $(;)?) => {
         $(#[$attr])*
         #[doc = $help]
-        $vis static $id: $crate::metrics::Gauge = $crate::metrics::Gauge::read($name, $help, $read);
+        $vis static $id: $crate::metrics::$kind = $crate::metrics::$kind::read($name, $help, $read);
         $crate::__register_metric!($id);
     };
 }
