@@ -21,7 +21,7 @@ done
 
 echo "building the images..." >&2
 cargo build --quiet --release -p unikernel-runner --target "$HOST"
-cargo build --quiet --release --example http --example capture --example bench_runtime
+cargo build --quiet --release --example http --example capture --example capture_fast --example bench_runtime --example bench_channel
 # Debug: about a second of work under TCG, enough samples at 100 Hz.
 cargo build --quiet --example hotspot
 cargo build --quiet --profile stripped --example hello --example http --example capture
@@ -60,20 +60,27 @@ req_per_s() {
 
 echo
 echo "## HTTP requests/s (wrk -t1 -c1, ${DURATION}s, median of $RUNS interleaved runs)"
-plain=() pcap=() trace=()
+plain=() pcap=() fast=() trace=()
 for _ in $(seq "$RUNS"); do
     plain+=("$(req_per_s $PLAIN/release/examples/http)")
     pcap+=("$(req_per_s $PLAIN/release/examples/capture --pcap "$WORK/c.pcap")")
+    fast+=("$(req_per_s $PLAIN/release/examples/capture_fast --pcap "$WORK/f.pcap")")
     trace+=("$(req_per_s $TRACED/release/examples/http --trace "$WORK/t.json")")
 done
 p=$(printf '%s\n' "${plain[@]}" | median)
 c=$(printf '%s\n' "${pcap[@]}" | median)
+f=$(printf '%s\n' "${fast[@]}" | median)
 t=$(printf '%s\n' "${trace[@]}" | median)
 echo "| image | req/s | ratio to http |"
 echo "|---|---:|---:|"
 echo "| http | $p | 1.00 |"
-echo "| capture, --pcap | $c | $(ratio "$c" "$p") |"
+echo "| capture, --pcap (channel on the serial console) | $c | $(ratio "$c" "$p") |"
+echo "| capture_fast, --pcap (channel on its virtio console) | $f | $(ratio "$f" "$p") |"
 echo "| http --features trace, --trace | $t | $(ratio "$t" "$p") |"
+
+echo
+echo "## Host channel throughput (bench_channel, release, 4 MiB each way)"
+"$RUNNER" $PLAIN/release/examples/bench_channel --accel tcg 2>/dev/null | grep '^bench_channel:'
 
 echo
 echo "## Executor (bench_runtime, release, median of $RUNS interleaved runs)"

@@ -9,22 +9,13 @@
 
 extern crate alloc;
 
+#[path = "shared/capture.rs"]
+mod shared;
+
 use unikernel::prelude::*;
-use unikernel_http::{Limits, Response, Server, serve};
 use unikernel_net::{Net, pcap};
 
 #[unikernel(pcap)]
 async fn main(net: Net) -> Result<(), Error> {
-    let listener = net.tcp_listen(80).await?;
-    let server = Server::new(Limits::default());
-    unikernel::println!("capture: serving on port 80");
-    loop {
-        let (conn, _peer) = listener.accept().await?;
-        let server = server.clone();
-        spawn(async move {
-            let _ =
-                serve(conn, &server, async |req| Response::text("200 OK", alloc::format!("captured {}\n", req.path)))
-                    .await;
-        });
-    }
+    shared::serve_captured(net, "capture").await
 }

@@ -60,6 +60,14 @@ pub mod virtio {
     pub const CONSOLE: u16 = 3;
     /// virtio-rng, an entropy source.
     pub const ENTROPY: u16 = 4;
+    /// Instance 1 of [`CONSOLE`]: the host channel's console
+    /// (`unikernel_virtio_console::channel`); instance 0 is the log's.
+    pub const CHANNEL_CONSOLE: u16 = 1;
+    /// The channel's console tells itself from the log's by its
+    /// configuration (the driver cannot rely on probe order, which differs
+    /// between virtio-mmio and PCI): the VMM gives it this many ports
+    /// (`max_nr_ports`), the log's console any other number (QEMU's 31).
+    pub const CHANNEL_CONSOLE_PORTS: u32 = 2;
 }
 
 /// What a record is about.
@@ -186,6 +194,12 @@ impl Record {
         let port = |value: u64| u16::try_from(value).ok().filter(|p| *p != 0);
         let forward = Forward { protocol, host: port(self.arg1)?, guest: port(self.arg0 >> 16)? };
         (self.kind == Kind::Forward).then_some(forward)
+    }
+
+    /// The same record for instance `index` of its device (a second
+    /// console, say).
+    pub const fn instance(self, index: u16) -> Self {
+        Self { index, ..self }
     }
 
     /// The same record, marked [`REQUIRED`].

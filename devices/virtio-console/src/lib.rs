@@ -16,10 +16,15 @@
 //! (`.unikernel/IMAGE-console.log`). Records written before the component
 //! starts, and any the device cannot take, go to the serial console as
 //! before. Hosted, records go to standard error.
+//!
+//! The crate's other component, [`channel`], carries the host channel
+//! (`unikernel_core::channel`: a packet capture, a trace) on a virtio
+//! console of its own instead of the serial one.
 #![cfg_attr(target_os = "none", no_std)]
 
 extern crate alloc;
 
+mod channel;
 #[cfg(target_os = "none")]
 mod machine;
 
@@ -28,6 +33,8 @@ use core::fmt::Write as _;
 use unikernel_core::Error;
 use unikernel_core::component::Component;
 use unikernel_core::vmm::{Record, virtio};
+
+pub use channel::{Channel, ChannelOptions};
 
 /// The component; named in `#[unikernel(...)]` with [`virtio_console!`].
 #[derive(Debug)]
@@ -45,7 +52,7 @@ impl Component for VirtioConsole {
 
     fn init(_options: &Options) -> Result<(), Error> {
         #[cfg(target_os = "none")]
-        let sink = machine::start()?;
+        let sink = machine::start(&machine::LOG).map(|()| log_to_console)?;
         #[cfg(not(target_os = "none"))]
         let sink: fn(&log::Record<'_>) = |record| eprint!("{}", line(record));
         if unikernel_core::set_log_sink(sink) {
@@ -53,6 +60,19 @@ impl Component for VirtioConsole {
         } else {
             Err(Error::msg("another component already took the log records"))
         }
+    }
+}
+
+/// Sends `record` to the log's console. A record logged while the console
+/// is busy (by the driver itself, mid-send), or what is left of one the
+/// device did not take in time, goes to the serial console instead: never
+/// lost.
+#[cfg(target_os = "none")]
+fn log_to_console(record: &log::Record<'_>) {
+    let line = line(record);
+    let rest = machine::send(&machine::LOG, line.as_bytes());
+    if !rest.is_empty() {
+        unikernel_core::print!("{}", alloc::string::String::from_utf8_lossy(rest));
     }
 }
 
@@ -77,6 +97,17 @@ macro_rules! __virtio_console {
     };
 }
 pub use __virtio_console as virtio_console;
+
+/// Names the [`Channel`] component in `#[unikernel(...)]`:
+/// `unikernel_virtio_console::channel` (no options yet).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __virtio_console_channel {
+    ($($options:tt)*) => {
+        $crate::__unikernel::component::options!($crate::Channel, $crate::ChannelOptions; $($options)*)
+    };
+}
+pub use __virtio_console_channel as channel;
 
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]

@@ -1,12 +1,15 @@
 //! The host side of the guest's channel (`unikernel_core::channel`): its
 //! lines are taken out of the console output ([`Demux`]) and their bytes
 //! appended to the stream's sink ([`Sinks`]): a file the user named, or
-//! standard error at exit.
+//! standard error at exit. When the image carries the channel on a virtio
+//! console of its own (`unikernel_virtio_console::channel`), that console's
+//! lines go to the same sinks ([`Router`]).
 
 use crate::image::Image;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use unikernel_core::channel::{self, CHUNK, stream};
 
 /// The streams this runner has a place for.
@@ -120,19 +123,18 @@ impl Sinks {
         self.places.push((stream, PathBuf::new(), Sink::AtExit(Vec::new())));
     }
 
-    /// Takes one channel line; one that is malformed or on a stream nobody
-    /// asked for is dropped.
-    pub fn take(&mut self, line: &[u8]) {
-        let Some((stream, bytes)) = channel::parse(line) else { return };
+    /// Appends `bytes` to `stream`'s place; bytes on a stream nobody asked
+    /// for are dropped.
+    fn write(&mut self, stream: u16, bytes: &[u8]) {
         let Some((_, path, sink)) = self.places.iter_mut().find(|(id, ..)| *id == stream) else { return };
         match sink {
             Sink::File(file) => {
-                if let Err(e) = file.write_all(&bytes) {
+                if let Err(e) = file.write_all(bytes) {
                     eprintln!("unikernel-runner: writing {}: {e}", path.display());
                 }
             }
-            Sink::Trace(held) => hold(held, &bytes, MAX_TRACE),
-            Sink::AtExit(held) => hold(held, &bytes, MAX_HELD),
+            Sink::Trace(held) => hold(held, bytes, MAX_TRACE),
+            Sink::AtExit(held) => hold(held, bytes, MAX_HELD),
         }
     }
 
@@ -174,9 +176,73 @@ fn hold(held: &mut Vec<u8>, bytes: &[u8], max: usize) {
     held.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
+/// The sinks, fed by the serial console and by the channel's own console.
+/// The latter's lines wait until the serial console has said that the
+/// channel moved ([`stream::MOVED`]): lines the guest sent on the serial
+/// console before then are written first, whichever reader runs first.
+pub struct Router {
+    state: Mutex<State>,
+    moved: Condvar,
+}
+
+struct State {
+    sinks: Sinks,
+    /// The serial console said the channel moved, or ended.
+    moved: bool,
+}
+
+impl Router {
+    /// Routes to `sinks`.
+    pub fn new(sinks: Sinks) -> Self {
+        Self { state: Mutex::new(State { sinks, moved: false }), moved: Condvar::new() }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one line from the serial console; one that is malformed or on
+    /// a stream nobody asked for is dropped.
+    pub fn serial_line(&self, line: &[u8]) {
+        match channel::parse(line) {
+            Some((stream::MOVED, _)) => self.serial_ended(),
+            Some((stream, bytes)) => self.state().sinks.write(stream, &bytes),
+            None => {}
+        }
+    }
+
+    /// The serial console ended: the channel's console need not wait.
+    pub fn serial_ended(&self) {
+        self.state().moved = true;
+        self.moved.notify_all();
+    }
+
+    /// Reads the channel's own console to its end. It carries only channel
+    /// lines: any text on it is not the guest's runtime speaking, and is
+    /// dropped.
+    pub fn read_channel(&self, mut from: impl Read) {
+        let mut demux = Demux::default();
+        let mut buf = vec![0; 64 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            demux.feed(&buf[..n], |piece| {
+                let Piece::Line(line) = piece else { return };
+                let Some((stream, bytes)) = channel::parse(line) else { return };
+                let state = self.moved.wait_while(self.state(), |s| !s.moved);
+                state.unwrap_or_else(|e| e.into_inner()).sinks.write(stream, &bytes);
+            });
+        }
+    }
+
+    /// Ends the run: see [`Sinks::finish`].
+    pub fn finish(self, image: &Image) {
+        self.state.into_inner().unwrap_or_else(|e| e.into_inner()).sinks.finish(image);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Demux, MAX_LINE, Piece};
+    use super::{Demux, MAX_LINE, Piece, Router, Sinks};
+    use unikernel_core::channel::stream;
 
     /// Feeds `input` split at every `step` bytes; the text shown and the
     /// channel lines taken.
@@ -200,6 +266,26 @@ mod tests {
             assert_eq!(text, b"serving\nhalf a line\ndone\n", "step {step}");
             assert_eq!(lines, [&b"\x1euk:pcap AAEC\r\n"[..], b"\x1euk:m AA==\r\n"], "step {step}");
         }
+    }
+
+    #[test]
+    fn the_channel_consoles_lines_wait_for_the_serial_consoles_earlier_ones() {
+        let path = std::env::temp_dir().join(format!("unikernel-router-{}", std::process::id()));
+        let mut sinks = Sinks::default();
+        sinks.file(stream::PCAP, &path).unwrap();
+        let router = Router::new(sinks);
+        std::thread::scope(|scope| {
+            // The channel's console is read first: its line must wait.
+            let reader = scope.spawn(|| router.read_channel(&b"\x1euk:1 c2Vjb25k\n"[..]));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            router.serial_line(b"\x1euk:1 Zmlyc3Qg\r\n");
+            assert!(!reader.is_finished(), "the channel's line waits until the channel moved");
+            router.serial_line(b"\x1euk:0 \r\n");
+            reader.join().unwrap();
+        });
+        router.finish(&crate::image::Image::empty());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first second");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

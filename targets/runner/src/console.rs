@@ -4,7 +4,7 @@
 //! listens on a port, and hands the host channel's lines to their sinks
 //! (`crate::channel`) instead of showing them.
 
-use crate::channel::{Demux, Piece, Sinks};
+use crate::channel::{Demux, Piece, Router};
 use crate::image::Image;
 use std::io::{Read, Write};
 use unikernel_core::crash::CodeLine;
@@ -14,7 +14,7 @@ use unikernel_core::forward::Listening;
 /// each line saying the guest listens on a port has been passed through;
 /// the console waits for it, so what the guest prints next (`serving on
 /// ...`) shows only once the port's forward is open.
-pub fn stream(mut from: impl Read, image: &Image, sinks: &mut Sinks, mut listening: impl FnMut(Listening)) -> bool {
+pub fn stream(mut from: impl Read, image: &Image, router: &Router, mut listening: impl FnMut(Listening)) -> bool {
     let mut printed = false;
     let mut out = std::io::stdout();
     let mut line = Vec::new();
@@ -26,10 +26,11 @@ pub fn stream(mut from: impl Read, image: &Image, sinks: &mut Sinks, mut listeni
         }
         printed = true;
         demux.feed(&buf[..n], |piece| match piece {
-            Piece::Line(channel) => sinks.take(channel),
+            Piece::Line(channel) => router.serial_line(channel),
             Piece::Text(text) => show(text, &mut line, &mut out, image, &mut listening),
         });
     }
+    router.serial_ended();
     printed
 }
 

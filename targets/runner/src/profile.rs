@@ -20,7 +20,6 @@ use std::io;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,15 +81,8 @@ impl Profiler {
         // No `-S`: the guest runs at once (QEMU pauses it while the
         // connection opens; the sampler continues it).
         command.args(["-chardev", &format!("socket,id=gdb0,fd={fd},server=off"), "-gdb", "chardev:gdb0"]);
-        // SAFETY: runs in the forked child before exec, where only
-        // async-signal-safe calls are allowed: fcntl is one. `fd` stays
-        // open in the parent until `finish`, which follows the fork.
-        unsafe {
-            command.pre_exec(move || match libc::fcntl(fd, libc::F_SETFD, 0) {
-                -1 => Err(io::Error::last_os_error()),
-                _ => Ok(()),
-            });
-        }
+        // `theirs` stays open until `finish`, which follows QEMU's exit.
+        crate::qemu::inherit(command, fd);
         let stop = Arc::new(AtomicBool::new(false));
         let period = Duration::from_secs(1) / hz.max(1);
         let stopped = stop.clone();

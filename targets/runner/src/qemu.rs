@@ -2,12 +2,16 @@
 
 mod monitor;
 
-use crate::channel::Sinks;
+use crate::channel::{Router, Sinks};
 use crate::image::Image;
 use crate::options::{Accel, Disk, Machine, Options};
 use crate::signals::{self, Stops};
 use monitor::Monitor;
 use std::collections::HashSet;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -96,6 +100,23 @@ pub struct Qemu {
     forwarding: Option<Forwarding>,
     /// Where the guest's channel streams go.
     sinks: Sinks,
+    /// The channel's own console, when the image has one: the runner's
+    /// end of the socket pair, and QEMU's until QEMU has it.
+    channel: Option<(UnixStream, UnixStream)>,
+}
+
+/// Lets the QEMU `command` will start inherit `fd` (Rust opens every
+/// descriptor close-on-exec).
+pub fn inherit(command: &mut Command, fd: RawFd) {
+    // SAFETY: runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: fcntl is one. The caller keeps
+    // `fd` open in the parent until QEMU started, which follows the fork.
+    unsafe {
+        command.pre_exec(move || match libc::fcntl(fd, libc::F_SETFD, 0) {
+            -1 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        });
+    }
 }
 
 impl Qemu {
@@ -150,6 +171,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
     }
     let mut forwarding = None;
+    let mut channel = None;
     for device in devices.attached {
         let backend = match device.backend {
             Backend::Network => {
@@ -170,16 +192,37 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
                 cmd.args(["-chardev", &format!("file,id=log0,path={}", escaped(&log.display().to_string()))]);
                 "id=serial0"
             }
+            Backend::Channel => {
+                let chardev = if opts.print_command {
+                    // No runner to read it: the lines go to a file.
+                    let lines = data_file(&opts.image, package_dir().as_deref(), "-channel")?;
+                    format!("file,id=channel0,path={}", escaped(&lines.display().to_string()))
+                } else {
+                    let (ours, theirs) =
+                        UnixStream::pair().map_err(|e| format!("cannot make the channel's socket: {e}"))?;
+                    inherit(&mut cmd, theirs.as_raw_fd());
+                    let chardev = format!("socket,id=channel0,fd={},server=off", theirs.as_raw_fd());
+                    channel = Some((ours, theirs));
+                    chardev
+                };
+                cmd.args(["-chardev", &chardev]);
+                // The driver tells this console from the log's by its ports.
+                &format!("id=serial1,max_ports={}", virtio::CHANNEL_CONSOLE_PORTS)
+            }
         };
         cmd.args(["-device", &format!("{},{backend}", device.model(opts.machine))]);
-        if device.backend == Backend::LogFile {
-            // The console port on the serial bus just added.
-            cmd.args(["-device", "virtconsole,bus=serial0.0,chardev=log0"]);
-        }
+        // The console port on the serial bus just added.
+        match device.backend {
+            Backend::LogFile => cmd.args(["-device", "virtconsole,bus=serial0.0,chardev=log0"]),
+            // A serial port, not a console: QEMU holds the guest's buffer
+            // while the socket is full instead of dropping its bytes.
+            Backend::Channel => cmd.args(["-device", "virtserialport,bus=serial1.0,nr=1,chardev=channel0"]),
+            Backend::Network | Backend::Disk | Backend::Entropy => &mut cmd,
+        };
     }
     cmd.args(&opts.qemu_args);
     let sinks = sinks(opts, image)?;
-    Ok(Qemu { command: cmd, forwarding, sinks })
+    Ok(Qemu { command: cmd, forwarding, sinks, channel })
 }
 
 /// The files the guest's channel streams go to: its trace when it was
@@ -245,6 +288,8 @@ enum Backend {
     Entropy,
     /// A console port writing to a file ([`data_file`]).
     LogFile,
+    /// A serial port carrying the host channel to the runner.
+    Channel,
 }
 
 /// A virtio device type the runner can attach: a device id of the virtio
@@ -252,16 +297,24 @@ enum Backend {
 #[derive(Debug, PartialEq, Eq)]
 struct VirtioType {
     id: u16,
+    /// The instance of `id` (`Record::index`).
+    index: u16,
     model: &'static str,
     backend: Backend,
 }
 
 /// Every device type this runner attaches, in the order it adds them.
 const VIRTIO: &[VirtioType] = &[
-    VirtioType { id: virtio::NET, model: "virtio-net", backend: Backend::Network },
-    VirtioType { id: virtio::BLOCK, model: "virtio-blk", backend: Backend::Disk },
-    VirtioType { id: virtio::CONSOLE, model: "virtio-serial", backend: Backend::LogFile },
-    VirtioType { id: virtio::ENTROPY, model: "virtio-rng", backend: Backend::Entropy },
+    VirtioType { id: virtio::NET, index: 0, model: "virtio-net", backend: Backend::Network },
+    VirtioType { id: virtio::BLOCK, index: 0, model: "virtio-blk", backend: Backend::Disk },
+    VirtioType { id: virtio::CONSOLE, index: 0, model: "virtio-serial", backend: Backend::LogFile },
+    VirtioType {
+        id: virtio::CONSOLE,
+        index: virtio::CHANNEL_CONSOLE,
+        model: "virtio-serial",
+        backend: Backend::Channel,
+    },
+    VirtioType { id: virtio::ENTROPY, index: 0, model: "virtio-rng", backend: Backend::Entropy },
 ];
 
 impl VirtioType {
@@ -308,12 +361,12 @@ impl Devices {
                     exit_port = Some(port);
                     continue;
                 }
+                Kind::Virtio if VIRTIO.iter().any(|t| (t.id, t.index) == (record.device, record.index)) => {
+                    ids.push((record.device, record.index));
+                    continue;
+                }
                 Kind::Virtio if record.index != 0 => {
                     format!("a second virtio device of type {} (instance {})", record.device, record.index)
-                }
-                Kind::Virtio if VIRTIO.iter().any(|t| t.id == record.device) => {
-                    ids.push(record.device);
-                    continue;
                 }
                 Kind::Virtio => format!("a virtio device of type {}", record.device),
                 // Given a place by `sinks`.
@@ -328,7 +381,7 @@ impl Devices {
             }
             ignored.push(format!("ignoring {unmet}, asked for by component `{component}` (optional)"));
         }
-        let attached = VIRTIO.iter().filter(|t| ids.contains(&t.id)).collect();
+        let attached = VIRTIO.iter().filter(|t| ids.contains(&(t.id, t.index))).collect();
         Ok(Self { attached, ignored, exit_port })
     }
 
@@ -540,7 +593,7 @@ struct Said {
 /// Runs QEMU to the end. Stop signals the runner receives meanwhile are
 /// passed on to QEMU, and the run ends when QEMU does.
 pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
-    let Qemu { mut command, mut forwarding, mut sinks } = qemu;
+    let Qemu { mut command, mut forwarding, sinks, channel } = qemu;
     if let Some(signal) = stops.take() {
         return Ok(stopped(signal));
     }
@@ -559,6 +612,9 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     if let Some(forwarding) = &mut forwarding {
         forwarding.monitor.spawned();
     }
+    // QEMU holds its end now: its exit ends the runner's reads.
+    let channel = channel.map(|(ours, _theirs)| ours);
+    let router = Router::new(sinks);
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let said = Said::default();
@@ -566,13 +622,16 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     let started = Instant::now();
     let status = std::thread::scope(|scope| {
         let streamer = scope.spawn(|| {
-            crate::console::stream(stdout, image, &mut sinks, |listening| {
+            crate::console::stream(stdout, image, &router, |listening| {
                 if let Some(Err(forward)) = forwarding.as_mut().map(|f| f.open(listening)) {
                     *said.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
                 }
             })
         });
         scope.spawn(|| watch_stderr(stderr, &said));
+        if let Some(channel) = channel {
+            scope.spawn(|| router.read_channel(channel));
+        }
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
                 break Ok(status);
@@ -595,7 +654,7 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
         let printed = streamer.join().unwrap_or(true);
         Ok::<_, String>((status, printed))
     })?;
-    sinks.finish(image);
+    router.finish(image);
     // QEMU got the runner's stop signal too (from the runner, or from the
     // terminal with the rest of the process group) and shut down on it.
     if let Some(signal) = forwarded.or_else(|| stops.take()) {
@@ -825,6 +884,20 @@ mod tests {
             devices.attached.iter().map(|t| t.backend).collect::<Vec<_>>(),
             [Backend::LogFile, Backend::Entropy]
         );
+    }
+
+    #[test]
+    fn the_channel_console_is_a_second_console_beside_the_logs() {
+        let channel = Record::virtio(virtio::CONSOLE, "b").instance(virtio::CHANNEL_CONSOLE).required();
+        let both = Devices::of(&[channel, Record::virtio(virtio::CONSOLE, "a").required()]).unwrap();
+        let backends = both.attached.iter().map(|t| (t.id, t.backend)).collect::<Vec<_>>();
+        assert_eq!(backends, [(virtio::CONSOLE, Backend::LogFile), (virtio::CONSOLE, Backend::Channel)]);
+        assert_eq!(
+            Devices::of(&[channel]).unwrap().attached.iter().map(|t| t.backend).collect::<Vec<_>>(),
+            [Backend::Channel]
+        );
+        let third = Record::virtio(virtio::CONSOLE, "more").instance(2).required();
+        assert!(Devices::of(&[third]).unwrap_err().contains("a second virtio device of type 3 (instance 2)"));
     }
 
     #[test]

@@ -10,7 +10,6 @@
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -35,15 +34,8 @@ impl Monitor {
         ours.set_write_timeout(Some(PATIENCE))?;
         let fd = theirs.as_raw_fd();
         command.args(["-chardev", &format!("socket,id=qmp,fd={fd},server=off"), "-mon", "chardev=qmp,mode=control"]);
-        // SAFETY: runs in the forked child before exec, where only
-        // async-signal-safe calls are allowed: fcntl is one. `fd` stays
-        // open in the parent until `spawned`, which follows the fork.
-        unsafe {
-            command.pre_exec(move || match libc::fcntl(fd, libc::F_SETFD, 0) {
-                -1 => Err(io::Error::last_os_error()),
-                _ => Ok(()),
-            });
-        }
+        // `theirs` stays open until `spawned`, which follows QEMU's start.
+        super::inherit(command, fd);
         Ok(Self { ours, theirs: Some(theirs), session: None })
     }
 
