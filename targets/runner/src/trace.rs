@@ -1,7 +1,7 @@
 //! `--trace`: the guest's trace events (`unikernel_core::trace`) as a
 //! Chrome trace-event JSON file, which Perfetto (ui.perfetto.dev) and
 //! chrome://tracing open. One track per kind of activity: the executor's
-//! task polls and idle time, interrupts, TCP connections, block requests,
+//! task polls and idle time, interrupts, TCP connections, disk requests,
 //! the application's spans and the tracer's own sends.
 
 use crate::image::Image;
@@ -10,7 +10,7 @@ use unikernel_core::trace::{Event, Kind, MAIN};
 
 /// The tracks, as (thread id, name).
 const TRACKS: [(u32, &str); 6] =
-    [(1, "executor"), (2, "interrupts"), (3, "tcp"), (4, "block"), (5, "spans"), (6, "tracer")];
+    [(1, "executor"), (2, "interrupts"), (3, "tcp"), (4, "disk"), (5, "spans"), (6, "tracer")];
 
 /// smoltcp's TCP states, in the order the guest numbers them.
 const TCP_STATES: [&str; 11] = [
@@ -78,9 +78,9 @@ fn convert(e: &Event, image: &Image) -> Option<Value> {
         Kind::BlockStart | Kind::BlockEnd => {
             let start = e.kind() == Some(Kind::BlockStart);
             let op = ["read", "write", "flush"].get(a as usize).copied().unwrap_or("?");
-            let name = if start { format!("{op} @{b}") } else { "block".into() };
+            let name = if start { format!("{op} @{b}") } else { "disk".into() };
             let mut v = at(4, if start { "b" } else { "e" }, name);
-            v["cat"] = "block".into();
+            v["cat"] = "disk".into();
             v["id"] = b.into();
             if !start {
                 v["args"] = json!({"ok": a == 0});
@@ -133,14 +133,7 @@ mod tests {
         let names: Vec<&str> = events.iter().filter(|e| e["ph"] != "M").map(|e| e["name"].as_str().unwrap()).collect();
         assert_eq!(
             names,
-            [
-                "poll main",
-                "poll main",
-                ":80 <-> :51000 SynReceived -> Established",
-                "write @7",
-                "block",
-                "send to host"
-            ]
+            ["poll main", "poll main", ":80 <-> :51000 SynReceived -> Established", "write @7", "disk", "send to host"]
         );
         assert_eq!(events[6]["ts"], 1.0, "microseconds");
         assert_eq!((events[11]["ts"].as_f64(), events[11]["dur"].as_f64()), (Some(9.5), Some(0.5)));
