@@ -112,10 +112,10 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 static MAIN_WOKEN: AtomicBool = AtomicBool::new(false);
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
-crate::gauge!(pub static LIVE_TASKS = "unikernel_tasks", "Spawned tasks not finished.");
-crate::gauge!(pub static TASKS_PEAK = "unikernel_tasks_peak", "Most spawned tasks unfinished at once since boot.");
-crate::counter!(pub static TASKS_SPAWNED = "unikernel_tasks_spawned_total", "Tasks spawned since boot.");
-crate::counter!(pub static POLLS = "unikernel_task_polls_total", "Polls of tasks and of the main future since boot.");
+crate::__declare_metric!(Gauge; pub static LIVE_TASKS = "unikernel_tasks", "Spawned tasks not finished.");
+crate::__declare_metric!(Gauge; pub static TASKS_PEAK = "unikernel_tasks_peak", "Most spawned tasks unfinished at once since boot.");
+crate::__declare_metric!(Counter; pub static TASKS_SPAWNED = "unikernel_tasks_spawned_total", "Tasks spawned since boot.");
+crate::__declare_metric!(Counter; pub static POLLS = "unikernel_task_polls_total", "Polls of tasks and of the main future since boot.");
 
 struct MainWaker;
 

@@ -10,9 +10,9 @@ use talc::{ErrOnOom, Span, Talc, Talck};
 #[cfg_attr(target_os = "none", global_allocator)]
 static HEAP: Counted = Counted(Talc::new(ErrOnOom).lock());
 
-crate::gauge!(pub static HEAP_USED = "unikernel_heap_used_bytes", "Bytes in live heap allocations.", read = || stats().used as u64);
-crate::gauge!(pub static HEAP_SIZE = "unikernel_heap_size_bytes", "Bytes of RAM given to the heap.", read = || stats().size as u64);
-crate::gauge!(
+crate::__declare_metric!(Gauge; pub static HEAP_USED = "unikernel_heap_used_bytes", "Bytes in live heap allocations.", read = || stats().used as u64);
+crate::__declare_metric!(Gauge; pub static HEAP_SIZE = "unikernel_heap_size_bytes", "Bytes of RAM given to the heap.", read = || stats().size as u64);
+crate::__declare_metric!(Gauge;
     pub static HEAP_PEAK = "unikernel_heap_peak_bytes",
     "Most bytes in live heap allocations since boot, as seen after each allocation or growth."
 );

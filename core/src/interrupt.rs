@@ -15,8 +15,8 @@ pub const LINES: usize = 32;
 static HANDLERS: [AtomicUsize; LINES] = [const { AtomicUsize::new(0) }; LINES];
 static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
 
-crate::counter!(pub static INTERRUPTS = "unikernel_interrupts_total", "Device interrupts handled since boot.");
-crate::counter!(
+crate::__declare_metric!(Counter; pub static INTERRUPTS = "unikernel_interrupts_total", "Device interrupts handled since boot.");
+crate::__declare_metric!(Counter;
     pub static INTERRUPTS_UNEXPECTED = "unikernel_interrupts_unexpected_total",
     "Interrupts that arrived with no handler since boot.",
     read = unexpected

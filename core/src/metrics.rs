@@ -213,8 +213,24 @@ pub static METRICS: [&'static Metric];
 
 /// Every metric linked into the image.
 pub fn all() -> impl Iterator<Item = &'static Metric> {
-    METRICS.iter().copied()
+    RUNTIME.iter().copied().chain(METRICS.iter().copied())
 }
+
+/// The runtime's own metrics, listed here rather than registered in
+/// [`METRICS`]: a registration is kept in every image that links the
+/// runtime (even the bench's floor kernel), a list only in those that read
+/// it. Updating one costs an image only the metric it updates.
+static RUNTIME: [&Metric; 9] = [
+    HEAP_USED.metric(),
+    HEAP_SIZE.metric(),
+    HEAP_PEAK.metric(),
+    LIVE_TASKS.metric(),
+    TASKS_PEAK.metric(),
+    TASKS_SPAWNED.metric(),
+    POLLS.metric(),
+    INTERRUPTS.metric(),
+    INTERRUPTS_UNEXPECTED.metric(),
+];
 
 /// The metric named `name`, if the image has it.
 pub fn find(name: &str) -> Option<&'static Metric> {
@@ -238,22 +254,30 @@ macro_rules! gauge {
     ($($declaration:tt)*) => { $crate::__metric!(Gauge; $($declaration)*); };
 }
 
-/// A registered metric of type `$kind` ([`Counter`] or [`Gauge`]), stored
-/// or read from elsewhere.
+/// A registered metric of type `$kind` ([`Counter`] or [`Gauge`]).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __metric {
+    ($kind:ident; $(#[$attr:meta])* $vis:vis static $id:ident = $($rest:tt)*) => {
+        $crate::__declare_metric!($kind; $(#[$attr])* $vis static $id = $($rest)*);
+        $crate::__register_metric!($id);
+    };
+}
+
+/// A metric of type `$kind`, stored or read from elsewhere, not registered:
+/// the runtime's own, which `metrics::all` lists.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __declare_metric {
     ($kind:ident; $(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal $(;)?) => {
         $(#[$attr])*
         #[doc = $help]
         $vis static $id: $crate::metrics::$kind = $crate::metrics::$kind::new($name, $help);
-        $crate::__register_metric!($id);
     };
     ($kind:ident; $(#[$attr:meta])* $vis:vis static $id:ident = $name:literal, $help:literal, read = $read:expr $(;)?) => {
         $(#[$attr])*
         #[doc = $help]
         $vis static $id: $crate::metrics::$kind = $crate::metrics::$kind::read($name, $help, $read);
-        $crate::__register_metric!($id);
     };
 }
 
