@@ -244,3 +244,82 @@ pub fn cpu_random_available(kind: RandomKind) -> bool {
 pub fn cpu_random_next(kind: RandomKind) -> Option<u64> {
     __unikernel_cpu_random_next(kind)
 }
+
+/// The virtio-mmio devices announced on the kernel command line, as Linux
+/// reads them: `virtio_mmio.device=<size>@<base>:<irq>[:<id>]`, the size
+/// with an optional `K`/`M`/`G` suffix, the base in hex with `0x`
+/// (Firecracker announces its devices only this way; QEMU's microvm adds the
+/// same words without ACPI). Malformed words are skipped with a warning:
+/// the VMM may be wrong, the guest must not crash on it.
+pub fn announced_mmio() -> impl Iterator<Item = FixedDevice> {
+    crate::cmdline::args().filter_map(|word| {
+        let spec = word.strip_prefix("virtio_mmio.device=")?;
+        let device = parse_mmio(spec);
+        if device.is_none() {
+            log::warn!("virtio-mmio: ignoring the malformed announcement {word:?}");
+        }
+        device
+    })
+}
+
+fn parse_mmio(spec: &str) -> Option<FixedDevice> {
+    let (size, rest) = spec.split_once('@')?;
+    let mut fields = rest.split(':');
+    let (base, irq) = (fields.next()?, fields.next()?);
+    if fields.nth(1).is_some() {
+        return None; // only an optional platform-device id may follow
+    }
+    let (digits, shift) = match size.as_bytes().last()? {
+        b'K' | b'k' => (&size[..size.len() - 1], 10),
+        b'M' | b'm' => (&size[..size.len() - 1], 20),
+        b'G' | b'g' => (&size[..size.len() - 1], 30),
+        _ => (size, 0),
+    };
+    let size = number(digits)?.checked_mul(1 << shift)?;
+    let base = u64::from_str_radix(base.strip_prefix("0x").or_else(|| base.strip_prefix("0X"))?, 16).ok()?;
+    let line = Line(irq.parse().ok()?);
+    (size > 0 && base.checked_add(size).is_some()).then_some(FixedDevice { base, size, line })
+}
+
+/// A decimal, or a hex number with `0x`, as Linux's `memparse` reads sizes.
+fn number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FixedDevice, Line, parse_mmio};
+
+    #[test]
+    fn announcements_as_firecracker_and_qemu_write_them() {
+        let fc = FixedDevice { base: 0xd000_0000, size: 4096, line: Line(5) };
+        assert_eq!(parse_mmio("4K@0xd0000000:5"), Some(fc));
+        assert_eq!(parse_mmio("4096@0xd0000000:5:0"), Some(fc), "with a platform-device id");
+        let qemu = FixedDevice { base: 0xfeb0_0e00, size: 512, line: Line(12) };
+        assert_eq!(parse_mmio("512@0xfeb00e00:12"), Some(qemu));
+        assert_eq!(parse_mmio("0x200@0xFEB00E00:12").map(|d| d.size), Some(512));
+    }
+
+    #[test]
+    fn malformed_announcements_are_refused() {
+        for bad in [
+            "",
+            "4K",
+            "4K@0xd0000000",
+            "4K@d0000000:5",
+            "4K@0xd0000000:256",
+            "4K@0xd0000000:-1",
+            "4K@0xd0000000:5:0:7",
+            "0@0xd0000000:5",
+            "xK@0xd0000000:5",
+            "99999999999G@0x1:5",
+            "4K@0xffffffffffffffff:5",
+            "4K@0x:5",
+        ] {
+            assert_eq!(parse_mmio(bad), None, "{bad:?}");
+        }
+    }
+}

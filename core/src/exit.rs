@@ -29,6 +29,25 @@ pub const fn device_status(qemu_status: i32) -> Option<u8> {
     }
 }
 
+/// What a guest prints before it resets a machine that has no exit device
+/// (Firecracker's device model): the status in a line a person reads and
+/// the runner parses back ([`from_console`]).
+pub struct ConsoleLine(pub u8);
+
+const CONSOLE_PREFIX: &str = "unikernel: exit status ";
+
+impl core::fmt::Display for ConsoleLine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{CONSOLE_PREFIX}{} (no exit device: resetting the machine)", self.0)
+    }
+}
+
+/// The status of a [`ConsoleLine`], if `line` is one.
+pub fn from_console(line: &str) -> Option<u8> {
+    let rest = line.trim_end().strip_prefix(CONSOLE_PREFIX)?;
+    rest.split(' ').next()?.parse().ok()
+}
+
 /// Ends the unikernel with `code`.
 pub fn exit(code: u8) -> ! {
     crate::if_tracing! { crate::trace::flush(); }
@@ -48,6 +67,19 @@ mod tests {
         assert_eq!(device_status(((device_value(255) << 1) | 1) as i32), Some(126));
         for qemu_own in [0, 1, 2, 4, 256, -1] {
             assert_eq!(device_status(qemu_own), None, "{qemu_own}");
+        }
+    }
+
+    #[test]
+    fn the_console_line_gives_the_status_back() {
+        for status in [SUCCESS, FAILURE, PANIC, FAULT, 255] {
+            let line = alloc::format!("{}\r\n", ConsoleLine(status));
+            assert_eq!(from_console(&line), Some(status), "{line}");
+        }
+        for other in
+            ["exit status 3", "unikernel: exit status ", "unikernel: exit status 300 (x)", "x unikernel: exit status 1"]
+        {
+            assert_eq!(from_console(other), None, "{other}");
         }
     }
 }

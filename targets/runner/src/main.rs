@@ -50,6 +50,10 @@ fn main() -> ExitCode {
 fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
     let image = image::Image::read(&opts.image)?;
     let accel = qemu::choose_accel(opts.accel)?;
+    if opts.print_firecracker_config {
+        println!("{}", qemu::firecracker_config(opts, &image)?);
+        return Ok(0);
+    }
     if opts.print_command {
         println!("{}", qemu::shell_words(&qemu::command(opts, &image, accel)?));
         return Ok(0);

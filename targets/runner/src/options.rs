@@ -14,7 +14,11 @@ Arguments that are not options below become the kernel command line.
 
 options (environment variable in brackets):
   --accel auto|kvm|tcg     accelerator; auto uses KVM when /dev/kvm is usable [UNIKERNEL_ACCEL]
-  --machine microvm|q35|pc QEMU machine; microvm boots fastest [UNIKERNEL_MACHINE]
+  --machine microvm|q35|pc|firecracker
+                           QEMU machine; microvm boots fastest [UNIKERNEL_MACHINE]. firecracker is
+                           microvm with Firecracker's device model: no ACPI, virtio devices announced
+                           only on the kernel command line (interrupts from line 5), no exit device
+                           (the guest prints its status and resets; the runner reads it back)
   --memory SIZE            guest RAM, e.g. 64M (default), 2M or 1536K [UNIKERNEL_MEMORY]
   --timeout SECONDS        stop the guest after this long, exit 124 (default: none) [UNIKERNEL_TIMEOUT]
   --qemu-arg ARG           extra QEMU argument, repeatable [UNIKERNEL_QEMU_ARGS, space-separated]
@@ -54,6 +58,9 @@ for images that ask for a disk (a virtio-blk device is added):
   --disk-size SIZE         size of a disk image the runner creates, e.g. 64M (default) [UNIKERNEL_DISK_SIZE]
   --print-command          print the QEMU command line instead of running it (its --forward ports
                            open at QEMU's start: no runner is there to open them when the guest listens)
+  --print-firecracker-config
+                           print the image as a Firecracker VM (`firecracker --config-file`): its
+                           devices from the image, --tap for the network, --disk, --memory
   -h, --help               this text
 
 exit status: the guest's (0 success, 1 error or failed test, 101 panic, 102 CPU exception);
@@ -81,6 +88,8 @@ pub enum Machine {
     Microvm,
     Q35,
     Pc,
+    /// microvm with Firecracker's device model (see `HELP`).
+    Firecracker,
 }
 
 impl Machine {
@@ -89,7 +98,13 @@ impl Machine {
             Self::Microvm => "microvm",
             Self::Q35 => "q35",
             Self::Pc => "pc",
+            Self::Firecracker => "firecracker",
         }
+    }
+
+    /// Whether QEMU's machine is microvm: virtio-mmio devices, no firmware.
+    pub fn is_microvm(self) -> bool {
+        matches!(self, Self::Microvm | Self::Firecracker)
     }
 }
 
@@ -121,6 +136,8 @@ pub struct Options {
     pub timeout: Option<Duration>,
     pub qemu_args: Vec<String>,
     pub print_command: bool,
+    /// Print the image as a Firecracker VM config instead of running it.
+    pub print_firecracker_config: bool,
     pub kernel_args: Vec<String>,
     /// The port of QEMU's gdb server, which holds the guest until gdb
     /// attaches and continues it.
@@ -164,7 +181,8 @@ fn machine(value: &str) -> Result<Machine, String> {
         "microvm" => Ok(Machine::Microvm),
         "q35" => Ok(Machine::Q35),
         "pc" => Ok(Machine::Pc),
-        other => Err(format!("unknown machine `{other}`: expected microvm, q35 or pc")),
+        "firecracker" => Ok(Machine::Firecracker),
+        other => Err(format!("unknown machine `{other}`: expected microvm, q35, pc or firecracker")),
     }
 }
 
@@ -231,6 +249,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             .map(|a| a.split_whitespace().map(String::from).collect())
             .unwrap_or_default(),
         print_command: false,
+        print_firecracker_config: false,
         kernel_args: Vec::new(),
         gdb: None,
         profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
@@ -258,6 +277,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--timeout" => opts.timeout = timeout(&value("--timeout")?)?,
             "--qemu-arg" => opts.qemu_args.push(value("--qemu-arg")?),
             "--print-command" => opts.print_command = true,
+            "--print-firecracker-config" => opts.print_firecracker_config = true,
             // The port is optional: a number after `--gdb` is one.
             "--gdb" => {
                 let port = args.peek().and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);

@@ -1,6 +1,9 @@
 //! Finding (or installing) QEMU, building its command line, running it.
 
+mod firecracker;
 mod monitor;
+
+pub use firecracker::config as firecracker_config;
 
 use crate::channel::{Router, Sinks};
 use crate::image::Image;
@@ -129,7 +132,7 @@ impl Qemu {
 /// Whether `machine` boots through SeaBIOS: pc and q35 when qboot is not
 /// installed.
 pub fn seabios(machine: Machine) -> bool {
-    machine != Machine::Microvm && !Path::new(QBOOT).exists()
+    !machine.is_microvm() && !Path::new(QBOOT).exists()
 }
 
 pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, String> {
@@ -139,11 +142,15 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         // guest's wall clock. Without the second I/O APIC, virtio-mmio
         // devices interrupt on the first one, which the guest drives.
         Machine::Microvm => "microvm,rtc=on,ioapic2=off",
+        // As Firecracker builds a VM: without ACPI, QEMU announces the
+        // virtio-mmio devices on the kernel command line, with interrupts
+        // from line 5 as Firecracker's, and nothing else says where they are.
+        Machine::Firecracker => "microvm,rtc=on,ioapic2=off,acpi=off,auto-kernel-cmdline=on",
         Machine::Q35 => "q35",
         Machine::Pc => "pc",
     };
     cmd.args(["-M", machine, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
-    if opts.machine != Machine::Microvm && !seabios(opts.machine) {
+    if !opts.machine.is_microvm() && !seabios(opts.machine) {
         cmd.args(["-bios", QBOOT]);
     }
     match accel {
@@ -154,7 +161,13 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         Chosen::Tcg { .. } => cmd.args(["-accel", "tcg", "-cpu", "max"]),
     };
     let devices = Devices::of(&image.records)?;
-    cmd.args(["-m", &opts.memory, "-serial", "stdio", "-device", &devices.exit_device()?]);
+    cmd.args(["-m", &opts.memory, "-serial", "stdio"]);
+    let exit_device = devices.exit_device()?;
+    // Firecracker has no exit device: the guest prints its status and
+    // resets, and `run` reads the status back from the console.
+    if opts.machine != Machine::Firecracker {
+        cmd.args(["-device", &exit_device]);
+    }
     cmd.arg("-kernel").arg(&opts.image);
     if let Some(port) = opts.gdb {
         // Halted at the first instruction until gdb continues it.
@@ -166,7 +179,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     for notice in &devices.ignored {
         eprintln!("unikernel-runner: {notice}");
     }
-    if opts.machine == Machine::Microvm && !devices.attached.is_empty() {
+    if opts.machine.is_microvm() && !devices.attached.is_empty() {
         // Modern (virtio 1.x) rather than QEMU's legacy default, as Firecracker.
         cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
     }
@@ -321,7 +334,7 @@ impl VirtioType {
     /// QEMU's device for `machine`: on virtio-mmio for microvm, PCI otherwise.
     fn model(&self, machine: Machine) -> String {
         let transport = match machine {
-            Machine::Microvm => "device",
+            Machine::Microvm | Machine::Firecracker => "device",
             Machine::Q35 | Machine::Pc => "pci",
         };
         format!("{}-{transport}", self.model)
@@ -398,13 +411,17 @@ impl Devices {
 /// The disk image, which is created (sparse) when missing, or a URL QEMU
 /// opens itself.
 fn disk(cmd: &mut Command, opts: &Options) -> Result<(), String> {
-    let file = match &opts.disk {
-        Some(Disk::Url(url)) => url.clone(),
-        Some(Disk::File(path)) => created(path, opts.disk_size)?,
-        None => default_disk(&opts.image, package_dir().as_deref(), opts.disk_size)?,
-    };
-    cmd.args(["-drive", &drive(&file)]);
+    cmd.args(["-drive", &drive(&disk_file(opts)?)]);
     Ok(())
+}
+
+/// The `--disk` (created when it is a missing file), or the default disk.
+fn disk_file(opts: &Options) -> Result<String, String> {
+    match &opts.disk {
+        Some(Disk::Url(url)) => Ok(url.clone()),
+        Some(Disk::File(path)) => created(path, opts.disk_size),
+        None => default_disk(&opts.image, package_dir().as_deref(), opts.disk_size),
+    }
 }
 
 /// The `-drive` value for `file`.
@@ -651,8 +668,8 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
             let pause = if started.elapsed() < Duration::from_millis(200) { 1 } else { 10 };
             std::thread::sleep(Duration::from_millis(pause));
         };
-        let printed = streamer.join().unwrap_or(true);
-        Ok::<_, String>((status, printed))
+        let seen = streamer.join().unwrap_or(crate::console::Seen { printed: true, exit: None });
+        Ok::<_, String>((status, seen))
     })?;
     router.finish(image);
     // QEMU got the runner's stop signal too (from the runner, or from the
@@ -664,24 +681,27 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
         return Err(refused(&forward));
     }
     match status {
-        (Ok(status), printed) => {
+        (Ok(status), seen) => {
             let caught = Some(said.signal.load(Ordering::Relaxed)).filter(|&s| s != 0);
             if let Some(signal) = qemu_signal(status, caught) {
                 eprintln!("unikernel-runner: QEMU was stopped by signal {}", signals::describe(signal));
                 return Ok(Outcome::Exit(signals::status(signal)));
             }
-            Ok(match guest_status(status.code()) {
-                Ok(code) => Outcome::Exit(code),
-                Err(reason) => Outcome::QemuFailed { reason, printed },
+            Ok(match (guest_status(status.code()), seen.exit) {
+                (Ok(code), _) => Outcome::Exit(code),
+                // Without an exit device (`--machine firecracker`) the guest
+                // printed its status and reset, which ends QEMU with 0.
+                (Err(_), Some(code)) if status.code() == Some(0) => Outcome::Exit(code),
+                (Err(reason), _) => Outcome::QemuFailed { reason, printed: seen.printed },
             })
         }
         (Err(true), _) => {
             eprintln!("unikernel-runner: guest timed out after {:?}; stopped it", timeout.unwrap_or_default());
             Ok(Outcome::Exit(TIMED_OUT))
         }
-        (Err(false), printed) => Ok(Outcome::QemuFailed {
+        (Err(false), seen) => Ok(Outcome::QemuFailed {
             reason: "the accelerator stopped the guest (see QEMU's error above)".into(),
-            printed,
+            printed: seen.printed,
         }),
     }
 }

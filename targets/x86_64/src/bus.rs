@@ -22,8 +22,31 @@ struct X86Bus;
 unikernel_core::bus::implement!(Bus for X86Bus);
 
 impl Bus for X86Bus {
+    /// The devices the command line announces (Firecracker; microvm
+    /// without ACPI), else microvm's fixed slots. An announcement outside
+    /// the mapped device windows is refused: reading it would fault, or
+    /// reach RAM.
     fn fixed_devices(visit: &mut dyn FnMut(FixedDevice)) {
-        microvm::slots().for_each(visit)
+        let mut announced = false;
+        for device in unikernel_core::bus::announced_mmio() {
+            announced = true;
+            let mapped = device
+                .base
+                .checked_add(device.size)
+                .is_some_and(|end| crate::paging::device_range_mapped(device.base..end));
+            if mapped && device.line.0 < FIRST_MSI_LINE {
+                visit(device);
+            } else {
+                log::warn!(
+                    "virtio-mmio: ignoring a device announced at {:#x} on {}: not a device address here",
+                    device.base,
+                    device.line
+                );
+            }
+        }
+        if !announced {
+            microvm::slots().for_each(visit);
+        }
     }
 
     fn pci_present() -> bool {

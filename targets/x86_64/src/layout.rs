@@ -8,6 +8,11 @@ use core::ops::Range;
 /// the heap). Paging maps it uncached.
 pub const PCI_WINDOW: Range<u64> = 0xc000_0000..0xc200_0000;
 
+/// Where Firecracker puts its virtio-mmio devices (4 KiB each, from its
+/// `MMIO_MEM_START`), announced on the kernel command line: one 2 MiB page,
+/// room for 512. Paging maps it uncached.
+pub const FIRECRACKER_MMIO: Range<u64> = 0xd000_0000..0xd020_0000;
+
 unsafe extern "C" {
     static __image_start: u8;
     static __text_end: u8;

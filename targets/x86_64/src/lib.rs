@@ -22,6 +22,7 @@ mod paging;
 mod pit;
 mod platform;
 mod random;
+mod reset;
 mod rtc;
 mod serial;
 mod stack;

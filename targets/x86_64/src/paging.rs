@@ -1,6 +1,7 @@
-//! The final page tables: an identity map of RAM and of two device windows
-//! below 4 GiB (local APIC, I/O APIC, HPET, microvm's virtio-mmio; PCI
-//! memory BARs in `layout::PCI_WINDOW`), nothing
+//! The final page tables: an identity map of RAM and of three device
+//! windows below 4 GiB (local APIC, I/O APIC, HPET, microvm's virtio-mmio;
+//! PCI memory BARs in `layout::PCI_WINDOW`; Firecracker's virtio-mmio in
+//! `layout::FIRECRACKER_MMIO`), nothing
 //! else. Low memory, the image and the stacks get 4 KiB pages so each part
 //! has its own permissions (W^X, guard pages unmapped, page 0 unmapped to
 //! catch null pointers), and so do the heap's ends off 2 MiB boundaries (a
@@ -25,9 +26,18 @@ pub const IDENTITY_LIMIT: u64 = 4 << 30;
 const DEVICE_WINDOW: u64 = IDENTITY_LIMIT - (32 << 20);
 pub const HUGE: u64 = 2 << 20;
 
-/// Whether `addr` is in the uncached device window this module maps.
+/// The uncached windows this module maps for devices.
+const DEVICE_WINDOWS: [Range<u64>; 3] = [layout::PCI_WINDOW, layout::FIRECRACKER_MMIO, DEVICE_WINDOW..IDENTITY_LIMIT];
+
+/// Whether `addr` is in the uncached device window of PC-like machines.
 pub fn in_device_window(addr: u64) -> bool {
     (DEVICE_WINDOW..IDENTITY_LIMIT).contains(&addr)
+}
+
+/// Whether all of `range` lies in one of the uncached device windows:
+/// registers a driver may touch without faulting or reaching RAM.
+pub fn device_range_mapped(range: Range<u64>) -> bool {
+    DEVICE_WINDOWS.iter().any(|w| w.start <= range.start && range.end <= w.end && range.start < range.end)
 }
 
 /// The 2 MiB-aligned part of a RAM range (below the device windows).
@@ -173,7 +183,7 @@ pub fn init(plan: &Plan, info: &StartInfo) {
         for ram in info.ram() {
             tables.map_huge(huge_part(ram), rw_nx);
         }
-        for window in [layout::PCI_WINDOW, DEVICE_WINDOW..IDENTITY_LIMIT] {
+        for window in DEVICE_WINDOWS {
             tables.map_huge(window, rw_nx | F::NO_CACHE | F::WRITE_THROUGH);
         }
         tables.unmap(layout::boot_stack_guard());

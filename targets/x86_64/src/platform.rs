@@ -1,7 +1,8 @@
-//! The bare-metal [`Platform`]: COM1 console, `isa-debug-exit`, the heap;
+//! The bare-metal [`Platform`]: COM1 console, `isa-debug-exit` (else the
+//! status on the console and a reset), the heap;
 //! and its [`Clock`]: the TSC, and `hlt` until the APIC timer or a device.
 
-use crate::{boot, clock, serial, stack};
+use crate::{boot, clock, reset, serial, stack};
 use unikernel_core::time::Clock;
 use unikernel_core::{Error, Platform, exit, heap, interrupt, println};
 use x86_64::instructions::port::Port;
@@ -22,11 +23,8 @@ impl Platform for X86_64 {
     fn exit(&self, code: u8) -> ! {
         // SAFETY: without the device the write is ignored; with it QEMU exits.
         unsafe { Port::<u32>::new(DEBUG_EXIT_PORT).write(exit::device_value(code)) };
-        println!("exit status {code}: no isa-debug-exit device, halting");
-        loop {
-            x86_64::instructions::interrupts::disable();
-            x86_64::instructions::hlt();
-        }
+        println!("{}", exit::ConsoleLine(code));
+        reset::machine()
     }
 
     fn free_memory(&self) -> Option<usize> {
