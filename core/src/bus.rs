@@ -298,9 +298,9 @@ mod tests {
         let fc = FixedDevice { base: 0xd000_0000, size: 4096, line: Line(5) };
         assert_eq!(parse_mmio("4K@0xd0000000:5"), Some(fc));
         assert_eq!(parse_mmio("4096@0xd0000000:5:0"), Some(fc), "with a platform-device id");
-        let qemu = FixedDevice { base: 0xfeb0_0e00, size: 512, line: Line(12) };
-        assert_eq!(parse_mmio("512@0xfeb00e00:12"), Some(qemu));
-        assert_eq!(parse_mmio("0x200@0xFEB00E00:12").map(|d| d.size), Some(512));
+        let qemu = FixedDevice { base: 0x1000_0e00, size: 512, line: Line(12) };
+        assert_eq!(parse_mmio("512@0x10000e00:12"), Some(qemu));
+        assert_eq!(parse_mmio("0x200@0X10000E00:12").map(|d| d.size), Some(512));
     }
 
     #[test]

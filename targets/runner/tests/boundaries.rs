@@ -346,6 +346,10 @@ fn the_literal_scanner_sees_strings_and_skips_comments() {
     assert_eq!(string_literals(source), ["block", "x \"y\" z", "a \\\" b", "net"]);
 }
 
+/// Another program's vocabulary that happens to spell a component's name:
+/// (file, literal). Firecracker's config calls its virtio-rng `entropy`.
+const NOT_COMPONENT_NAMES: &[(&str, &str)] = &[("qemu/firecracker.rs", "entropy")];
+
 #[test]
 fn the_runner_source_names_no_component() {
     let root = workspace();
@@ -354,9 +358,10 @@ fn the_runner_source_names_no_component() {
     let mut found = Vec::new();
     for path in sources(&src) {
         let text = std::fs::read_to_string(&path).unwrap();
+        let file = path.strip_prefix(&src).unwrap().display().to_string();
         for literal in string_literals(&text) {
-            if names.contains(&literal) {
-                found.push(format!("{}: \"{literal}\"", path.strip_prefix(&src).unwrap().display()));
+            if names.contains(&literal) && !NOT_COMPONENT_NAMES.contains(&(file.as_str(), literal.as_str())) {
+                found.push(format!("{file}: \"{literal}\""));
             }
         }
     }
