@@ -63,3 +63,19 @@ fn http_and_kv_serve_with_devices_announced_only_on_the_command_line() {
     kv.stop();
     let _ = std::fs::remove_file(&disk);
 }
+
+#[test]
+fn announcements_outside_the_device_windows_are_refused_not_touched() {
+    // 0x8000_0000 is unmapped (a fault if read), 0x10_0000 is the image
+    // itself (RAM a driver would write to); the third is not an announcement.
+    let bad = ["virtio_mmio.device=4K@0x80000000:5", "virtio_mmio.device=4K@0x00100000:6", "virtio_mmio.device=junk"];
+    let disk = std::env::temp_dir().join(format!("unikernel-fc-bad-{}.img", std::process::id()));
+    let disk_arg = disk.display().to_string();
+    let run = boot_example("disk", &[&["--disk", &disk_arg, "--disk-size", "1M", "--"][..], &bad].concat());
+    let _ = std::fs::remove_file(&disk);
+    // No disk is found where none is: a clean failure, not a fault.
+    run.assert(1, &["no virtio-blk device"]);
+    for refused in ["announced at 0x80000000 on line 5", "announced at 0x100000 on line 6", "malformed announcement"] {
+        assert!(run.stdout.contains(refused), "{refused}: {}", run.stdout);
+    }
+}
