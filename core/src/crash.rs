@@ -47,6 +47,25 @@ impl CodeLine {
     }
 }
 
+/// Prints the return addresses of the frame-pointer chain from `fp` (the
+/// cargo config builds with `force-frame-pointers`): on x86_64 and aarch64
+/// alike each frame record holds the caller's frame pointer, then the
+/// return address. Stops at a null, unmapped or misaligned record.
+pub fn backtrace(mut fp: u64, is_mapped: fn(u64) -> bool) {
+    for _ in 0..16 {
+        if fp == 0 || !fp.is_multiple_of(8) || !is_mapped(fp) || !is_mapped(fp + 8) {
+            return;
+        }
+        // SAFETY: both words are mapped and aligned (checked just above).
+        let (caller_fp, return_address) = unsafe { ((fp as *const u64).read(), ((fp + 8) as *const u64).read()) };
+        if return_address == 0 {
+            return;
+        }
+        crate::println!("{}", CodeLine::CalledFrom(return_address));
+        fp = caller_fp;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::CodeLine;

@@ -315,25 +315,7 @@ fn report(f: &TrapFrame) {
         unikernel_core::print!(" {:#x}", unsafe { (addr as *const u64).read_unaligned() });
     }
     println!();
-    backtrace(f.rbp);
-}
-
-/// Follows the frame-pointer chain (the cargo config builds with
-/// `force-frame-pointers`): each frame holds the caller's frame pointer,
-/// then the return address. Stops at a null, unmapped or misaligned frame.
-fn backtrace(mut rbp: u64) {
-    for _ in 0..16 {
-        if rbp == 0 || !rbp.is_multiple_of(8) || !paging::is_mapped(rbp) || !paging::is_mapped(rbp + 8) {
-            return;
-        }
-        // SAFETY: both words are mapped and aligned (checked just above).
-        let (caller_rbp, return_address) = unsafe { ((rbp as *const u64).read(), ((rbp + 8) as *const u64).read()) };
-        if return_address == 0 {
-            return;
-        }
-        println!("{}", CodeLine::CalledFrom(return_address));
-        rbp = caller_rbp;
-    }
+    unikernel_core::crash::backtrace(f.rbp, paging::is_mapped);
 }
 
 fn page_fault_cause(code: u64) -> &'static str {
