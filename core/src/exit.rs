@@ -29,16 +29,16 @@ pub const fn device_status(qemu_status: i32) -> Option<u8> {
     }
 }
 
-/// What a guest prints before it resets a machine that has no exit device
-/// (Firecracker's device model): the status in a line a person reads and
-/// the runner parses back ([`from_console`]).
+/// What a guest prints before it stops a machine that has no exit device
+/// (Firecracker's device model, aarch64's PSCI power-off): the status in a
+/// line a person reads and the runner parses back ([`from_console`]).
 pub struct ConsoleLine(pub u8);
 
 const CONSOLE_PREFIX: &str = "unikernel: exit status ";
 
 impl core::fmt::Display for ConsoleLine {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{CONSOLE_PREFIX}{} (no exit device: resetting the machine)", self.0)
+        write!(f, "{CONSOLE_PREFIX}{} (no exit device: stopping the machine)", self.0)
     }
 }
 
