@@ -1,7 +1,7 @@
 //! Fails on purpose, in the way the command line names, to show the crash
 //! reports: `cargo run --example crash -- MODE` with MODE one of `panic`,
 //! `error`, `null`, `write-rodata`, `write-text`, `exec-stack`,
-//! `stack-overflow`, `ud2`.
+//! `stack-overflow`, `ud2` (x86_64) or `udf` (aarch64).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use unikernel::prelude::*;
@@ -48,6 +48,12 @@ fn main() -> Result<(), Error> {
         "ud2" => {
             // SAFETY: none; raises #UD on purpose.
             unsafe { core::arch::asm!("ud2") };
+            Ok(())
+        }
+        #[cfg(target_arch = "aarch64")]
+        "udf" => {
+            // SAFETY: none; an undefined instruction on purpose.
+            unsafe { core::arch::asm!("udf #0") };
             Ok(())
         }
         other => Err(Error::msg(unknown_mode(other))),

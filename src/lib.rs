@@ -84,6 +84,8 @@ pub mod __private {
     #[cfg(not(target_os = "none"))]
     pub use unikernel_hosted::start as hosted_start;
     // The boot code, linked into every bare-metal image.
-    #[cfg(target_os = "none")]
+    #[cfg(all(target_os = "none", target_arch = "aarch64"))]
+    pub use unikernel_aarch64 as target;
+    #[cfg(all(target_os = "none", target_arch = "x86_64"))]
     pub use unikernel_x86_64 as target;
 }

@@ -3,13 +3,15 @@
 use unikernel_core::Error;
 use unikernel_core::bus::{self, RandomKind};
 
-/// Why `$insn` is missing and what to do instead.
+/// Why the instruction (x86_64's, aarch64's) is missing and what to do instead.
 macro_rules! missing {
-    ($insn:literal) => {
+    ($x86:literal, $arm:literal) => {
         concat!(
             "this CPU has no ",
-            $insn,
-            ": run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM), or read a device: ",
+            $x86,
+            " (x86_64) or ",
+            $arm,
+            " (aarch64): run QEMU with `-cpu max` (TCG) or `-cpu host` (KVM), or read a device: ",
             "`entropy(source = \"device\")` with a driver component such as `unikernel_virtio_rng::virtio_rng`"
         )
     };
@@ -18,8 +20,8 @@ macro_rules! missing {
 pub fn check(kind: RandomKind) -> Result<(), Error> {
     match kind {
         _ if bus::cpu_random_available(kind) => Ok(()),
-        RandomKind::Drbg => Err(Error::msg(missing!("RDRAND"))),
-        RandomKind::Seed => Err(Error::msg(missing!("RDSEED"))),
+        RandomKind::Drbg => Err(Error::msg(missing!("RDRAND", "RNDR"))),
+        RandomKind::Seed => Err(Error::msg(missing!("RDSEED", "RNDRRS"))),
     }
 }
 

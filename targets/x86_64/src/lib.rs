@@ -5,7 +5,7 @@
 //! tables, then [`boot_main`] sets up serial, GDT/TSS, IDT, W^X paging and
 //! the heap, and runs the application on its own guarded stack.
 #![no_std]
-#![cfg(target_os = "none")]
+#![cfg(all(target_os = "none", target_arch = "x86_64"))]
 
 mod apic;
 mod boot;
