@@ -1,5 +1,5 @@
-//! What the runner reads from a unikernel ELF: that it is bootable (the PVH
-//! note), where it loads, what it needs from the VMM (its `.unikernel.vmm`
+//! What the runner reads from a unikernel ELF: its architecture, that it
+//! is bootable (x86_64: the PVH note), where it loads, what it needs from the VMM (its `.unikernel.vmm`
 //! records), and its symbols for crash reports.
 
 use object::read::elf::ProgramHeader;
@@ -11,7 +11,17 @@ use unikernel_core::vmm::{self, Kind, Record};
 /// `XEN_ELFNOTE_PHYS32_ENTRY`, the note QEMU's `-kernel` boots through.
 const PVH_NOTE_TYPE: u32 = 18;
 
+/// The guest architectures the runner boots, from the ELF's machine field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// PVH images for QEMU's x86 machines.
+    X86_64,
+    /// ELF images for QEMU's `virt`.
+    Aarch64,
+}
+
 pub struct Image {
+    pub arch: Arch,
     /// What the image needs from the VMM, in section order.
     pub records: Vec<Record>,
     /// Physical addresses the loader fills (code, data, `.bss`, boot stack),
@@ -28,7 +38,17 @@ impl Image {
     pub fn read(path: &Path) -> Result<Self, String> {
         let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let file = object::File::parse(&*data).map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
-        if !has_pvh_note(&file) {
+        let arch = match file.architecture() {
+            object::Architecture::X86_64 => Arch::X86_64,
+            object::Architecture::Aarch64 => Arch::Aarch64,
+            other => {
+                return Err(format!(
+                    "{} is built for {other:?}: the runner boots x86_64-unknown-none and aarch64-unknown-none images",
+                    path.display()
+                ));
+            }
+        };
+        if arch == Arch::X86_64 && !has_pvh_note(&file) {
             return Err(format!(
                 "{} has no PVH entry note: build it for x86_64-unknown-none with `-C link-arg=-Tunikernel.ld` (see the README)",
                 path.display()
@@ -55,13 +75,13 @@ impl Image {
             .filter(|s| s.kind() == SectionKind::ReadOnlyData || s.kind() == SectionKind::ReadOnlyString)
             .filter_map(|s| Some((s.address(), s.data().ok()?.to_vec())))
             .collect();
-        Ok(Self { records, extent, symbols, rodata })
+        Ok(Self { arch, records, extent, symbols, rodata })
     }
 
     /// An image with nothing in it, for tests of what reads one.
     #[cfg(test)]
     pub fn empty() -> Self {
-        Self { records: Vec::new(), extent: 0..0, symbols: Vec::new(), rodata: Vec::new() }
+        Self { arch: Arch::X86_64, records: Vec::new(), extent: 0..0, symbols: Vec::new(), rodata: Vec::new() }
     }
 
     /// The `len` bytes of read-only data at `addr` as text, if they are

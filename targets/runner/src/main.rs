@@ -49,7 +49,7 @@ fn main() -> ExitCode {
 
 fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
     let image = image::Image::read(&opts.image)?;
-    let accel = qemu::choose_accel(opts.accel)?;
+    let accel = qemu::choose_accel(opts.accel, image.arch)?;
     if opts.print_firecracker_config {
         println!("{}", qemu::firecracker_config(opts, &image)?);
         return Ok(0);
@@ -84,7 +84,7 @@ fn boot(
     eprintln!(
         "unikernel-runner: booting {} on -M {} with {} ({}), {} RAM; components: {}",
         opts.image.display(),
-        opts.machine.name(),
+        qemu::machine_name(opts, image),
         accel.name(),
         accel.why(),
         opts.memory,

@@ -6,7 +6,7 @@ mod monitor;
 pub use firecracker::config as firecracker_config;
 
 use crate::channel::{Router, Sinks};
-use crate::image::Image;
+use crate::image::{Arch, Image};
 use crate::options::{Accel, Disk, Machine, Options};
 use crate::signals::{self, Stops};
 use monitor::Monitor;
@@ -26,8 +26,23 @@ use unikernel_core::exit;
 use unikernel_core::forward::{self, Forward, Listening, Protocol, Reachable};
 use unikernel_core::vmm::{Kind, Record, virtio};
 
-const QEMU: &str = "qemu-system-x86_64";
-const INSTALL: &str = "apt-get install -y qemu-system-x86";
+/// QEMU's emulator for a guest architecture, and Debian's package for it.
+struct Emulator {
+    binary: &'static str,
+    package: &'static str,
+}
+
+fn emulator(arch: Arch) -> Emulator {
+    match arch {
+        Arch::X86_64 => Emulator { binary: "qemu-system-x86_64", package: "qemu-system-x86" },
+        Arch::Aarch64 => Emulator { binary: "qemu-system-aarch64", package: "qemu-system-arm" },
+    }
+}
+
+/// The machine aarch64 images boot on: `virt` with a GICv3, which the
+/// target drives (as Firecracker's and current Arm servers' interrupt
+/// controller).
+const AARCH64_MACHINE: &str = "virt,gic-version=3";
 /// qboot: skips SeaBIOS, which takes seconds under nested KVM.
 const QBOOT: &str = "/usr/share/qemu/bios-microvm.bin";
 /// Status for a guest stopped by `--timeout`, as timeout(1) uses.
@@ -48,6 +63,7 @@ pub enum TcgReason {
     NoKvm,
     NoHardwareVirtualization,
     KvmFailed,
+    ForeignArchitecture,
 }
 
 impl Chosen {
@@ -67,6 +83,7 @@ impl Chosen {
                 "software emulation: /dev/kvm here is paravirtual (no VT-x/AMD-V), slower than TCG; --accel kvm forces it"
             }
             Self::Tcg { why: TcgReason::KvmFailed } => "software emulation: KVM failed to start the guest",
+            Self::Tcg { why: TcgReason::ForeignArchitecture } => "software emulation: the image is not for this CPU",
         }
     }
 }
@@ -86,8 +103,11 @@ fn hardware_virtualization() -> bool {
     })
 }
 
-pub fn choose_accel(requested: Accel) -> Result<Chosen, String> {
+pub fn choose_accel(requested: Accel, arch: Arch) -> Result<Chosen, String> {
+    let native = cfg!(target_arch = "x86_64") == (arch == Arch::X86_64);
     match requested {
+        Accel::Kvm if !native => Err("--accel kvm: KVM runs only images for this machine's own CPU".into()),
+        _ if !native => Ok(Chosen::Tcg { why: TcgReason::ForeignArchitecture }),
         Accel::Tcg => Ok(Chosen::Tcg { why: TcgReason::Requested }),
         Accel::Kvm if kvm_usable() => Ok(Chosen::Kvm),
         Accel::Kvm => Err("--accel kvm: /dev/kvm is missing or not accessible".into()),
@@ -135,22 +155,48 @@ pub fn seabios(machine: Machine) -> bool {
     !machine.is_microvm() && !Path::new(QBOOT).exists()
 }
 
-pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, String> {
-    let mut cmd = Command::new(find_or_install()?);
-    let machine = match opts.machine {
+/// Whether the guest reports its status on the console rather than through
+/// an exit device (see `exit::ConsoleLine`).
+fn status_on_console(opts: &Options, image: &Image) -> bool {
+    opts.machine == Machine::Firecracker || image.arch == Arch::Aarch64
+}
+
+/// The machine's name for the user: `virt` for aarch64 images.
+pub fn machine_name(opts: &Options, image: &Image) -> &'static str {
+    match image.arch {
+        Arch::X86_64 => opts.machine.name(),
+        Arch::Aarch64 => "virt",
+    }
+}
+
+/// QEMU's machine for the image.
+fn machine(opts: &Options, image: &Image) -> Result<&'static str, String> {
+    Ok(match (image.arch, opts.machine) {
+        (Arch::Aarch64, Machine::Microvm) => AARCH64_MACHINE,
+        (Arch::Aarch64, other) => {
+            return Err(format!(
+                "--machine {}: an x86 machine; aarch64 images boot on QEMU's virt (leave --machine out)",
+                other.name()
+            ));
+        }
         // microvm leaves the RTC out under KVM unless asked; it is the
         // guest's wall clock. Without the second I/O APIC, virtio-mmio
         // devices interrupt on the first one, which the guest drives.
-        Machine::Microvm => "microvm,rtc=on,ioapic2=off",
+        (Arch::X86_64, Machine::Microvm) => "microvm,rtc=on,ioapic2=off",
         // As Firecracker builds a VM: without ACPI, QEMU announces the
         // virtio-mmio devices on the kernel command line, with interrupts
         // from line 5 as Firecracker's, and nothing else says where they are.
-        Machine::Firecracker => "microvm,rtc=on,ioapic2=off,acpi=off,auto-kernel-cmdline=on",
-        Machine::Q35 => "q35",
-        Machine::Pc => "pc",
-    };
+        (Arch::X86_64, Machine::Firecracker) => "microvm,rtc=on,ioapic2=off,acpi=off,auto-kernel-cmdline=on",
+        (Arch::X86_64, Machine::Q35) => "q35",
+        (Arch::X86_64, Machine::Pc) => "pc",
+    })
+}
+
+pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, String> {
+    let machine = machine(opts, image)?;
+    let mut cmd = Command::new(find_or_install(image.arch)?);
     cmd.args(["-M", machine, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
-    if !opts.machine.is_microvm() && !seabios(opts.machine) {
+    if image.arch == Arch::X86_64 && !opts.machine.is_microvm() && !seabios(opts.machine) {
         cmd.args(["-bios", QBOOT]);
     }
     match accel {
@@ -162,11 +208,10 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     };
     let devices = Devices::of(&image.records)?;
     cmd.args(["-m", &opts.memory, "-serial", "stdio"]);
-    let exit_device = devices.exit_device()?;
-    // Firecracker has no exit device: the guest prints its status and
-    // resets, and `run` reads the status back from the console.
-    if opts.machine != Machine::Firecracker {
-        cmd.args(["-device", &exit_device]);
+    // Firecracker and aarch64 have no exit device: the guest prints its
+    // status and stops, and `run` reads the status back from the console.
+    if !status_on_console(opts, image) {
+        cmd.args(["-device", &devices.exit_device()?]);
     }
     cmd.arg("-kernel").arg(&opts.image);
     if let Some(port) = opts.gdb {
@@ -179,7 +224,8 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     for notice in &devices.ignored {
         eprintln!("unikernel-runner: {notice}");
     }
-    if opts.machine.is_microvm() && !devices.attached.is_empty() {
+    let transport = Transport::of(opts.machine, image.arch);
+    if transport == Transport::Mmio && !devices.attached.is_empty() {
         // Modern (virtio 1.x) rather than QEMU's legacy default, as Firecracker.
         cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
     }
@@ -223,7 +269,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
                 &format!("id=serial1,max_ports={}", virtio::CHANNEL_CONSOLE_PORTS)
             }
         };
-        cmd.args(["-device", &format!("{},{backend}", device.model(opts.machine))]);
+        cmd.args(["-device", &format!("{},{backend}", device.model(transport))]);
         // The console port on the serial bus just added.
         match device.backend {
             Backend::LogFile => cmd.args(["-device", "virtconsole,bus=serial0.0,chardev=log0"]),
@@ -330,14 +376,31 @@ const VIRTIO: &[VirtioType] = &[
     VirtioType { id: virtio::ENTROPY, index: 0, model: "virtio-rng", backend: Backend::Entropy },
 ];
 
+/// How virtio devices attach: to microvm's and virt's virtio-mmio slots,
+/// or to the PCI bus of q35 and pc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Mmio,
+    Pci,
+}
+
+impl Transport {
+    fn of(machine: Machine, arch: Arch) -> Self {
+        match (arch, machine) {
+            (Arch::Aarch64, _) | (Arch::X86_64, Machine::Microvm | Machine::Firecracker) => Self::Mmio,
+            (Arch::X86_64, Machine::Q35 | Machine::Pc) => Self::Pci,
+        }
+    }
+}
+
 impl VirtioType {
-    /// QEMU's device for `machine`: on virtio-mmio for microvm, PCI otherwise.
-    fn model(&self, machine: Machine) -> String {
-        let transport = match machine {
-            Machine::Microvm | Machine::Firecracker => "device",
-            Machine::Q35 | Machine::Pc => "pci",
+    /// QEMU's device on `transport`.
+    fn model(&self, transport: Transport) -> String {
+        let suffix = match transport {
+            Transport::Mmio => "device",
+            Transport::Pci => "pci",
         };
-        format!("{}-{transport}", self.model)
+        format!("{}-{suffix}", self.model)
     }
 }
 
@@ -625,7 +688,7 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+        .map_err(|e| format!("cannot start {}: {e}", emulator(image.arch).binary))?;
     if let Some(forwarding) = &mut forwarding {
         forwarding.monitor.spawned();
     }
@@ -689,8 +752,8 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
             }
             Ok(match (guest_status(status.code()), seen.exit) {
                 (Ok(code), _) => Outcome::Exit(code),
-                // Without an exit device (`--machine firecracker`) the guest
-                // printed its status and reset, which ends QEMU with 0.
+                // Without an exit device (`--machine firecracker`, aarch64)
+                // the guest printed its status and stopped: QEMU ends with 0.
                 (Err(_), Some(code)) if status.code() == Some(0) => Outcome::Exit(code),
                 (Err(reason), _) => Outcome::QemuFailed { reason, printed: seen.printed },
             })
@@ -771,8 +834,8 @@ fn guest_status(code: Option<i32>) -> Result<u8, String> {
     match code {
         Some(c) if let Some(status) = exit::device_status(c) => Ok(status),
         Some(0) => Err("the guest stopped without reporting an exit status (triple fault or shutdown)".into()),
-        Some(c) => Err(format!("{QEMU} failed with status {c}")),
-        None => Err(format!("{QEMU} was killed by a signal")),
+        Some(c) => Err(format!("QEMU failed with status {c}")),
+        None => Err("QEMU was killed by a signal".into()),
     }
 }
 
@@ -790,16 +853,18 @@ fn is_root() -> bool {
 }
 
 /// QEMU's path; installs Debian's package when missing and allowed to.
-fn find_or_install() -> Result<PathBuf, String> {
-    if let Some(path) = on_path(QEMU) {
+fn find_or_install(arch: Arch) -> Result<PathBuf, String> {
+    let Emulator { binary, package } = emulator(arch);
+    if let Some(path) = on_path(binary) {
         return Ok(path);
     }
+    let install = format!("apt-get install -y {package}");
     if !is_root() || on_path("apt-get").is_none() {
         return Err(format!(
-            "{QEMU} not found. Install it with:\n    sudo {INSTALL}\n(Debian/Ubuntu; elsewhere install your distribution's QEMU for x86_64)"
+            "{binary} not found. Install it with:\n    sudo {install}\n(Debian/Ubuntu; elsewhere install your distribution's QEMU for {arch:?})"
         ));
     }
-    eprintln!("unikernel-runner: {QEMU} not found; running `{INSTALL}`");
+    eprintln!("unikernel-runner: {binary} not found; running `{install}`");
     let apt = |args: &[&str]| {
         Command::new("apt-get")
             .args(["-o", "DPkg::Lock::Timeout=600", "-q"])
@@ -811,11 +876,10 @@ fn find_or_install() -> Result<PathBuf, String> {
             .is_ok_and(|s| s.success())
     };
     // A fresh machine may have no package lists yet.
-    let installed =
-        apt(&["install", "-y", "qemu-system-x86"]) || (apt(&["update"]) && apt(&["install", "-y", "qemu-system-x86"]));
-    match on_path(QEMU) {
+    let installed = apt(&["install", "-y", package]) || (apt(&["update"]) && apt(&["install", "-y", package]));
+    match on_path(binary) {
         Some(path) if installed => Ok(path),
-        _ => Err(format!("installing QEMU failed; install it with `{INSTALL}` and try again")),
+        _ => Err(format!("installing QEMU failed; install it with `{install}` and try again")),
     }
 }
 
@@ -839,9 +903,9 @@ pub fn shell_words(qemu: &Qemu) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        Backend, Devices, Forward, Machine, Protocol, Record, VIRTIO, VirtioType, caught_signal, data_file,
-        default_disk, drive, forward, forwards, guest_status, package_dir, qemu_signal, refused, refused_forward,
-        virtio,
+        Arch, Backend, Devices, Forward, Machine, Protocol, Record, Transport, VIRTIO, VirtioType, caught_signal,
+        data_file, default_disk, drive, forward, forwards, guest_status, package_dir, qemu_signal, refused,
+        refused_forward, virtio,
     };
     use std::os::unix::process::ExitStatusExt;
     use std::path::{Path, PathBuf};
@@ -897,7 +961,9 @@ mod tests {
         let records =
             [Record::virtio(virtio::ENTROPY, "virtio-rng"), Record::virtio(virtio::CONSOLE, "virtio-console")];
         let devices = Devices::of(&records).unwrap();
-        let models = |machine| devices.attached.iter().map(|t| t.model(machine)).collect::<Vec<_>>();
+        let models = |machine| {
+            devices.attached.iter().map(|t| t.model(Transport::of(machine, Arch::X86_64))).collect::<Vec<_>>()
+        };
         assert_eq!(models(Machine::Microvm), ["virtio-serial-device", "virtio-rng-device"]);
         assert_eq!(models(Machine::Q35), ["virtio-serial-pci", "virtio-rng-pci"]);
         assert_eq!(
@@ -955,10 +1021,16 @@ mod tests {
             Record::virtio(virtio::BLOCK, "c"),
         ];
         let devices = Devices::of(&records).unwrap();
-        let models = |machine| devices.attached.iter().map(|t| t.model(machine)).collect::<Vec<_>>();
-        assert_eq!(models(Machine::Microvm), ["virtio-net-device", "virtio-blk-device"]);
-        assert_eq!(models(Machine::Q35), ["virtio-net-pci", "virtio-blk-pci"]);
-        assert_eq!(models(Machine::Pc), ["virtio-net-pci", "virtio-blk-pci"]);
+        let models =
+            |machine, arch| devices.attached.iter().map(|t| t.model(Transport::of(machine, arch))).collect::<Vec<_>>();
+        assert_eq!(models(Machine::Microvm, Arch::X86_64), ["virtio-net-device", "virtio-blk-device"]);
+        assert_eq!(models(Machine::Q35, Arch::X86_64), ["virtio-net-pci", "virtio-blk-pci"]);
+        assert_eq!(models(Machine::Pc, Arch::X86_64), ["virtio-net-pci", "virtio-blk-pci"]);
+        assert_eq!(
+            models(Machine::Microvm, Arch::Aarch64),
+            ["virtio-net-device", "virtio-blk-device"],
+            "virt's mmio slots"
+        );
         assert_eq!(devices.attached.iter().map(|t| t.backend).collect::<Vec<_>>(), [Backend::Network, Backend::Disk]);
         assert!(devices.ignored.is_empty());
         assert_eq!(Devices::of(&[Record::component("a")]).unwrap().attached, Vec::<&VirtioType>::new());

@@ -4,7 +4,8 @@
 //! RAM, the guest itself checks room for its stack and heap and says what is
 //! missing.
 
-use crate::{image::Image, options::Options, qemu};
+use crate::image::{Arch, Image};
+use crate::{options::Options, qemu};
 
 const KIB: u64 = 1024;
 /// SeaBIOS keeps the top 128 KiB of RAM for itself, and its scratch
@@ -14,12 +15,23 @@ const KIB: u64 = 1024;
 /// option ROM more than 148 KiB (196 KiB was enough).
 const SEABIOS_RESERVE: u64 = 384 * KIB;
 
-/// On every machine the runner starts, RAM runs from 1 MiB, where PVH
-/// images load, to the end of `--memory` less what the firmware keeps.
+/// Where RAM starts: at 0 on x86 (PVH images load at 1 MiB), at 1 GiB on
+/// QEMU's aarch64 `virt`.
+fn ram_base(arch: Arch) -> u64 {
+    match arch {
+        Arch::X86_64 => 0,
+        Arch::Aarch64 => 1 << 30,
+    }
+}
+
+/// RAM runs from its base to the end of `--memory` less what the firmware
+/// keeps.
 pub fn check(opts: &Options, image: &Image) -> Result<(), String> {
-    let firmware = if qemu::seabios(opts.machine) { SEABIOS_RESERVE } else { 0 };
-    let memory = opts.memory_bytes();
-    if image.extent.end <= memory.saturating_sub(firmware) {
+    let firmware = if image.arch == Arch::X86_64 && qemu::seabios(opts.machine) { SEABIOS_RESERVE } else { 0 };
+    let base = ram_base(image.arch);
+    let (extent, memory) =
+        (image.extent.start.saturating_sub(base)..image.extent.end.saturating_sub(base), opts.memory_bytes());
+    if extent.end <= memory.saturating_sub(firmware) {
         return Ok(());
     }
     let name = opts.image.file_name().map_or_else(|| opts.image.display().to_string(), |n| n.to_string_lossy().into());
@@ -28,11 +40,11 @@ pub fn check(opts: &Options, image: &Image) -> Result<(), String> {
         kept => format!(", SeaBIOS needs the top {} KiB while booting", kept / KIB),
     };
     Err(format!(
-        "{name} needs at least {} KiB of RAM: its image loads at {}–{} KiB{firmware_note}, but --memory {} gives {} KiB; \
+        "{name} needs at least {} KiB of RAM: its image loads at {}–{} KiB into RAM{firmware_note}, but --memory {} gives {} KiB; \
          give it more with --memory (its stack and heap need room too)",
-        (image.extent.end + firmware).div_ceil(KIB),
-        image.extent.start / KIB,
-        image.extent.end.div_ceil(KIB),
+        (extent.end + firmware).div_ceil(KIB),
+        extent.start / KIB,
+        extent.end.div_ceil(KIB),
         opts.memory,
         memory / KIB,
     ))
