@@ -219,7 +219,10 @@ fn wall_clock_is_plausible() {
     assert!(text.ends_with('Z') && text.as_bytes()[10] == b'T', "{text}");
 }
 
-#[cfg(target_os = "none")]
+// x86_64 only: the PC's CMOS RTC is the device whose interrupt is driven;
+// on aarch64 the virtio devices' interrupts are exercised by the net and
+// storage tests.
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
 mod interrupts {
     use super::*;
     use core::sync::atomic::{AtomicU32, Ordering};

@@ -19,6 +19,8 @@ use std::process::{Command, ExitCode};
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
 const BARE: &str = "x86_64-unknown-none";
+/// The second bare-metal target, booted on QEMU's aarch64 `virt` (TCG).
+const AARCH64: &str = "aarch64-unknown-none";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
@@ -68,22 +70,25 @@ fn fuzz_args(args: &[String]) -> Result<(Option<&str>, u64), String> {
 
 /// rustup installs a missing toolchain with the targets its file lists, but
 /// not a target missing from an installed toolchain: a fresh machine that
-/// already has this Rust version needs `x86_64-unknown-none` added.
+/// already has this Rust version needs the bare-metal targets added.
 fn ensure_target() -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .current_dir(workspace())
         .output()
         .map_err(|e| format!("cannot run rustup: {e}"))?;
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|t| t.trim() == BARE) {
-        return Ok(());
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    for target in [BARE, AARCH64] {
+        if installed.lines().any(|t| t.trim() == target) {
+            continue;
+        }
+        eprintln!("xtask: adding the {target} target to this toolchain");
+        let status = Command::new("rustup").args(["target", "add", target]).current_dir(workspace()).status();
+        if !status.is_ok_and(|s| s.success()) {
+            return Err(format!("`rustup target add {target}` failed"));
+        }
     }
-    eprintln!("xtask: adding the {BARE} target to this toolchain");
-    let status = Command::new("rustup").args(["target", "add", BARE]).current_dir(workspace()).status();
-    match status {
-        Ok(s) if s.success() => Ok(()),
-        _ => Err(format!("`rustup target add {BARE}` failed")),
-    }
+    Ok(())
 }
 
 /// `cargo run ARGS`, exiting with its status (the unikernel's).
@@ -98,11 +103,15 @@ fn run(args: &[String]) -> Result<(), String> {
 fn test() -> Result<(), String> {
     tools::ensure()?;
     let accel = std::env::var("UNIKERNEL_ACCEL").unwrap_or_else(|_| "tcg".into());
-    let steps: [(&str, Vec<&str>); 2] = [
+    let steps: [(&str, Vec<&str>); 3] = [
         ("host tests", vec!["test", "--no-fail-fast", "--workspace", "--exclude", "floor", "--target", HOST]),
         // `--tests`: the facade's doc example is a host program (cargo would
         // build doctests for the bare-metal target too).
         ("in-guest tests in QEMU", vec!["test", "--no-fail-fast", "-p", "unikernel-rt", "--tests", "--target", BARE]),
+        (
+            "in-guest tests in QEMU, aarch64",
+            vec!["test", "--no-fail-fast", "-p", "unikernel-rt", "--tests", "--target", AARCH64],
+        ),
     ];
     let mut total = tally::Tally::default();
     let mut failed_steps = Vec::new();

@@ -16,6 +16,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("gdb", "gdb"),
     // Reads the guest's packet capture (targets/runner/tests/capture.rs).
     ("tcpdump", "tcpdump"),
+    // Boots the aarch64 images (targets/runner/tests/aarch64.rs).
+    ("qemu-system-aarch64", "qemu-system-arm"),
 ];
 
 fn found(program: &str) -> bool {

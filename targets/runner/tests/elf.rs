@@ -4,15 +4,22 @@
 
 mod common;
 
-use common::{BARE, examples};
+use common::{AARCH64, BARE, examples};
 use object::elf::{SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE};
 use object::{Object, ObjectSection, ObjectSymbol, SectionFlags};
 use unikernel_core::vmm::{self, Kind, virtio};
 use unikernel_testing::{records, symbols_of, virtio_devices};
 
 fn read(name: &str) -> Vec<u8> {
-    std::fs::read(examples(BARE).join(name)).expect("read image")
+    read_for(BARE, name)
 }
+
+fn read_for(target: &'static str, name: &str) -> Vec<u8> {
+    std::fs::read(examples(target).join(name)).expect("read image")
+}
+
+/// The bare-metal targets: what holds for images holds on both.
+const TARGETS: [&str; 2] = [BARE, AARCH64];
 
 /// The requesters of `image`'s records of `kind`.
 fn named(image: &str, kind: Kind) -> Vec<String> {
@@ -21,8 +28,14 @@ fn named(image: &str, kind: Kind) -> Vec<String> {
 
 #[test]
 fn unnamed_component_is_not_in_the_image() {
-    let hello = read("hello");
-    let random = read("random");
+    for target in TARGETS {
+        unnamed_component_is_not_in(target);
+    }
+}
+
+fn unnamed_component_is_not_in(target: &'static str) {
+    let hello = read_for(target, "hello");
+    let random = read_for(target, "random");
     // Both are built in one cargo invocation with `unikernel-entropy` as a
     // dependency of the package: only the macro's mention links it.
     assert_eq!(
@@ -39,10 +52,12 @@ fn unnamed_component_is_not_in_the_image() {
 fn networking_is_only_in_images_that_name_net() {
     // The stack, the driver, the virtio transport and smoltcp.
     let crates = ["unikernel_net", "unikernel_virtio_net", "unikernel_virtio", "virtio_drivers", "smoltcp"];
-    let (hello, http) = (read("hello"), read("http"));
-    for krate in crates {
-        assert_eq!(symbols_of(&hello, krate), Vec::<String>::new(), "hello must not contain {krate}");
-        assert!(!symbols_of(&http, krate).is_empty(), "http names net, so {krate} must be in it");
+    for target in TARGETS {
+        let (hello, http) = (read_for(target, "hello"), read_for(target, "http"));
+        for krate in crates {
+            assert_eq!(symbols_of(&hello, krate), Vec::<String>::new(), "{target}: hello must not contain {krate}");
+            assert!(!symbols_of(&http, krate).is_empty(), "{target}: http names net, so {krate} must be in it");
+        }
     }
 }
 
@@ -100,8 +115,8 @@ fn the_records_are_not_loaded_into_guest_memory() {
 
 #[test]
 fn sections_respect_write_xor_execute() {
-    for name in ["hello", "random"] {
-        let data = read(name);
+    for (target, name) in TARGETS.into_iter().flat_map(|t| [(t, "hello"), (t, "random")]) {
+        let data = read_for(target, name);
         let file = object::File::parse(&*data).expect("ELF");
         let symbol =
             |n: &str| file.symbols().find(|s| s.name() == Ok(n)).unwrap_or_else(|| panic!("{n} missing")).address();
@@ -155,6 +170,24 @@ fn the_clock_and_interrupt_gates_are_only_in_images_that_use_them() {
     for needed in ["5clock", "4apic", "3pit", "__unikernel_irq_stubs"] {
         assert!(timers.iter().any(|s| s.contains(needed)), "timers lacks {needed}: {timers:?}");
     }
+}
+
+#[test]
+fn the_gic_and_timer_are_only_in_aarch64_images_that_use_them() {
+    let gic_or_clock = |image: &str| -> Vec<String> {
+        let data = read_for(AARCH64, image);
+        let ours = symbols_of(&data, "unikernel_aarch64")
+            .into_iter()
+            .filter(|s| s.contains("17unikernel_aarch645clock") || s.contains("17unikernel_aarch643gic"));
+        ours.chain(symbols_of(&data, "arm_gic")).collect()
+    };
+    assert_eq!(gic_or_clock("hello"), Vec::<String>::new(), "hello links timer or interrupt code");
+    let timers = gic_or_clock("timers");
+    for needed in ["5clock", "3gic", "arm_gic"] {
+        assert!(timers.iter().any(|s| s.contains(needed)), "timers lacks {needed}: {timers:?}");
+    }
+    // aarch64 reports its status on the console: no exit-device record.
+    assert_eq!(records(&read_for(AARCH64, "hello")), []);
 }
 
 #[test]

@@ -11,6 +11,8 @@ use unikernel_core::vmm::{self, Kind, Record};
 
 /// The bare-metal target.
 pub const BARE: &str = "x86_64-unknown-none";
+/// The aarch64 bare-metal target (QEMU's `virt`, under TCG here).
+pub const AARCH64: &str = "aarch64-unknown-none";
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

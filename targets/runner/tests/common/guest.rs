@@ -41,8 +41,13 @@ impl Guest {
     /// Boots example `name` with the runner; `wrap` prefixes the command
     /// (e.g. `ip netns exec NS`).
     pub fn start(wrap: &[&str], name: &str, args: &[&str]) -> Self {
+        Self::start_on(BARE, wrap, name, args)
+    }
+
+    /// [`Guest::start`] for the image built for `target`.
+    pub fn start_on(target: &'static str, wrap: &[&str], name: &str, args: &[&str]) -> Self {
         let runner = env!("CARGO_BIN_EXE_unikernel-runner");
-        let image = examples(BARE).join(name);
+        let image = examples(target).join(name);
         let mut words: Vec<String> = wrap.iter().map(|s| s.to_string()).collect();
         words.push(runner.into());
         words.push(image.display().to_string());

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-pub use unikernel_testing::{BARE, workspace};
+pub use unikernel_testing::{AARCH64, BARE, workspace};
 
 pub const HOST: &str = "x86_64-unknown-linux-gnu";
 
@@ -23,9 +23,8 @@ fn cargo(args: &[&str]) {
 
 /// Builds every example of the facade for `target` (debug), once per process.
 pub fn examples(target: &'static str) -> PathBuf {
-    static BARE_BUILT: OnceLock<()> = OnceLock::new();
-    static HOST_BUILT: OnceLock<()> = OnceLock::new();
-    let once = if target == BARE { &BARE_BUILT } else { &HOST_BUILT };
+    static BUILT: [OnceLock<()>; 3] = [const { OnceLock::new() }; 3];
+    let once = &BUILT[[BARE, AARCH64, HOST].iter().position(|&t| t == target).expect("a known target")];
     once.get_or_init(|| cargo(&["build", "--quiet", "-p", "unikernel-rt", "--examples", "--target", target]));
     target_dir().join(target).join("debug/examples")
 }
