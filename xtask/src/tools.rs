@@ -16,6 +16,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("gdb", "gdb"),
     // Reads the guest's packet capture (targets/runner/tests/capture.rs).
     ("tcpdump", "tcpdump"),
+    // Read, copy and unpack the --oci-layout output (targets/runner/tests/oci.rs).
+    ("skopeo", "skopeo"),
+    ("umoci", "umoci"),
 ];
 
 fn found(program: &str) -> bool {

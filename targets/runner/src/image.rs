@@ -27,7 +27,12 @@ pub struct Image {
 impl Image {
     pub fn read(path: &Path) -> Result<Self, String> {
         let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file = object::File::parse(&*data).map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
+        Self::parse(path, &data)
+    }
+
+    /// The image in `data`, read from `path` (named in errors).
+    pub fn parse(path: &Path, data: &[u8]) -> Result<Self, String> {
+        let file = object::File::parse(data).map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
         if !has_pvh_note(&file) {
             return Err(format!(
                 "{} has no PVH entry note: build it for x86_64-unknown-none with `-C link-arg=-Tunikernel.ld` (see the README)",
