@@ -92,10 +92,12 @@ pub fn write(kernel: &[u8], image: &Image, kernel_args: &[String], dir: &Path, t
     Ok(blobs.manifest.digest())
 }
 
-/// urunc attaches a `mewz` guest's network and nothing else (no disk,
-/// entropy or console device): an image that requires one would fail there.
+/// urunc attaches one network device to a `mewz` guest and nothing else (no
+/// disk, entropy or console device): an image that requires more would fail there.
 fn refuse_unattached_devices(image: &Image) -> Result<(), String> {
-    let unmet = image.records.iter().find(|r| r.kind == Kind::Virtio && r.is_required() && r.device != virtio::NET);
+    let attached = |device: u16, index: u16| (device, index) == (virtio::NET, 0);
+    let unmet =
+        image.records.iter().find(|r| r.kind == Kind::Virtio && r.is_required() && !attached(r.device, r.index));
     match unmet {
         Some(record) => Err(format!(
             "`{}` requires a virtio device of type {} (instance {}), which urunc does not attach: \
@@ -282,7 +284,10 @@ mod tests {
         assert!(write(b"k", &image, &[], &dir, "t").is_ok(), "network, and optional entropy");
         let err = write(b"k", &image, &["log=debug".into()], &dir, "t").unwrap_err();
         assert!(err.contains("log=debug") && err.contains("#[unikernel"), "{err}");
-        image.records.push(Record::virtio(virtio::BLOCK, "store").required());
+        image.records.push(Record::virtio(virtio::NET, "app").instance(1).required());
+        let err = write(b"k", &image, &[], &dir, "t").unwrap_err();
+        assert!(err.contains("`app` requires a virtio device of type 1 (instance 1)"), "{err}");
+        image.records[2] = Record::virtio(virtio::BLOCK, "store").required();
         let err = write(b"k", &image, &[], &dir, "t").unwrap_err();
         assert!(err.contains("`store` requires a virtio device of type 2"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
