@@ -1,7 +1,8 @@
 //! How the interface gets its IPv4 address: from the macro's options,
 //! overridden by the kernel command line (`ip=dhcp` or
-//! `ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3`), and the TCP socket
-//! budget (`max_connections=N`).
+//! `ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3`; `gateway=` is read when
+//! `gw=` is absent, as urunc writes it for its `mewz` unikernel type), and
+//! the TCP socket budget (`max_connections=N`).
 
 use core::net::Ipv4Addr;
 use unikernel_core::{Error, cmdline};
@@ -73,7 +74,11 @@ pub fn effective_in<'a>(built_in: Config, value: impl Fn(&str) -> Option<&'a str
                     "`ip={ip}` on the command line: expected `dhcp` or an address like 10.0.2.15/24"
                 ))
             })?;
-            Config::Static(Static { address: address_, prefix_len, gateway: address("gw")?, dns: address("dns")? })
+            let gateway = match address("gw")? {
+                Some(gw) => Some(gw),
+                None => address("gateway")?,
+            };
+            Config::Static(Static { address: address_, prefix_len, gateway, dns: address("dns")? })
         }
     })
 }
@@ -88,4 +93,33 @@ pub fn max_connections(value: Option<&str>) -> Result<Option<usize>, Error> {
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn effective_for(cmdline: &str) -> Result<Config, Error> {
+        let value = |key: &str| {
+            cmdline.split_ascii_whitespace().filter_map(|w| w.strip_prefix(key)?.strip_prefix('=')).next_back()
+        };
+        effective_in(Config::Dhcp, value)
+    }
+
+    fn gateway(cmdline: &str) -> Option<Ipv4Addr> {
+        match effective_for(cmdline) {
+            Ok(Config::Static(s)) => s.gateway,
+            other => panic!("{cmdline:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_gateway_is_gw_else_urunc_s_gateway_word() {
+        assert_eq!(gateway("ip=10.0.0.5/24 gw=10.0.0.1"), Some([10, 0, 0, 1].into()));
+        // What urunc appends for its `mewz` type (an OCI image from `--oci-layout`).
+        assert_eq!(gateway("ip=10.244.1.7/24 gateway=10.244.1.1 "), Some([10, 244, 1, 1].into()));
+        assert_eq!(gateway("ip=10.0.0.5/24 gateway=10.0.0.9 gw=10.0.0.1"), Some([10, 0, 0, 1].into()));
+        assert_eq!(gateway("ip=10.0.0.5/24"), None);
+        assert!(effective_for("ip=10.0.0.5/24 gateway=router").is_err());
+    }
 }

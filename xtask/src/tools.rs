@@ -18,6 +18,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("tcpdump", "tcpdump"),
     // Boots the aarch64 images (targets/runner/tests/aarch64.rs).
     ("qemu-system-aarch64", "qemu-system-arm"),
+    // Read, copy and unpack the --oci-layout output (targets/runner/tests/oci.rs).
+    ("skopeo", "skopeo"),
+    ("umoci", "umoci"),
 ];
 
 fn found(program: &str) -> bool {

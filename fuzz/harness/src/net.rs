@@ -37,7 +37,8 @@ pub fn config(data: &[u8]) {
         (Some("dhcp"), result) => assert_eq!(result.ok(), Some(Config::Dhcp)),
         (Some(ip), Ok(Config::Static(s))) => {
             assert_eq!(parse_cidr(ip), Some((s.address, s.prefix_len)));
-            assert_eq!(s.gateway.map(|g| g.to_string()).as_deref(), value(&cmdline, "gw"));
+            let gateway = value(&cmdline, "gw").or_else(|| value(&cmdline, "gateway"));
+            assert_eq!(s.gateway.map(|g| g.to_string()).as_deref(), gateway);
             assert_eq!(s.dns.map(|d| d.to_string()).as_deref(), value(&cmdline, "dns"));
         }
         (Some(_), Ok(Config::Dhcp)) => panic!("only `ip=dhcp` asks for DHCP: {cmdline:?}"),

@@ -37,7 +37,12 @@ pub struct Image {
 impl Image {
     pub fn read(path: &Path) -> Result<Self, String> {
         let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file = object::File::parse(&*data).map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
+        Self::parse(path, &data)
+    }
+
+    /// The image in `data`, read from `path` (named in errors).
+    pub fn parse(path: &Path, data: &[u8]) -> Result<Self, String> {
+        let file = object::File::parse(data).map_err(|e| format!("{} is not an ELF file: {e}", path.display()))?;
         let arch = match file.architecture() {
             object::Architecture::X86_64 => Arch::X86_64,
             object::Architecture::Aarch64 => Arch::Aarch64,

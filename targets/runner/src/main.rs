@@ -6,6 +6,7 @@
 mod channel;
 mod console;
 mod image;
+mod oci;
 mod options;
 mod profile;
 mod qemu;
@@ -48,6 +49,15 @@ fn main() -> ExitCode {
 }
 
 fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
+    if let Some(dir) = &opts.oci_layout {
+        // Read once: the bytes packaged are the bytes checked.
+        let kernel = std::fs::read(&opts.image).map_err(|e| format!("cannot read {}: {e}", opts.image.display()))?;
+        let image = image::Image::parse(&opts.image, &kernel)?;
+        let tag = opts.oci_tag.as_deref().unwrap_or(oci::DEFAULT_TAG);
+        let digest = oci::write(&kernel, &image, &opts.kernel_args, dir, tag)?;
+        println!("oci:{}:{tag} {digest}", dir.display());
+        return Ok(0);
+    }
     let image = image::Image::read(&opts.image)?;
     let accel = qemu::choose_accel(opts.accel, image.arch)?;
     if opts.print_firecracker_config {

@@ -61,6 +61,10 @@ for images that ask for a disk (a virtio-blk device is added):
   --print-firecracker-config
                            print the image as a Firecracker VM (`firecracker --config-file`): its
                            devices from the image, --tap for the network, --disk, --memory
+  --oci-layout DIR         write the image as an OCI image layout in DIR for containerd + urunc
+                           (Kubernetes `runtimeClassName: urunc`), instead of running it; takes no
+                           kernel arguments (urunc passes the guest only its address)
+  --oci-tag NAME           the tag in the layout (default latest), with --oci-layout
   -h, --help               this text
 
 exit status: the guest's (0 success, 1 error or failed test, 101 panic, 102 CPU exception);
@@ -156,6 +160,9 @@ pub struct Options {
     pub pcap: Option<PathBuf>,
     /// Where the trace goes, for images built with tracing.
     pub trace: Option<PathBuf>,
+    /// The OCI image layout to write the image into instead of running it.
+    pub oci_layout: Option<PathBuf>,
+    pub oci_tag: Option<String>,
 }
 
 pub enum Parsed {
@@ -264,6 +271,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
         pcap: env("UNIKERNEL_PCAP").map(PathBuf::from),
         trace: env("UNIKERNEL_TRACE").map(PathBuf::from),
+        oci_layout: None,
+        oci_tag: None,
     };
     let mut image = None;
     let mut args = args.into_iter().peekable();
@@ -295,12 +304,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--disk-size" => opts.disk_size = disk_size(&value("--disk-size")?)?,
             "--pcap" => opts.pcap = Some(PathBuf::from(value("--pcap")?)),
             "--trace" => opts.trace = Some(PathBuf::from(value("--trace")?)),
+            "--oci-layout" => opts.oci_layout = Some(PathBuf::from(value("--oci-layout")?)),
+            "--oci-tag" => opts.oci_tag = Some(crate::oci::tag(&value("--oci-tag")?)?),
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),
             _ => opts.kernel_args.push(arg),
         }
     }
     opts.image = image.ok_or("missing IMAGE")?;
+    if opts.oci_tag.is_some() && opts.oci_layout.is_none() {
+        return Err("--oci-tag names the image in an --oci-layout DIR: give that too".into());
+    }
     if opts.metrics {
         // Last: the runtime reads the last `metrics=` word.
         opts.kernel_args.push(METRICS_AT_EXIT.into());
@@ -396,6 +410,15 @@ mod tests {
             o.forwards,
             [Forward { protocol: Udp, host: 5555, guest: 7 }, Forward { protocol: Tcp, host: 2222, guest: 22 }]
         );
+    }
+
+    #[test]
+    fn an_oci_tag_needs_a_layout_and_is_a_tag() {
+        let o = run(&["img", "--oci-layout", "out", "--oci-tag", "v1"]);
+        assert_eq!((o.oci_layout, o.oci_tag), (Some(PathBuf::from("out")), Some("v1".into())));
+        let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
+        assert!(err(&["img", "--oci-tag", "v1"]).contains("--oci-layout"));
+        assert!(err(&["img", "--oci-layout", "out", "--oci-tag", "a:b"]).contains("invalid tag"));
     }
 
     #[test]
