@@ -16,6 +16,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("gdb", "gdb"),
     // Reads the guest's packet capture (targets/runner/tests/capture.rs).
     ("tcpdump", "tcpdump"),
+    // Defines and starts the runner's libvirt domain (targets/runner/tests/libvirt.rs).
+    ("virsh", "libvirt-clients"),
+    ("libvirtd", "libvirt-daemon-system"),
 ];
 
 fn found(program: &str) -> bool {
