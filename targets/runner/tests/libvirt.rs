@@ -52,7 +52,8 @@ fn ensure_daemon() {
     }
 }
 
-/// A defined domain and its files; destroyed, undefined and removed on drop.
+/// A defined domain and its files and directories; destroyed, undefined
+/// and removed on drop.
 struct Domain {
     name: String,
     files: Vec<PathBuf>,
@@ -63,7 +64,7 @@ impl Drop for Domain {
         let _ = virsh(&["destroy", &self.name]);
         let _ = virsh(&["undefine", &self.name]);
         for file in &self.files {
-            let _ = std::fs::remove_file(file);
+            let _ = if file.is_dir() { std::fs::remove_dir_all(file) } else { std::fs::remove_file(file) };
         }
     }
 }
@@ -87,7 +88,7 @@ fn console_log(xml: &str) -> PathBuf {
     PathBuf::from(log.attribute("file").unwrap())
 }
 
-/// Waits until `log` shows `needle`; returns the log.
+/// Waits until `log` shows `needle`, while the domain runs; returns the log.
 fn wait_for(log: &Path, needle: &str, domain: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -95,38 +96,71 @@ fn wait_for(log: &Path, needle: &str, domain: &str) -> String {
         if console.contains(needle) {
             return console;
         }
-        if Instant::now() > deadline {
+        let state = virsh(&["domstate", domain]);
+        let running = String::from_utf8_lossy(&state.stdout).trim() == "running";
+        if !running || Instant::now() > deadline {
             let qemu = std::fs::read_to_string(format!("/var/log/libvirt/qemu/{domain}.log")).unwrap_or_default();
-            panic!("no {needle:?} on the console:\n{console}\n--- libvirt's QEMU log\n{qemu}");
+            panic!("no {needle:?} on the console ({}):\n{console}\n--- libvirt's QEMU log\n{qemu}", text(&state));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Defines and starts example `example` from the runner's XML as domain
+/// `name`; returns the domain (undone on drop) and its console log.
+fn start(example: &str, name: &str, args: &[&str]) -> (Domain, PathBuf) {
+    ensure_daemon();
+    let xml = domain_xml(example, &[&["--libvirt-name", name][..], args].concat());
+    let log = console_log(&xml);
+    let file = std::env::temp_dir().join(format!("unikernel-libvirt-{}-{example}.xml", std::process::id()));
+    std::fs::write(&file, &xml).unwrap();
+    let domain = Domain { name: name.into(), files: vec![file.clone(), log.clone()] };
+    let defined = virsh(&["define", &file.display().to_string()]);
+    assert!(defined.status.success(), "{}\n{xml}", text(&defined));
+    let started = virsh(&["start", name]);
+    assert!(started.status.success(), "{}\n{xml}", text(&started));
+    (domain, log)
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = run("curl", &[&["-s", "--max-time", "60"][..], args].concat());
+    assert!(out.status.success(), "curl {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn libvirt_starts_http_from_the_runners_xml_and_it_answers() {
-    ensure_daemon();
     let port = free_port();
     let name = format!("unikernel-test-http-{}-{port}", std::process::id());
-    let xml = domain_xml("http", &["--libvirt-name", &name, "--forward", &format!("tcp:{port}:80")]);
-    let log = console_log(&xml);
-    let file = std::env::temp_dir().join(format!("{name}.xml"));
-    std::fs::write(&file, &xml).unwrap();
-    let domain = Domain { name: name.clone(), files: vec![file.clone(), log.clone()] };
-
-    let defined = virsh(&["define", &file.display().to_string()]);
-    assert!(defined.status.success(), "{}\n{xml}", text(&defined));
-    let started = virsh(&["start", &name]);
-    assert!(started.status.success(), "{}\n{xml}", text(&started));
+    let (domain, log) = start("http", &name, &["--forward", &format!("tcp:{port}:80")]);
     let console = wait_for(&log, "http: serving on", &name);
     assert!(console.contains("net: listening on TCP port 80"), "{console}");
-
-    let page = run("curl", &["-s", "--max-time", "60", &format!("http://127.0.0.1:{port}/")]);
-    assert!(String::from_utf8_lossy(&page.stdout).contains("Hello from a unikernel"), "{}", text(&page));
+    assert!(curl(&[&format!("http://127.0.0.1:{port}/")]).contains("Hello from a unikernel"));
     let state = virsh(&["domstate", &name]);
     assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "running", "{}", text(&state));
 
+    let xml = domain.files[0].clone();
     drop(domain);
     assert!(!virsh(&["dominfo", &name]).status.success(), "{name} is gone from libvirt");
-    assert!(!log.exists() && !file.exists());
+    assert!(!log.exists() && !xml.exists());
+}
+
+/// q35's PCI devices on bus 0 (where the guest looks), and a disk path and
+/// a domain name that need escaping, through libvirt's own parser.
+#[test]
+fn kv_on_q35_keeps_a_value_on_a_disk_whose_path_needs_escaping() {
+    let port = free_port();
+    let name = format!("unikernel-test-kv's-&-<{}-{port}>", std::process::id());
+    let dir = std::env::temp_dir().join(format!("unikernel-libvirt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let disk = dir.join(r#"it's "a" <disk> & more.img"#);
+    let disk_arg = disk.display().to_string();
+    let forward = format!("tcp:{port}:80");
+    let args = ["--machine", "q35", "--forward", &forward, "--disk", &disk_arg, "--disk-size", "1M"];
+    let (mut domain, log) = start("kv", &name, &args);
+    domain.files.push(dir);
+    wait_for(&log, "kv: serving on", &name);
+    let url = format!("http://127.0.0.1:{port}/kv/libvirt");
+    curl(&["-X", "PUT", "--data-binary", "defined & started", &url]);
+    assert_eq!(curl(&[&url]), "defined & started");
 }
