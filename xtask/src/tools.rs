@@ -21,6 +21,9 @@ const TOOLS: &[(&str, &str)] = &[
     // Read, copy and unpack the --oci-layout output (targets/runner/tests/oci.rs).
     ("skopeo", "skopeo"),
     ("umoci", "umoci"),
+    // Defines and starts the runner's libvirt domain (targets/runner/tests/libvirt.rs).
+    ("virsh", "libvirt-clients"),
+    ("libvirtd", "libvirt-daemon-system"),
 ];
 
 fn found(program: &str) -> bool {

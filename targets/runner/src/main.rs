@@ -64,6 +64,10 @@ fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
         println!("{}", qemu::firecracker_config(opts, &image)?);
         return Ok(0);
     }
+    if opts.print_libvirt_xml {
+        println!("{}", qemu::libvirt_domain(opts, &image, accel)?);
+        return Ok(0);
+    }
     if opts.print_command {
         println!("{}", qemu::shell_words(&qemu::command(opts, &image, accel)?));
         return Ok(0);

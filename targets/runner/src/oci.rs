@@ -75,7 +75,9 @@ pub fn write(kernel: &[u8], image: &Image, kernel_args: &[String], dir: &Path, t
         ));
     }
     if image.arch != Arch::X86_64 {
-        return Err("urunc boots `mewz` guests on QEMU's x86 `pc` machine: build the image for x86_64-unknown-none".into());
+        return Err(
+            "urunc boots `mewz` guests on QEMU's x86 `pc` machine: build the image for x86_64-unknown-none".into()
+        );
     }
     refuse_unattached_devices(image)?;
     let blobs = Blobs::of(kernel)?;

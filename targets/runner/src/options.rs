@@ -65,6 +65,11 @@ for images that ask for a disk (a virtio-blk device is added):
                            (Kubernetes `runtimeClassName: urunc`), instead of running it; takes no
                            kernel arguments (urunc passes the guest only its address)
   --oci-tag NAME           the tag in the layout (default latest), with --oci-layout
+  --print-libvirt-xml      print the image as a libvirt domain (`virsh define`): direct kernel boot, its
+                           devices from the image, --machine (not firecracker), --accel, --memory,
+                           --forward or --tap, --disk; the serial console is `virsh console NAME`,
+                           also logged to .unikernel/NAME.console.log
+  --libvirt-name NAME      the domain's name (default: the image's file name)
   -h, --help               this text
 
 exit status: the guest's (0 success, 1 error or failed test, 101 panic, 102 CPU exception);
@@ -142,6 +147,9 @@ pub struct Options {
     pub print_command: bool,
     /// Print the image as a Firecracker VM config instead of running it.
     pub print_firecracker_config: bool,
+    /// Print the image as a libvirt domain instead of running it, and its name.
+    pub print_libvirt_xml: bool,
+    pub libvirt_name: Option<String>,
     pub kernel_args: Vec<String>,
     /// The port of QEMU's gdb server, which holds the guest until gdb
     /// attaches and continues it.
@@ -257,6 +265,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             .unwrap_or_default(),
         print_command: false,
         print_firecracker_config: false,
+        print_libvirt_xml: false,
+        libvirt_name: None,
         kernel_args: Vec::new(),
         gdb: None,
         profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
@@ -287,6 +297,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--qemu-arg" => opts.qemu_args.push(value("--qemu-arg")?),
             "--print-command" => opts.print_command = true,
             "--print-firecracker-config" => opts.print_firecracker_config = true,
+            "--print-libvirt-xml" => opts.print_libvirt_xml = true,
+            "--libvirt-name" => opts.libvirt_name = Some(value("--libvirt-name")?),
             // The port is optional: a number after `--gdb` is one.
             "--gdb" => {
                 let port = args.peek().and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0);

@@ -1,9 +1,11 @@
 //! Finding (or installing) QEMU, building its command line, running it.
 
 mod firecracker;
+mod libvirt;
 mod monitor;
 
 pub use firecracker::config as firecracker_config;
+pub use libvirt::domain as libvirt_domain;
 
 use crate::channel::{Router, Sinks};
 use crate::image::{Arch, Image};
@@ -50,6 +52,13 @@ const TIMED_OUT: u8 = 124;
 /// The runner's data directory, next to the package's `Cargo.toml`: outside
 /// `target/`, so `cargo clean` leaves the disk image alone.
 const DATA_DIR: &str = ".unikernel";
+/// microvm's options. It leaves the RTC out under KVM unless asked; it is
+/// the guest's wall clock. Without the second I/O APIC, virtio-mmio
+/// devices interrupt on the first one, which the guest drives.
+const MICROVM_OPTIONS: &str = "rtc=on,ioapic2=off";
+/// Modern (virtio 1.x) virtio-mmio devices rather than QEMU's legacy
+/// default, as Firecracker.
+const MODERN_MMIO: &str = "virtio-mmio.force-legacy=false";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chosen {
@@ -170,32 +179,28 @@ pub fn machine_name(opts: &Options, image: &Image) -> &'static str {
 }
 
 /// QEMU's machine for the image.
-fn machine(opts: &Options, image: &Image) -> Result<&'static str, String> {
+fn machine(opts: &Options, image: &Image) -> Result<String, String> {
     Ok(match (image.arch, opts.machine) {
-        (Arch::Aarch64, Machine::Microvm) => AARCH64_MACHINE,
+        (Arch::Aarch64, Machine::Microvm) => AARCH64_MACHINE.into(),
         (Arch::Aarch64, other) => {
             return Err(format!(
                 "--machine {}: an x86 machine; aarch64 images boot on QEMU's virt (leave --machine out)",
                 other.name()
             ));
         }
-        // microvm leaves the RTC out under KVM unless asked; it is the
-        // guest's wall clock. Without the second I/O APIC, virtio-mmio
-        // devices interrupt on the first one, which the guest drives.
-        (Arch::X86_64, Machine::Microvm) => "microvm,rtc=on,ioapic2=off",
+        (Arch::X86_64, Machine::Microvm) => format!("microvm,{MICROVM_OPTIONS}"),
         // As Firecracker builds a VM: without ACPI, QEMU announces the
         // virtio-mmio devices on the kernel command line, with interrupts
         // from line 5 as Firecracker's, and nothing else says where they are.
-        (Arch::X86_64, Machine::Firecracker) => "microvm,rtc=on,ioapic2=off,acpi=off,auto-kernel-cmdline=on",
-        (Arch::X86_64, Machine::Q35) => "q35",
-        (Arch::X86_64, Machine::Pc) => "pc",
+        (Arch::X86_64, Machine::Firecracker) => format!("microvm,{MICROVM_OPTIONS},acpi=off,auto-kernel-cmdline=on"),
+        (Arch::X86_64, Machine::Q35 | Machine::Pc) => opts.machine.name().to_string(),
     })
 }
 
 pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, String> {
     let machine = machine(opts, image)?;
     let mut cmd = Command::new(find_or_install(image.arch)?);
-    cmd.args(["-M", machine, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+    cmd.args(["-M", &machine, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
     if image.arch == Arch::X86_64 && !opts.machine.is_microvm() && !seabios(opts.machine) {
         cmd.args(["-bios", QBOOT]);
     }
@@ -226,8 +231,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     }
     let transport = Transport::of(opts.machine, image.arch);
     if transport == Transport::Mmio && !devices.attached.is_empty() {
-        // Modern (virtio 1.x) rather than QEMU's legacy default, as Firecracker.
-        cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
+        cmd.args(["-global", MODERN_MMIO]);
     }
     let mut forwarding = None;
     let mut channel = None;
@@ -565,10 +569,7 @@ fn forwards(opts: &Options, records: &[Record]) -> Vec<Forward> {
 fn network(cmd: &mut Command, opts: &Options, forwards: Vec<Forward>) -> Result<Option<Forwarding>, String> {
     let (netdev, forwarding) = match &opts.tap {
         Some(tap) => (format!("tap,id=net0,ifname={tap},script=no,downscript=no"), None),
-        None if opts.print_command => {
-            let rules = forwards.iter().map(|f| format!(",hostfwd={}", rule(f)));
-            (rules.fold("user,id=net0".to_string(), |spec, rule| spec + &rule), None)
-        }
+        None if opts.print_command => (user_netdev(&forwards), None),
         None => {
             let monitor = Monitor::attach(cmd).map_err(|e| format!("cannot make QEMU's monitor socket: {e}"))?;
             ("user,id=net0".to_string(), Some(Forwarding::new(forwards, monitor)))
@@ -576,6 +577,11 @@ fn network(cmd: &mut Command, opts: &Options, forwards: Vec<Forward>) -> Result<
     };
     cmd.args(["-netdev", &netdev]);
     Ok(forwarding)
+}
+
+/// User networking with `forwards` open from QEMU's start.
+fn user_netdev(forwards: &[Forward]) -> String {
+    forwards.iter().fold("user,id=net0".to_string(), |spec, f| format!("{spec},hostfwd={}", rule(f)))
 }
 
 /// QEMU's rule for `forward`, e.g. `tcp:127.0.0.1:8080-:80`.
