@@ -41,7 +41,7 @@ for images that ask for a network device (a virtio-net device is added):
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
   --on-demand              listen on the TCP forwards' host ports with no guest running; the first
                            connection boots the guest and is served once it listens (held meanwhile).
-                           The runner keeps running across guest lifetimes until stopped
+                           The runner keeps running across guest lifetimes until a stop signal (128+N)
   --idle-exit SECONDS      with --on-demand: stop the guest after SECONDS without any connection; the
                            next connection boots it again (default: the guest keeps running)
   --boot-deadline SECONDS  with --on-demand: close the held connections of a guest that does not listen

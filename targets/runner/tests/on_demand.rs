@@ -175,3 +175,22 @@ fn acknowledged_kv_writes_survive_idle_stops_and_a_sigterm() {
     drop(guest);
     let _ = std::fs::remove_file(disk);
 }
+
+#[test]
+fn what_on_demand_cannot_serve_is_refused_before_it_listens() {
+    let refused = |image: &str, args: &[&str], why: &str| {
+        let mut words = vec!["--on-demand"];
+        words.extend(args);
+        let run = common::boot_example(image, &words);
+        assert_eq!(run.status, 2, "{image} {args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(why), "{image} {args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains(LISTENING), "{}", run.stderr);
+    };
+    refused("hello", &[], "has no network device to wake it");
+    refused("echo", &["--forward", "udp:7007:7"], "--on-demand forwards TCP only: drop udp:7007:7");
+    refused("http", &["--tap", "tap0"], "not --tap yet");
+    refused("http", &["--gdb"], "drop --gdb and --profile");
+    let port = free_port();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    refused("http", &["--forward", &format!("{port}:80")], &format!("cannot listen on 127.0.0.1:{port}"));
+}
