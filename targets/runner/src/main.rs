@@ -7,6 +7,7 @@ mod channel;
 mod console;
 mod image;
 mod oci;
+mod on_demand;
 mod options;
 mod profile;
 mod qemu;
@@ -73,6 +74,9 @@ fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
         return Ok(0);
     }
     ram::check(opts, &image)?;
+    if let Some(settings) = &opts.on_demand {
+        return on_demand::serve(opts, settings, &image, accel, stops);
+    }
     match boot(opts, &image, accel, stops)? {
         qemu::Outcome::Exit(status) => Ok(status),
         // KVM is opportunistic: when it fails before the guest ran, use TCG.
@@ -89,12 +93,8 @@ fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
     }
 }
 
-fn boot(
-    opts: &options::Options,
-    image: &image::Image,
-    accel: qemu::Chosen,
-    stops: &signals::Stops,
-) -> Result<qemu::Outcome, String> {
+/// The line that starts each guest.
+fn banner(opts: &options::Options, image: &image::Image, accel: qemu::Chosen) {
     eprintln!(
         "unikernel-runner: booting {} on -M {} with {} ({}), {} RAM; components: {}",
         opts.image.display(),
@@ -107,6 +107,15 @@ fn boot(
             names => names.join(", "),
         }
     );
+}
+
+fn boot(
+    opts: &options::Options,
+    image: &image::Image,
+    accel: qemu::Chosen,
+    stops: &signals::Stops,
+) -> Result<qemu::Outcome, String> {
+    banner(opts, image, accel);
     let mut command = qemu::command(opts, image, accel)?;
     let profiler = match opts.profile {
         Some(_) => Some(

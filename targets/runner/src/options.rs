@@ -39,6 +39,13 @@ for images that ask for a network device (a virtio-net device is added):
                            The host port opens when the guest starts listening on GUEST (until then
                            it refuses connections), and the runner prints where to connect
   --tap IFNAME             attach to the existing tap device IFNAME instead of user networking [UNIKERNEL_TAP]
+  --on-demand              listen on the TCP forwards' host ports with no guest running; the first
+                           connection boots the guest and is served once it listens (held meanwhile).
+                           The runner keeps running across guest lifetimes until a stop signal (128+N)
+  --idle-exit SECONDS      with --on-demand: stop the guest after SECONDS without any connection; the
+                           next connection boots it again (default: the guest keeps running)
+  --boot-deadline SECONDS  with --on-demand: close the held connections of a guest that does not listen
+                           within SECONDS of its start, and stop it (default 30)
 
 for images that capture packets (`unikernel_net::pcap` in #[unikernel(...)]):
   --pcap FILE              write the frames the guest sends and receives to FILE (pcap, for tcpdump -r
@@ -136,7 +143,7 @@ fn disk(value: String) -> Disk {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub image: PathBuf,
     pub accel: Accel,
@@ -162,6 +169,8 @@ pub struct Options {
     /// The user's forwards; empty: the image's (`qemu::forwards`).
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
+    /// `--on-demand`: boot on the first connection (`crate::on_demand`).
+    pub on_demand: Option<crate::on_demand::Settings>,
     pub disk: Option<Disk>,
     pub disk_size: u64,
     /// Where the packet capture goes, for images that capture.
@@ -238,6 +247,14 @@ fn forward(value: &str) -> Result<Forward, String> {
     Forward::parse(value).map_err(|e| e.to_string())
 }
 
+/// A positive number of seconds, for `flag`.
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("{flag}: invalid `{value}`: expected a positive number of seconds")),
+    }
+}
+
 fn hz(value: &str) -> Result<u32, String> {
     match value.parse::<u32>() {
         Ok(n) if (1..=10_000).contains(&n) => Ok(n),
@@ -277,6 +294,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             None => Vec::new(),
         },
         tap: env("UNIKERNEL_TAP"),
+        on_demand: None,
         disk: env("UNIKERNEL_DISK").map(disk),
         disk_size: env("UNIKERNEL_DISK_SIZE").as_deref().map_or(Ok(64 << 20), disk_size)?,
         pcap: env("UNIKERNEL_PCAP").map(PathBuf::from),
@@ -285,6 +303,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         oci_tag: None,
     };
     let mut image = None;
+    let (mut on_demand, mut idle_exit, mut boot_deadline) = (false, None, None);
     let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -312,6 +331,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--metrics" => opts.metrics = true,
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
+            "--on-demand" => on_demand = true,
+            "--idle-exit" => idle_exit = Some(seconds("--idle-exit", &value("--idle-exit")?)?),
+            "--boot-deadline" => boot_deadline = Some(seconds("--boot-deadline", &value("--boot-deadline")?)?),
             "--disk" => opts.disk = Some(disk(value("--disk")?)),
             "--disk-size" => opts.disk_size = disk_size(&value("--disk-size")?)?,
             "--pcap" => opts.pcap = Some(PathBuf::from(value("--pcap")?)),
@@ -327,6 +349,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     if opts.oci_tag.is_some() && opts.oci_layout.is_none() {
         return Err("--oci-tag names the image in an --oci-layout DIR: give that too".into());
     }
+    opts.on_demand = crate::on_demand::Settings::of(on_demand, idle_exit, boot_deadline)?;
     if opts.metrics {
         // Last: the runtime reads the last `metrics=` word.
         opts.kernel_args.push(METRICS_AT_EXIT.into());
@@ -431,6 +454,21 @@ mod tests {
         let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
         assert!(err(&["img", "--oci-tag", "v1"]).contains("--oci-layout"));
         assert!(err(&["img", "--oci-layout", "out", "--oci-tag", "a:b"]).contains("invalid tag"));
+    }
+
+    #[test]
+    fn on_demand_takes_an_idle_exit_and_a_boot_deadline() {
+        assert_eq!(run(&["img"]).on_demand, None);
+        let o = run(&["img", "--on-demand", "--idle-exit", "5", "--boot-deadline", "0.5"]).on_demand.expect("on");
+        assert_eq!((o.idle_exit, o.boot_deadline), (Some(Duration::from_secs(5)), Duration::from_millis(500)));
+        let o = run(&["img", "--on-demand"]).on_demand.expect("on");
+        assert_eq!((o.idle_exit, o.boot_deadline), (None, crate::on_demand::BOOT_DEADLINE));
+        let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
+        assert!(err(&["img", "--idle-exit", "5"]).contains("only with --on-demand"));
+        assert!(err(&["img", "--boot-deadline", "5"]).contains("only with --on-demand"));
+        for bad in ["0", "-1", "soon", "inf", "NaN"] {
+            assert!(err(&["img", "--on-demand", "--idle-exit", bad]).contains("positive number of seconds"), "{bad}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 use unikernel_core::channel::stream;
 use unikernel_core::exit;
@@ -155,6 +156,12 @@ impl Qemu {
     /// For a caller that adds its own arguments (`--profile`'s gdb server).
     pub fn command_mut(&mut self) -> &mut Command {
         &mut self.command
+    }
+
+    /// Sends each forward to `ready` once it is open (the guest listens
+    /// behind it); false when the run opens no forwards (a tap, no network).
+    pub fn on_ready(&mut self, ready: Sender<Forward>) -> bool {
+        self.forwarding.as_mut().map(|f| f.ready = Some(ready)).is_some()
     }
 }
 
@@ -553,7 +560,7 @@ fn data_file(image: &Path, package: Option<&Path>, suffix: &str) -> Result<PathB
 /// the image's records (`#[unikernel(forward = "...")]`; `"none"` is one
 /// record that forwards nothing), else `forward::DEFAULT`, as the hosted
 /// target decides.
-fn forwards(opts: &Options, records: &[Record]) -> Vec<Forward> {
+pub fn forwards(opts: &Options, records: &[Record]) -> Vec<Forward> {
     if !opts.forwards.is_empty() {
         return opts.forwards.clone();
     }
@@ -600,11 +607,13 @@ struct Forwarding {
     /// Forwards opened, and guest ports no forward reaches (told once).
     opened: HashSet<Forward>,
     unreached: HashSet<(Protocol, u16)>,
+    /// Told each forward as it opens (`--on-demand`).
+    ready: Option<Sender<Forward>>,
 }
 
 impl Forwarding {
     fn new(forwards: Vec<Forward>, monitor: Monitor) -> Self {
-        Self { forwards, monitor, opened: HashSet::new(), unreached: HashSet::new() }
+        Self { forwards, monitor, opened: HashSet::new(), unreached: HashSet::new(), ready: None }
     }
 
     /// Fails, as QEMU would have at start, when a host port is taken
@@ -648,6 +657,10 @@ impl Forwarding {
                 let reachable =
                     Reachable { protocol: forward.protocol, at: forward.host_address(), port: forward.guest };
                 eprintln!("unikernel-runner: listening on {reachable}");
+                if let Some(ready) = &self.ready {
+                    // The receiver is gone only when the runner stops serving.
+                    let _ = ready.send(forward);
+                }
             }
             Err(e) => eprintln!("unikernel-runner: cannot open the forward {}: {e}", rule(&forward)),
         }

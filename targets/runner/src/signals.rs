@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The stop signals the runner has received and not yet handled.
+#[derive(Clone)]
 pub struct Stops(Arc<AtomicUsize>);
 
 impl Stops {
@@ -20,6 +21,17 @@ impl Stops {
                 .map_err(|e| format!("cannot catch signal {signal}: {e}"))?;
         }
         Ok(Self(last))
+    }
+
+    /// Stops that no signal sets, only [`Stops::request`]: how the runner
+    /// stops a guest itself (`--on-demand`), as if the signal had come.
+    pub fn requested() -> Self {
+        Self(Arc::new(AtomicUsize::new(0)))
+    }
+
+    /// Records `signal` as received.
+    pub fn request(&self, signal: i32) {
+        self.0.store(usize::try_from(signal).expect("signal numbers are positive"), Ordering::Relaxed);
     }
 
     /// The stop signal received since the last call, if any (the latest

@@ -111,13 +111,28 @@ impl Guest {
     /// Cuts the power: SIGKILL to the runner and QEMU at once.
     /// Stops the guest as Ctrl-C would and returns all it printed: the
     /// console and the runner's stderr.
-    pub fn stop(mut self) -> (String, String) {
+    pub fn stop(self) -> (String, String) {
         let _ = run("kill", &["-INT", "--", &format!("-{}", self.child.id())]);
+        self.wait()
+    }
+
+    /// Waits for the runner to end; returns the console and its stderr.
+    pub fn wait(mut self) -> (String, String) {
         let _ = self.child.wait();
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
         (self.console.lock().unwrap().clone(), self.stderr.lock().unwrap().clone())
+    }
+
+    /// The runner's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the runner has printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 
     pub fn kill(mut self) {

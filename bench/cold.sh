@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Cold first response with `--on-demand` (the `http` example, release
+# builds, -M microvm, user networking, TCG unless ACCEL says otherwise):
+#
+#   start: process start -> first HTTP response. A new runner each run, no
+#          guest; the client connects as soon as the runner says it listens,
+#          and that connection boots the guest. Figure: (curl's launch -
+#          runner's launch) + curl's time_total.
+#   idle:  the guest down, the runner up: one runner, `--idle-exit` stops
+#          the guest after each request; curl's time_total for the request
+#          that boots it again.
+#   boot:  QEMU's start -> the guest listens, from the runner's own line,
+#          in the same runs.
+#
+# No retry anywhere: a refused or failed request stops the script.
+# Usage: bench/cold.sh [RUNS]   (RUNS default 30; ACCEL=tcg|kvm, PORT=18089)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${1:-30}
+ACCEL=${ACCEL:-tcg}
+PORT=${PORT:-18089}
+HOST=x86_64-unknown-linux-gnu
+TARGET=${CARGO_TARGET_DIR:-target}
+RUNNER=$TARGET/$HOST/release/unikernel-runner
+IMAGE=$TARGET/x86_64-unknown-none/release/examples/http
+
+die() { echo "bench/cold.sh: $*" >&2; exit 1; }
+command -v curl >/dev/null || die "needs curl (apt-get install -y curl)"
+echo "building the image and the runner (release)..." >&2
+cargo build --quiet --release --example http
+cargo build --quiet --release -p unikernel-runner --target "$HOST"
+
+WORK=$(mktemp -d)
+RUNNER_PID=
+cleanup() {
+    [ -n "$RUNNER_PID" ] && kill -INT "$RUNNER_PID" 2>/dev/null && wait "$RUNNER_PID" 2>/dev/null
+    exec 3<&- 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+us() { date +%s%N | awk '{ printf "%d", $1 / 1000 }'; }
+
+# start_runner ARGS...: starts the runner on demand; its stderr is read
+# line by line on descriptor 3 (a FIFO, so nothing is polled).
+start_runner() {
+    rm -f "$WORK/err" && mkfifo "$WORK/err"
+    "$RUNNER" "$IMAGE" --accel "$ACCEL" --on-demand --forward "$PORT:80" "$@" >/dev/null 2>"$WORK/err" &
+    RUNNER_PID=$!
+    exec 3<"$WORK/err"
+}
+
+# await TEXT: reads the runner's stderr up to a line containing TEXT; the
+# boot line's milliseconds go to $WORK/boot.
+await() {
+    local line
+    while IFS= read -r -u 3 line; do
+        case $line in
+            *"the guest listens behind port"*) sed -E 's/.* after ([0-9]+) ms.*/\1/' <<<"$line" >>"$WORK/boot" ;;
+        esac
+        case $line in *"$1"*) return 0 ;; esac
+    done
+    die "the runner ended before saying \"$1\""
+}
+
+stop_runner() {
+    kill -INT "$RUNNER_PID"
+    cat <&3 >/dev/null
+    wait "$RUNNER_PID" || true
+    exec 3<&-
+    RUNNER_PID=
+}
+
+# request: curl's time_total in microseconds for one GET, which must answer 200.
+request() {
+    local out
+    out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:$PORT/")
+    [ "${out% *}" = 200 ] || die "GET answered ${out% *}"
+    awk -v s="${out#* }" 'BEGIN { printf "%d\n", s * 1000000 }'
+}
+
+echo "start: $RUNS runs, a new runner each..." >&2
+for _ in $(seq "$RUNS"); do
+    t0=$(us)
+    start_runner
+    await "on demand: listening on"
+    t1=$(us)
+    total=$(request)
+    echo $(( t1 - t0 + total )) >>"$WORK/start"
+    await "the guest listens behind port"
+    stop_runner
+done
+mv "$WORK/boot" "$WORK/boot-start"
+
+echo "idle: $RUNS cold requests to one runner..." >&2
+start_runner --idle-exit 0.2
+await "on demand: listening on"
+for _ in $(seq "$RUNS"); do
+    request >>"$WORK/idle"
+    await "the guest stopped; the next connection starts it again"
+done
+stop_runner
+cat "$WORK/boot" >>"$WORK/boot-start"
+
+# stats FILE: n, p50, p99 (nearest rank) and max in ms with three decimals.
+stats() {
+    sort -n "$1" | awk '{ v[NR] = $1 } END {
+        p50 = v[int((NR * 50 + 99) / 100)]; p99 = v[int((NR * 99 + 99) / 100)]
+        printf "n=%d p50=%.3f ms p99=%.3f ms max=%.3f ms\n", NR, p50 / 1000, p99 / 1000, v[NR] / 1000 }'
+}
+
+echo "cold first response, --on-demand, http example, -M microvm, user networking, accel $ACCEL ($(nproc) cores)"
+echo "start (process start -> first response): $(stats "$WORK/start")"
+echo "idle  (guest down, runner up; curl time_total): $(stats "$WORK/idle")"
+awk '{ print $1 * 1000 }' "$WORK/boot-start" >"$WORK/boot-us"
+echo "boot  (QEMU start -> guest listens, runner's line, ms resolution): $(stats "$WORK/boot-us")"

@@ -1,0 +1,196 @@
+//! `--on-demand`: the runner listens with no guest running, the first
+//! connection boots the guest and is answered without a retry, an idle
+//! guest stops (`--idle-exit`) and the next connection boots it again, and
+//! `kv`'s acknowledged writes survive the stops and a SIGTERM. Boots are
+//! counted from the runner's log and QEMU processes from /proc.
+
+mod common;
+
+use common::guest::{Guest, free_port, run};
+
+const LISTENING: &str = "unikernel-runner: on demand: listening on";
+const BOOT: &str = "unikernel-runner: on demand: starting the guest";
+const IDLE_STOPPED: &str = "unikernel-runner: on demand: the guest stopped; the next connection starts it again";
+
+/// Boots nothing yet: starts the runner on demand for `image` on `port`.
+fn on_demand(image: &str, port: u16, guest_port: u16, args: &[&str]) -> Guest {
+    let forward = format!("{port}:{guest_port}");
+    let mut words = vec!["--on-demand", "--forward", &forward];
+    words.extend(args);
+    let mut guest = Guest::start(&[], image, &words);
+    guest.wait_for_stderr(LISTENING);
+    guest
+}
+
+/// The QEMU processes whose parent is process `pid`.
+fn qemu_children(pid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // `pid (comm) state ppid ...`; comm may hold spaces, not `)`.
+            let Some((comm, rest)) = stat.rsplit_once(") ") else { return false };
+            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+            comm.contains("(qemu-system") && ppid == Some(pid)
+        })
+        .count()
+}
+
+/// `curl` with no retry: the status code and the body.
+fn curl(args: &[&str]) -> (String, String) {
+    let marker = "\n--status ";
+    let write_out = format!("{marker}%{{http_code}}");
+    let mut words = vec!["-s", "--max-time", "120", "-w", &write_out];
+    words.extend(args);
+    let out = run("curl", &words);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once(marker).unwrap_or((&text, "none"));
+    (status.to_string(), body.to_string())
+}
+
+fn get(port: u16, path: &str) -> (String, String) {
+    curl(&[&format!("http://127.0.0.1:{port}{path}")])
+}
+
+fn boots(guest: &Guest) -> usize {
+    guest.stderr().matches(BOOT).count()
+}
+
+#[test]
+fn no_guest_runs_until_the_first_connection_which_is_answered() {
+    let port = free_port();
+    let guest = on_demand("http", port, 80, &[]);
+    assert_eq!(qemu_children(guest.pid()), 0, "a QEMU before any connection");
+    assert_eq!(boots(&guest), 0, "{}", guest.stderr());
+    let (status, body) = get(port, "/");
+    assert_eq!(status, "200", "{body}\n{}", guest.stderr());
+    assert!(body.contains("Hello from a unikernel"), "{body}");
+    assert_eq!(qemu_children(guest.pid()), 1, "the guest runs once it served");
+    assert_eq!(boots(&guest), 1, "{}", guest.stderr());
+    let (status, _) = get(port, "/");
+    assert_eq!((status.as_str(), boots(&guest)), ("200", 1), "a running guest serves without booting again");
+}
+
+#[test]
+fn an_idle_guest_stops_and_the_next_connection_boots_it_again() {
+    let port = free_port();
+    let mut guest = on_demand("http", port, 80, &["--idle-exit", "1"]);
+    for round in 1..=2 {
+        let (status, body) = get(port, "/");
+        assert_eq!(status, "200", "round {round}: {body}\n{}", guest.stderr());
+        assert_eq!(boots(&guest), round, "{}", guest.stderr());
+        let stderr = wait_for_count(&mut guest, IDLE_STOPPED, round);
+        assert_eq!(qemu_children(guest.pid()), 0, "QEMU still runs after the idle stop\n{stderr}");
+    }
+}
+
+/// Waits until the runner has printed `line` `count` times.
+fn wait_for_count(guest: &mut Guest, line: &str, count: usize) -> String {
+    loop {
+        let stderr = guest.wait_for_stderr(line);
+        if stderr.matches(line).count() >= count {
+            return stderr;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn concurrent_first_connections_are_all_answered_by_one_boot() {
+    let port = free_port();
+    let guest = on_demand("http", port, 80, &[]);
+    let clients: Vec<_> = (0..16).map(|_| std::thread::spawn(move || get(port, "/"))).collect();
+    for client in clients {
+        let (status, body) = client.join().unwrap();
+        assert_eq!(status, "200", "{body}\n{}", guest.stderr());
+    }
+    assert_eq!(boots(&guest), 1, "{}", guest.stderr());
+}
+
+#[test]
+fn a_guest_that_never_listens_is_stopped_at_the_deadline_and_the_next_connection_tries_again() {
+    let port = free_port();
+    // The guest listens on port 80 only: the forward to 81 never opens.
+    let mut guest = on_demand("http", port, 81, &["--boot-deadline", "2"]);
+    for attempt in 1..=2 {
+        let (status, _) = get(port, "/");
+        assert_eq!(status, "000", "attempt {attempt}: the held connection is closed without an answer");
+        let stderr =
+            wait_for_count(&mut guest, "held connection(s); the next connection starts the guest again", attempt);
+        assert!(stderr.contains("the guest did not listen within 2s: stopping it"), "{stderr}");
+        assert_eq!(boots(&guest), attempt, "{stderr}");
+    }
+}
+
+fn put(port: u16, key: &str, value: &str) -> bool {
+    let url = format!("http://127.0.0.1:{port}/kv/{key}");
+    curl(&["-X", "PUT", "--data-binary", value, &url]) == ("200".into(), "stored\n".into())
+}
+
+#[test]
+fn acknowledged_kv_writes_survive_idle_stops_and_a_sigterm() {
+    let disk = std::env::temp_dir().join(format!("unikernel-on-demand-{}.img", std::process::id()));
+    let _ = std::fs::remove_file(&disk);
+    let disk_arg = disk.display().to_string();
+    let args = ["--idle-exit", "1", "--disk", &disk_arg, "format"];
+    let port = free_port();
+    let mut guest = on_demand("kv", port, 80, &args);
+    let mut acknowledged = Vec::new();
+    // Two guest lifetimes, each stopped when idle.
+    for round in 1..=2 {
+        for i in 0..5 {
+            let key = format!("r{round}-{i}");
+            assert!(put(port, &key, &format!("value of {key}")), "PUT {key}\n{}", guest.stderr());
+            acknowledged.push(key);
+        }
+        wait_for_count(&mut guest, IDLE_STOPPED, round);
+    }
+    // SIGTERM to the runner while writes go on: those answered must stay.
+    let pid = guest.pid().to_string();
+    let writer = std::thread::spawn(move || {
+        let mut written = Vec::new();
+        for i in 0.. {
+            let key = format!("term-{i}");
+            if i == 5 {
+                run("kill", &["-TERM", &pid]);
+            }
+            if !put(port, &key, &format!("value of {key}")) {
+                assert!(i >= 5, "PUT {key} failed before the SIGTERM");
+                return written;
+            }
+            written.push(key);
+        }
+        unreachable!()
+    });
+    acknowledged.extend(writer.join().unwrap());
+    let (_, stderr) = guest.wait();
+    assert!(stderr.contains("stopped by signal 15 (SIGTERM)"), "{stderr}");
+    assert!(acknowledged.len() >= 15, "{acknowledged:?}");
+
+    let guest = on_demand("kv", port, 80, &args);
+    for key in &acknowledged {
+        let (status, body) = get(port, &format!("/kv/{key}"));
+        assert_eq!((status.as_str(), body.as_str()), ("200", format!("value of {key}").as_str()), "{}", guest.stderr());
+    }
+    drop(guest);
+    let _ = std::fs::remove_file(disk);
+}
+
+#[test]
+fn what_on_demand_cannot_serve_is_refused_before_it_listens() {
+    let refused = |image: &str, args: &[&str], why: &str| {
+        let mut words = vec!["--on-demand"];
+        words.extend(args);
+        let run = common::boot_example(image, &words);
+        assert_eq!(run.status, 2, "{image} {args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(why), "{image} {args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains(LISTENING), "{}", run.stderr);
+    };
+    refused("hello", &[], "has no network device to wake it");
+    refused("echo", &["--forward", "udp:7007:7"], "--on-demand forwards TCP only: drop udp:7007:7");
+    refused("http", &["--tap", "tap0"], "not --tap yet");
+    refused("http", &["--gdb"], "drop --gdb and --profile");
+    let port = free_port();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    refused("http", &["--forward", &format!("{port}:80")], &format!("cannot listen on 127.0.0.1:{port}"));
+}
