@@ -15,8 +15,12 @@ use unikernel::prelude::*;
 use unikernel_http::{Limits, Request, Response, Server, serve};
 use unikernel_net::Net;
 
+#[path = "shared/page.rs"]
+mod page;
+
+use page::INDEX;
+
 const PORT: u16 = 80;
-const INDEX: &str = "<!doctype html>\n<title>unikernel</title>\n<h1>Hello from a unikernel</h1>\n";
 
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
