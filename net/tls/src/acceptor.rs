@@ -5,10 +5,8 @@ use crate::limits::Limits;
 use crate::metrics;
 use crate::stream::TlsStream;
 use alloc::sync::Arc;
-use core::pin::pin;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use embedded_io_async::{Read, Write};
-use futures_util::future::{Either, select};
 use rustls::ServerConfig;
 use rustls::server::UnbufferedServerConnection;
 
@@ -50,11 +48,8 @@ impl Acceptor {
         let permit = Permit::take(&self.open, self.limits.max_connections).ok_or(Error::Busy)?;
         let conn = UnbufferedServerConnection::new(self.config.clone()).map_err(Error::Tls)?;
         let mut stream = TlsStream::new(io, conn, permit);
-        let deadline = unikernel_core::timer::sleep(self.limits.handshake_deadline);
-        match select(pin!(stream.handshake()), pin!(deadline)).await {
-            Either::Left((done, _)) => done?,
-            Either::Right(((), _)) => return Err(Error::HandshakeTimeout),
-        }
+        let deadline = self.limits.handshake_deadline;
+        unikernel_core::timer::timeout(deadline, stream.handshake()).await.map_err(|_| Error::HandshakeTimeout)??;
         Ok(stream)
     }
 }
@@ -64,7 +59,7 @@ impl Acceptor {
 pub(crate) struct Permit(Arc<AtomicUsize>);
 
 impl Permit {
-    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+    pub(crate) fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
         open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).ok()?;
         Some(Self(open.clone()))
     }

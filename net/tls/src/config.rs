@@ -24,16 +24,21 @@ pub fn server_config(
     names: &[&str],
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
     let _ = rng;
-    let provider = Arc::new(provider());
-    let key = provider.key_provider.load_private_key(key)?;
+    let key = provider().key_provider.load_private_key(key)?;
     // rustls-rustcrypto's keys cannot tell their public key, so rustls's
     // `keys_match` has nothing to compare: a mismatched pair fails clients.
     let certified = Arc::new(CertifiedKey::new(chain, key));
-    let resolver = ByName { names: names.iter().map(|n| String::from(*n)).collect(), certified };
-    let mut config = ServerConfig::builder_with_details(provider, Arc::new(WallClock))
+    let names = names.iter().map(|n| String::from(*n)).collect();
+    config(Arc::new(ByName { names, certified }))
+}
+
+/// The configuration around a certificate `resolver` (unit tests pass
+/// one without certificates: their handshakes fail before choosing).
+pub(crate) fn config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let mut config = ServerConfig::builder_with_details(Arc::new(provider()), Arc::new(WallClock))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .with_cert_resolver(resolver);
     // No resumption: tickets would cost every handshake two more records
     // and a ticket key to guard, for clients (curl, load generators) that
     // rarely resume.

@@ -58,3 +58,5 @@ pub use error::Error;
 pub use limits::Limits;
 pub use rustls::pki_types;
 pub use stream::TlsStream;
+#[cfg(test)]
+mod tests;

@@ -73,6 +73,12 @@ impl<S: Read + Write> TlsStream<S> {
         }
     }
 
+    /// The stream underneath (for tests that read what was sent).
+    #[cfg(test)]
+    pub(crate) fn into_io(self) -> S {
+        self.io
+    }
+
     /// Runs the handshake to its end: the peer's Finished has arrived.
     pub(crate) async fn handshake(&mut self) -> Result<(), Error<S::Error>> {
         loop {

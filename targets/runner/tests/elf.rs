@@ -62,6 +62,20 @@ fn networking_is_only_in_images_that_name_net() {
 }
 
 #[test]
+fn tls_is_only_in_the_image_that_uses_it() {
+    // The TLS crate, rustls, and the RustCrypto primitives behind it.
+    let crates = ["unikernel_tls", "rustls", "rustls_rustcrypto", "p256", "x25519_dalek", "aes_gcm", "sha2"];
+    let (hello, http, https) = (read("hello"), read("http"), read("https"));
+    for krate in crates {
+        assert_eq!(symbols_of(&hello, krate), Vec::<String>::new(), "hello must not contain {krate}");
+        assert_eq!(symbols_of(&http, krate), Vec::<String>::new(), "http must not contain {krate}");
+    }
+    for krate in ["unikernel_tls", "rustls", "p256"] {
+        assert!(!symbols_of(&https, krate).is_empty(), "https serves TLS, so {krate} must be in it");
+    }
+}
+
+#[test]
 fn storage_and_networking_do_not_pull_each_other_in() {
     let (http, disk) = (read("http"), read("disk"));
     for krate in ["unikernel_storage", "unikernel_virtio_blk"] {
