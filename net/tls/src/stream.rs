@@ -156,14 +156,18 @@ impl<S: Read + Write> TlsStream<S> {
         }
     }
 
-    /// Encodes the alert rustls queued when it refused the peer.
+    /// Encodes the alert rustls queued when it refused the peer. rustls
+    /// hands queued records out before it looks at the input again (which
+    /// would fail a second time), and the input passed must be the one it
+    /// saw: it keeps offsets into it for handshake messages joined across
+    /// records.
     fn queue_alerts(&mut self) {
-        while let Ok(ConnectionState::EncodeTlsData(mut data)) = self.conn.process_tls_records(&mut []).state {
-            match data.encode(&mut self.outgoing[self.queued..]) {
-                Ok(n) => self.queued += n,
-                Err(_) => return,
-            }
+        let UnbufferedStatus { discard, state } = self.conn.process_tls_records(&mut self.incoming[..self.filled]);
+        if let Ok(ConnectionState::EncodeTlsData(mut data)) = state {
+            self.queued += data.encode(&mut self.outgoing[self.queued..]).unwrap_or(0);
         }
+        self.incoming.copy_within(discard..self.filled, 0);
+        self.filled -= discard;
     }
 
     /// Sends the alert (best effort: the peer may be gone) and returns the error.
@@ -187,7 +191,11 @@ impl<S: Read + Write> TlsStream<S> {
     /// Reads more bytes from the peer; a peer that closes mid-record (or
     /// mid-handshake) has ended the connection.
     async fn receive(&mut self) -> Result<(), Error<S::Error>> {
-        // rustls refuses a record longer than the buffer before it is full.
+        // rustls refuses a record longer than the buffer before it is full,
+        // but joins a handshake message across records in it.
+        if self.filled == self.incoming.len() {
+            return Err(Error::Tls(rustls::Error::General("handshake message larger than the record buffer".into())));
+        }
         let n = self.io.read(&mut self.incoming[self.filled..]).await.map_err(Error::Io)?;
         if n == 0 {
             return Err(Error::Closed);

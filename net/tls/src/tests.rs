@@ -96,6 +96,18 @@ fn a_client_that_closes_mid_hello_is_closed_without_a_reply() {
 }
 
 #[test]
+fn a_hello_announced_beyond_every_limit_is_refused_without_a_panic() {
+    // A ClientHello header claiming 16 MiB, then full records of its "rest".
+    let mut input = alloc::vec![0x16, 0x03, 0x01, 0x00, 0x08, 0x01, 0xff, 0xff, 0xff, 0x03, 0x03, 0x00, 0x00];
+    for _ in 0..3 {
+        input.extend([0x16, 0x03, 0x03, 0x40, 0x00]);
+        input.extend([0u8; 0x4000]);
+    }
+    let (end, _) = handshake(&input);
+    assert!(matches!(end, Error::Tls(_)), "{end:?}");
+}
+
+#[test]
 fn the_cap_gives_places_back_when_connections_end() {
     let open = Arc::new(AtomicUsize::new(0));
     let first = Permit::take(&open, 2).expect("first");
