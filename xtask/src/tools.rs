@@ -16,6 +16,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("gdb", "gdb"),
     // Reads the guest's packet capture (targets/runner/tests/capture.rs).
     ("tcpdump", "tcpdump"),
+    // Shows the `https` example's chain and tries old protocols (targets/runner/tests/https.rs).
+    ("openssl", "openssl"),
     // Boots the aarch64 images (targets/runner/tests/aarch64.rs).
     ("qemu-system-aarch64", "qemu-system-arm"),
     // Read, copy and unpack the --oci-layout output (targets/runner/tests/oci.rs).
