@@ -120,8 +120,8 @@ printf '%-36s %12s\n' "smallest -m that serves" "$MIN"
 # symbols, demangled, grouped by their first path segment).
 echo
 echo "https release image, bytes by crate (symbols):"
-nm -S --size-sort -C "$IMAGE" | awk '
-    NF >= 4 { size = strtonum("0x" $2); name = $4
+nm -S --size-sort -C -t d "$IMAGE" | awk '
+    NF >= 4 { size = $2 + 0; name = $4
               sub(/^</, "", name); sub(/^_</, "", name)
               split(name, p, "::"); krate = p[1]; sub(/ as .*/, "", krate)
               total[krate] += size; all += size }

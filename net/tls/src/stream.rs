@@ -184,8 +184,11 @@ impl<S: Read + Write> TlsStream<S> {
                 n => sent += n,
             }
         }
+        // No flush: on a TCP stream it waits for the peer's ACK, which a
+        // delayed ACK holds back 40 ms per record. Callers flush when a
+        // whole message is out.
         self.queued = 0;
-        self.io.flush().await.map_err(Error::Io)
+        Ok(())
     }
 
     /// Reads more bytes from the peer; a peer that closes mid-record (or
