@@ -108,6 +108,18 @@ fn a_hello_announced_beyond_every_limit_is_refused_without_a_panic() {
 }
 
 #[test]
+fn an_acceptor_at_its_cap_closes_before_any_tls_work() {
+    let config = crate::config::config(Arc::new(NoCertificate)).expect("config");
+    let acceptor = crate::Acceptor::new(config, crate::Limits { max_connections: 0, ..crate::Limits::default() });
+    let busy = crate::metrics::BUSY.get();
+    let client = Client { input: b"\x16\x03\x01".to_vec(), sent: 0, output: Vec::new() };
+    let end = acceptor.accept(client).now_or_never().expect("no waiting");
+    assert!(matches!(end, Err(Error::Busy)));
+    assert_eq!(crate::metrics::BUSY.get(), busy + 1);
+    assert_eq!(acceptor.open(), 0);
+}
+
+#[test]
 fn the_cap_gives_places_back_when_connections_end() {
     let open = Arc::new(AtomicUsize::new(0));
     let first = Permit::take(&open, 2).expect("first");
