@@ -14,6 +14,7 @@ mod qemu;
 mod ram;
 mod rsp;
 mod signals;
+mod snapshot;
 mod trace;
 
 use std::process::ExitCode;

@@ -46,6 +46,12 @@ for images that ask for a network device (a virtio-net device is added):
                            next connection boots it again (default: the guest keeps running)
   --boot-deadline SECONDS  with --on-demand: close the held connections of a guest that does not listen
                            within SECONDS of its start, and stop it (default 30)
+  --snapshot FILE          start from a snapshot: when FILE is missing, boot, save the guest to FILE once it
+                           listens on every forward (before any connection), and go on; else restore FILE
+                           and tell the guest, which reseeds, re-reads the wall clock, drops the snapshot's
+                           connections and renews its address. With --on-demand, every boot restores.
+                           FILE records the image's sha256 and the run's options; a mismatch is refused
+                           [UNIKERNEL_SNAPSHOT]
 
 for images that capture packets (`unikernel_net::pcap` in #[unikernel(...)]):
   --pcap FILE              write the frames the guest sends and receives to FILE (pcap, for tcpdump -r
@@ -180,6 +186,8 @@ pub struct Options {
     /// The OCI image layout to write the image into instead of running it.
     pub oci_layout: Option<PathBuf>,
     pub oci_tag: Option<String>,
+    /// `--snapshot`: the file a run restores, or saves when missing (`crate::snapshot`).
+    pub snapshot: Option<PathBuf>,
 }
 
 pub enum Parsed {
@@ -301,6 +309,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         trace: env("UNIKERNEL_TRACE").map(PathBuf::from),
         oci_layout: None,
         oci_tag: None,
+        snapshot: env("UNIKERNEL_SNAPSHOT").map(PathBuf::from),
     };
     let mut image = None;
     let (mut on_demand, mut idle_exit, mut boot_deadline) = (false, None, None);
@@ -339,6 +348,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--pcap" => opts.pcap = Some(PathBuf::from(value("--pcap")?)),
             "--trace" => opts.trace = Some(PathBuf::from(value("--trace")?)),
             "--oci-layout" => opts.oci_layout = Some(PathBuf::from(value("--oci-layout")?)),
+            "--snapshot" => opts.snapshot = Some(PathBuf::from(value("--snapshot")?)),
             "--oci-tag" => opts.oci_tag = Some(crate::oci::tag(&value("--oci-tag")?)?),
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),

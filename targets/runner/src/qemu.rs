@@ -2,7 +2,7 @@
 
 mod firecracker;
 mod libvirt;
-mod monitor;
+pub mod monitor;
 
 pub use firecracker::config as firecracker_config;
 pub use libvirt::domain as libvirt_domain;
@@ -11,6 +11,7 @@ use crate::channel::{Router, Sinks};
 use crate::image::{Arch, Image};
 use crate::options::{Accel, Disk, Machine, Options};
 use crate::signals::{self, Stops};
+use crate::snapshot::{Plan, Take};
 use monitor::Monitor;
 use std::collections::HashSet;
 use std::io;
@@ -136,6 +137,8 @@ pub struct Qemu {
     /// The channel's own console, when the image has one: the runner's
     /// end of the socket pair, and QEMU's until QEMU has it.
     channel: Option<(UnixStream, UnixStream)>,
+    /// The `--snapshot` this run restores.
+    restore: Option<PathBuf>,
 }
 
 /// Lets the QEMU `command` will start inherit `fd` (Rust opens every
@@ -290,9 +293,23 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
             Backend::Network | Backend::Disk | Backend::Entropy => &mut cmd,
         };
     }
+    let mut restore = None;
+    match crate::snapshot::plan(opts, image, accel)? {
+        Some(Plan::Restore { path, offset }) => {
+            crate::snapshot::incoming(&mut cmd, &path, offset);
+            restore = Some(path);
+        }
+        // `plan` refuses runs without user networking.
+        Some(Plan::Take(take)) => {
+            if let Some(forwarding) = &mut forwarding {
+                forwarding.take = Some(take);
+            }
+        }
+        None => {}
+    }
     cmd.args(&opts.qemu_args);
     let sinks = sinks(opts, image)?;
-    Ok(Qemu { command: cmd, forwarding, sinks, channel })
+    Ok(Qemu { command: cmd, forwarding, sinks, channel, restore })
 }
 
 /// The files the guest's channel streams go to: its trace when it was
@@ -609,11 +626,23 @@ struct Forwarding {
     unreached: HashSet<(Protocol, u16)>,
     /// Told each forward as it opens (`--on-demand`).
     ready: Option<Sender<Forward>>,
+    /// `--snapshot` to take once the guest listens behind every forward,
+    /// before any opens; the ports it listens on meanwhile.
+    take: Option<Take>,
+    announced: Vec<Listening>,
 }
 
 impl Forwarding {
     fn new(forwards: Vec<Forward>, monitor: Monitor) -> Self {
-        Self { forwards, monitor, opened: HashSet::new(), unreached: HashSet::new(), ready: None }
+        Self {
+            forwards,
+            monitor,
+            opened: HashSet::new(),
+            unreached: HashSet::new(),
+            ready: None,
+            take: None,
+            announced: Vec::new(),
+        }
     }
 
     /// Fails, as QEMU would have at start, when a host port is taken
@@ -632,6 +661,18 @@ impl Forwarding {
     /// The guest listens: opens the forward to that port and says where to
     /// connect. Returns the forward QEMU refused to open.
     fn open(&mut self, listening: Listening) -> Result<(), Forward> {
+        if self.take.is_some() {
+            self.announced.push(listening);
+            if !crate::snapshot::ready(&self.forwards, &self.announced) {
+                return Ok(());
+            }
+            if let Some(take) = self.take.take()
+                && let Err(e) = take.save(&mut self.monitor)
+            {
+                eprintln!("unikernel-runner: --snapshot: {e}; going on without one");
+            }
+            return std::mem::take(&mut self.announced).into_iter().try_for_each(|l| self.open(l));
+        }
         let Some(&forward) = forward::to_guest(&self.forwards, listening.protocol, listening.port) else {
             if self.unreached.insert((listening.protocol, listening.port)) {
                 let (name, udp) = match listening.protocol {
@@ -692,7 +733,7 @@ struct Said {
 /// Runs QEMU to the end. Stop signals the runner receives meanwhile are
 /// passed on to QEMU, and the run ends when QEMU does.
 pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
-    let Qemu { mut command, mut forwarding, sinks, channel } = qemu;
+    let Qemu { mut command, mut forwarding, sinks, channel, restore } = qemu;
     if let Some(signal) = stops.take() {
         return Ok(stopped(signal));
     }
@@ -703,7 +744,8 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     #[cfg(target_os = "linux")]
     signals::die_with_runner(&mut command);
     let mut child = command
-        .stdin(Stdio::null())
+        // A restored guest learns it was on the console's input.
+        .stdin(if restore.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -711,6 +753,21 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     if let Some(forwarding) = &mut forwarding {
         forwarding.monitor.spawned();
     }
+    // Held open to the end: QEMU reads no more of the console after EOF.
+    let _console = match (&restore, &mut forwarding) {
+        (Some(path), Some(forwarding)) => {
+            let mut console = child.stdin.take().expect("stdin is piped");
+            if let Err(e) = crate::snapshot::restored(&mut forwarding.monitor, &mut console, path) {
+                let _ = child.kill();
+                let _ = child.wait();
+                let mut said = String::new();
+                let _ = child.stderr.take().map(|mut s| std::io::Read::read_to_string(&mut s, &mut said));
+                return Err(format!("{e}\n{}", said.trim_end()));
+            }
+            Some(console)
+        }
+        _ => None,
+    };
     // QEMU holds its end now: its exit ends the runner's reads.
     let channel = channel.map(|(ours, _theirs)| ours);
     let router = Router::new(sinks);
