@@ -23,10 +23,12 @@ const PORT: u16 = 80;
 
 /// The app's generator (splitmix64), and whether a restore asked for a new seed.
 static TOKEN: AtomicU64 = AtomicU64::new(0);
-static RESEED: AtomicBool = AtomicBool::new(true);
+static RESEED: AtomicBool = AtomicBool::new(false);
 
 #[unikernel]
 async fn main(net: Net, rng: Entropy) -> Result<(), Error> {
+    // Seeded before the guest listens, so a snapshot holds the seed.
+    TOKEN.store(rng.u64()?, Ordering::Relaxed);
     // A hook runs in an interrupt handler: it only flags the work.
     unikernel::restore::on_restore(|| RESEED.store(true, Ordering::Release))?;
     let listener = net.tcp_listen(PORT).await?;
