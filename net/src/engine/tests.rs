@@ -143,9 +143,9 @@ fn a_cap_below_the_backlog_holds_at_once() {
 }
 
 /// The gateway's MAC asked for in one of `frames`.
-fn asks_for_gateway(frames: &[Vec<u8>]) -> bool {
+fn asks_for_gateway<'a>(frames: impl IntoIterator<Item = &'a Vec<u8>>) -> bool {
     use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetFrame, EthernetProtocol};
-    frames.iter().any(|f| {
+    frames.into_iter().any(|f| {
         let Ok(frame) = EthernetFrame::new_checked(f.as_slice()) else { return false };
         let arp = ArpPacket::new_checked(frame.payload()).ok().and_then(|p| ArpRepr::parse(&p).ok());
         frame.ethertype() == EthernetProtocol::Arp
@@ -172,7 +172,7 @@ fn restore(seed: Option<u64>) -> (bool, Vec<u16>, bool, u32) {
     rig.device.tx.clear();
     rig.send(client(2), TcpControl::Syn, 1000, None);
     rig.poll();
-    let asked = asks_for_gateway(&rig.device.tx.iter().cloned().collect::<Vec<_>>());
+    let asked = asks_for_gateway(&rig.device.tx);
     rig.device.rx.push_back(super::queue::arp_request(super::queue::GATEWAY, GUEST));
     rig.poll();
     let syn_ack = rig.replies(client(2)).into_iter().find(|s| s.control == TcpControl::Syn).expect("a SYN-ACK");
