@@ -137,8 +137,8 @@ pub struct Qemu {
     /// The channel's own console, when the image has one: the runner's
     /// end of the socket pair, and QEMU's until QEMU has it.
     channel: Option<(UnixStream, UnixStream)>,
-    /// The `--snapshot` this run restores.
-    restore: Option<PathBuf>,
+    /// The `--snapshot` this run restores, open for QEMU until it started.
+    restore: Option<(PathBuf, std::fs::File)>,
 }
 
 /// Lets the QEMU `command` will start inherit `fd` (Rust opens every
@@ -296,8 +296,8 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     let mut restore = None;
     match crate::snapshot::plan(opts, image, accel)? {
         Some(Plan::Restore { path, offset }) => {
-            crate::snapshot::incoming(&mut cmd, &path, offset);
-            restore = Some(path);
+            let stream = crate::snapshot::incoming(&mut cmd, &path, offset)?;
+            restore = Some((path, stream));
         }
         // `plan` refuses runs without user networking.
         Some(Plan::Take(take)) => {
@@ -754,6 +754,8 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
         forwarding.monitor.spawned();
     }
     // Held open to the end: QEMU reads no more of the console after EOF.
+    // QEMU holds the snapshot's descriptor now.
+    let restore = restore.map(|(path, _stream)| path);
     let _console = match (&restore, &mut forwarding) {
         (Some(path), Some(forwarding)) => {
             let mut console = child.stdin.take().expect("stdin is piped");

@@ -17,7 +17,8 @@ use crate::options::Options;
 use crate::qemu::Chosen;
 use crate::qemu::monitor::Monitor;
 use sha2::{Digest, Sha256};
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command};
 use std::time::{Duration, Instant};
@@ -106,11 +107,16 @@ pub fn plan(opts: &Options, image: &Image, accel: Chosen) -> Result<Option<Plan>
     Err(format!("--snapshot: refusing to restore {}: {why}; delete it to take a new one", path.display()))
 }
 
-/// `-incoming`: QEMU reads the stream after the header, and starts the
-/// guest when it has it all.
-pub fn incoming(command: &mut Command, path: &Path, offset: usize) {
-    let source = format!("exec:tail -c +{} {}", offset + 1, shell_quoted(path));
-    command.args(["-incoming", &source]);
+/// `-incoming`: QEMU reads the stream after the header from a descriptor
+/// it inherits, opened and positioned here (no shell, no `tail`: two
+/// process starts less per restore). The file must stay open until QEMU
+/// has started.
+pub fn incoming(command: &mut Command, path: &Path, offset: usize) -> Result<std::fs::File, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| format!("--snapshot: cannot read {}: {e}", path.display()))?;
+    file.seek(io::SeekFrom::Start(offset as u64)).map_err(|e| format!("--snapshot: {}: {e}", path.display()))?;
+    crate::qemu::inherit(command, file.as_raw_fd());
+    command.args(["-incoming", &format!("fd:{}", file.as_raw_fd())]);
+    Ok(file)
 }
 
 /// `path` as one word for the shell QEMU's `exec:` runs.
