@@ -3,7 +3,8 @@
 //! component and from the app's generator, which only the restore signal
 //! reseeds), tells the host's time (the snapshot is seconds old by then),
 //! counts one restore and serves; an on-demand boot restores too; a
-//! snapshot of another image or run is refused before QEMU starts.
+//! snapshot of another image or run is refused before QEMU starts, and a
+//! stream cut short fails the run with QEMU's reason.
 
 mod common;
 
@@ -133,6 +134,13 @@ fn a_snapshot_of_another_image_or_run_is_refused() {
         let out = run(env!("CARGO_BIN_EXE_unikernel-runner"), &args);
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
+    // A stream cut short: QEMU's own error, and the runner's status.
+    let whole = std::fs::read(&snapshot).unwrap();
+    std::fs::write(&snapshot, &whole[..whole.len() / 2]).unwrap();
+    let (status, stderr) = refused(&[]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("--snapshot: restoring") && stderr.contains("load of migration failed"), "{stderr}");
+    std::fs::write(&snapshot, whole).unwrap();
     let (status, stderr) = refused(&["--memory", "32M"]);
     assert_eq!(status, Some(2), "{stderr}");
     assert!(stderr.contains("it was taken with other options"), "{stderr}");
