@@ -91,10 +91,11 @@ trap 'exit 130' INT TERM
 # alive PID...: whether any of them still runs.
 alive() { kill -0 "$@" 2>/dev/null; }
 
-# children: the QEMU processes, the runners' children, from one `ps`.
+# children: the QEMU processes: each runner's main thread starts its QEMU.
 children() {
-    printf '%s\n' "${RUNNERS[@]}" >"$WORK/runners"
-    ps -e -o pid=,ppid= | awk 'NR == FNR { r[$1] = 1; next } ($2 in r) { print $1 }' "$WORK/runners" -
+    local files=()
+    for r in "${RUNNERS[@]}"; do files+=("/proc/$r/task/$r/children"); done
+    cat "${files[@]}" 2>/dev/null | tr ' ' '\n' | grep . || true
 }
 
 mem_available() { awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo; }
@@ -171,7 +172,7 @@ if [ "$KSM" = 1 ]; then
     done
     ksm=", ksm: $(cat $KSM_DIR/pages_sharing) pages sharing $(cat $KSM_DIR/pages_shared) after $((SECONDS - t1)) s more"
 fi
-KSMD=$(pgrep -x ksmd || true)
+KSMD=$(grep -lx ksmd /proc/[0-9]*/comm 2>/dev/null | cut -d/ -f3 || true)
 sleep 2 # let the last requests settle before measuring idle
 ticks0=$(cpu_ticks "${QEMUS[@]}")
 ksmd0=$(cpu_ticks $KSMD)
