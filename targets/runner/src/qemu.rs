@@ -309,6 +309,9 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         };
     }
     cmd.args(&opts.qemu_args);
+    if opts.merge_memory {
+        crate::merge::mergeable(&mut cmd);
+    }
     let sinks = sinks(opts, image)?;
     Ok(Qemu { command: cmd, forwarding, tap, sinks, channel })
 }
