@@ -4,7 +4,11 @@ use std::{env, fs, path::PathBuf};
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::copy("floor.ld", out.join("unikernel.ld")).expect("copy floor.ld");
+    let script = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("aarch64") => "floor-aarch64.ld",
+        _ => "floor.ld",
+    };
+    fs::copy(script, out.join("unikernel.ld")).unwrap_or_else(|e| panic!("copy {script}: {e}"));
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=floor.ld");
+    println!("cargo:rerun-if-changed={script}");
 }

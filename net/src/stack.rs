@@ -141,8 +141,9 @@ async fn drive() {
             }
             let polled = stack.poll(now, &mut Phy { driver, cx });
             // Printed under the lock: these lines open the runner's forwards.
+            let address = stack.ipv4().map(|(address, _)| address);
             for (protocol, port) in stack.announcements() {
-                unikernel_core::println!("{}", unikernel_core::forward::Listening { protocol, port });
+                unikernel_core::println!("{}", unikernel_core::forward::Listening { protocol, port, address });
             }
             Poll::Ready((polled, stack.poll_delay(now)))
         })

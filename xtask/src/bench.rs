@@ -4,7 +4,7 @@
 
 mod memory;
 
-use crate::{BARE, HOST, cargo, workspace};
+use crate::{AARCH64, BARE, HOST, cargo, workspace};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,35 +119,14 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
     let runner = target.join(HOST).join("debug/unikernel-runner");
     let (hello, floor) = (bare("release", "examples/hello"), bare("release", "floor"));
 
-    println!("## Image size (x86_64-unknown-none, release: opt-level s, LTO)\n");
-    println!("| image | ELF | stripped | loaded into RAM |\n|---|---:|---:|---:|");
-    for (name, path) in [("hello", "examples/hello"), ("random (entropy)", "examples/random"), ("floor", "floor")] {
-        let stripped = bare("stripped", path);
-        println!(
-            "| {name} | {} B | {} B | {} B |",
-            size(&bare("release", path))?,
-            size(&stripped)?,
-            loaded(&stripped)?
-        );
-    }
+    sizes(BARE, &|profile, path| bare(profile, path), &[("random (entropy)", "examples/random")])?;
 
     let mut accels = vec!["tcg"];
     if kvm_works(&runner, &floor) {
         accels.push("kvm");
     }
     println!("\n## QEMU start → exit, runner defaults (-M microvm, 64M), median of {runs} interleaved runs\n");
-    println!("| accel | floor kernel | hello | hello / floor |\n|---|---:|---:|---:|");
-    for accel in &accels {
-        let mut floor_cmd = qemu_command(&runner, &floor, accel, &[])?;
-        let mut hello_cmd = qemu_command(&runner, &hello, accel, &[])?;
-        let (mut f, mut h) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            f.push(time(&mut floor_cmd, 3)?.0);
-            h.push(time(&mut hello_cmd, 3)?.0);
-        }
-        let (f, h) = (median(f), median(h));
-        println!("| {} | {} | {} | {:.2} |", accel.to_uppercase(), ms(f), ms(h), h.as_secs_f64() / f.as_secs_f64());
-    }
+    start_to_exit(&runner, (&floor, &hello), &accels, runs, 3)?;
 
     let hz = tsc_hz();
     println!("\n## Guest: first instruction → main (TSC, host rate {:.2} GHz), median of {runs}\n", hz / 1e9);
@@ -173,8 +152,85 @@ pub fn run(runs: Option<Result<usize, String>>) -> Result<(), String> {
         target.join(HOST).join("release/examples").join(name)
     })?;
     first_answer(&runner, &bare("release", "examples/http"))?;
+    aarch64(&runner, &target, runs)?;
     build(&["--release", "-p", "unikernel-rt", "--examples", "--target", BARE])?;
     memory::table(&runner, &|name| bare("release", &format!("examples/{name}")))
+}
+
+/// The size table of `hello`, `extra` and the floor kernel for `target`;
+/// `image(profile, path)` is where a build of it is.
+fn sizes(target: &str, image: &dyn Fn(&str, &str) -> PathBuf, extra: &[(&str, &str)]) -> Result<(), String> {
+    println!("## Image size ({target}, release: opt-level s, LTO)\n");
+    println!("| image | ELF | stripped | loaded into RAM |\n|---|---:|---:|---:|");
+    let all = [("hello", "examples/hello")].iter().chain(extra).chain(&[("floor", "floor")]);
+    for (name, path) in all {
+        let stripped = image("stripped", path);
+        println!(
+            "| {name} | {} B | {} B | {} B |",
+            size(&image("release", path))?,
+            size(&stripped)?,
+            loaded(&stripped)?
+        );
+    }
+    Ok(())
+}
+
+/// Median QEMU start → exit of the floor kernel and hello, interleaved,
+/// per accelerator; `ok_status` is QEMU's status for a guest exiting 0.
+fn start_to_exit(
+    runner: &Path,
+    (floor, hello): (&Path, &Path),
+    accels: &[&str],
+    runs: usize,
+    ok_status: i32,
+) -> Result<(), String> {
+    println!("| accel | floor kernel | hello | hello / floor |\n|---|---:|---:|---:|");
+    for accel in accels {
+        let mut floor_cmd = qemu_command(runner, floor, accel, &[])?;
+        let mut hello_cmd = qemu_command(runner, hello, accel, &[])?;
+        let (mut f, mut h) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            f.push(time(&mut floor_cmd, ok_status)?.0);
+            h.push(time(&mut hello_cmd, ok_status)?.0);
+        }
+        let (f, h) = (median(f), median(h));
+        println!("| {} | {} | {} | {:.2} |", accel.to_uppercase(), ms(f), ms(h), h.as_secs_f64() / f.as_secs_f64());
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench-aarch64 [RUNS]`: only the aarch64 tables of `bench`.
+pub fn run_aarch64(runs: Option<Result<usize, String>>) -> Result<(), String> {
+    let runs = runs.transpose()?.unwrap_or(DEFAULT_RUNS).max(3);
+    build(&["-p", "unikernel-runner", "--target", HOST])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
+    aarch64(&target.join(HOST).join("debug/unikernel-runner"), &target, runs)
+}
+
+/// aarch64 on QEMU's `virt` (TCG: foreign to this host): sizes and start →
+/// exit next to its own floor kernel. No exit device there: a guest that
+/// exits 0 ends QEMU with 0.
+fn aarch64(runner: &Path, target: &Path, runs: usize) -> Result<(), String> {
+    let examples = ["--example", "hello", "--example", "random", "--example", "http", "--example", "kv"];
+    for profile in ["release", "stripped"] {
+        build(
+            &["--profile", profile, "-p", "unikernel-rt", "--target", AARCH64]
+                .iter()
+                .chain(&examples)
+                .copied()
+                .collect::<Vec<_>>(),
+        )?;
+        build(&["--profile", profile, "-p", "floor", "--target", AARCH64])?;
+    }
+    let image = |profile: &str, path: &str| target.join(AARCH64).join(profile).join(path);
+    println!();
+    sizes(
+        AARCH64,
+        &image,
+        &[("random (entropy)", "examples/random"), ("http", "examples/http"), ("kv", "examples/kv")],
+    )?;
+    println!("\n## aarch64: QEMU start → exit on virt (TCG), median of {runs} interleaved runs\n");
+    start_to_exit(runner, (&image("release", "floor"), &image("release", "examples/hello")), &["tcg"], runs, 0)
 }
 
 /// Host CPU seconds (user + system) a process has used so far.

@@ -3,7 +3,7 @@
 //! `virtio_rng` hold the driver and ask the runner for the device.
 
 use unikernel_core::vmm::virtio;
-use unikernel_testing::{Cargo, cargo_bare, symbols_of, test_image, virtio_devices};
+use unikernel_testing::{AARCH64, Cargo, cargo_bare, cargo_on, symbols_of, test_image, virtio_devices};
 
 /// QEMU's basic 64-bit CPU, which has neither RDRAND nor RDSEED.
 const NO_RDRAND: &str = "-cpu qemu64";
@@ -20,6 +20,16 @@ fn entropy_reads_the_device_on_a_cpu_without_a_random_number_instruction() {
     // The same CPU refuses the default source: the bytes above came from the device.
     let random = cargo(&["run", "-p", "unikernel-rt", "--example", "random"]);
     assert!(!random.ok && random.stdout.contains("this CPU has no RDRAND"), "{}{}", random.stdout, random.stderr);
+}
+
+#[test]
+fn on_aarch64_entropy_reads_the_device_on_a_cpu_without_rndr() {
+    // QEMU's Cortex-A57 has no FEAT_RNG.
+    let no_rndr = [("UNIKERNEL_QEMU_ARGS", "-cpu cortex-a57")];
+    let guest = cargo_on(AARCH64, &["test", "-p", "unikernel-virtio-rng", "--test", "guest"], &no_rndr);
+    assert!(guest.ok && guest.stdout.contains("test result: ok"), "{}{}", guest.stdout, guest.stderr);
+    let random = cargo_on(AARCH64, &["run", "-p", "unikernel-rt", "--example", "random"], &no_rndr);
+    assert!(!random.ok && random.stdout.contains("or RNDR (aarch64)"), "{}{}", random.stdout, random.stderr);
 }
 
 #[test]

@@ -30,6 +30,11 @@ options (environment variable in brackets):
   --metrics                print the guest's metrics (Prometheus text) to standard error when its
                            main returns, for images that name `unikernel::metrics::at_exit`; adds
                            `metrics=exit` to the kernel command line [UNIKERNEL_METRICS=1]
+  --merge-memory           let the host's same-page merging (KSM, when root runs it: echo 1 >
+                           /sys/kernel/mm/ksm/run) share QEMU's identical pages with other instances':
+                           all of QEMU's memory mergeable, no huge pages, and QEMU's addresses not
+                           randomized (no ASLR for QEMU). Linux 6.4+; not with --print-command
+                           [UNIKERNEL_MERGE_MEMORY=1]
 
 for images that ask for a network device (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
@@ -172,6 +177,8 @@ pub struct Options {
     pub profile_hz: u32,
     /// Whether the guest's metrics are printed at its exit.
     pub metrics: bool,
+    /// `--merge-memory`: QEMU's pages shareable with other instances' (`crate::merge`).
+    pub merge_memory: bool,
     /// The user's forwards; empty: the image's (`qemu::forwards`).
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
@@ -297,6 +304,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
         profile_hz: env("UNIKERNEL_PROFILE_HZ").as_deref().map_or(Ok(crate::profile::DEFAULT_HZ), hz)?,
         metrics: env("UNIKERNEL_METRICS").is_some_and(|v| v != "0"),
+        merge_memory: env("UNIKERNEL_MERGE_MEMORY").is_some_and(|v| v != "0"),
         forwards: match env(forward::ENV) {
             Some(list) => Forward::parse_list(&list).collect::<Result<_, _>>().map_err(|e| e.to_string())?,
             None => Vec::new(),
@@ -338,6 +346,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--profile" => opts.profile = Some(PathBuf::from(value("--profile")?)),
             "--profile-hz" => opts.profile_hz = hz(&value("--profile-hz")?)?,
             "--metrics" => opts.metrics = true,
+            "--merge-memory" => opts.merge_memory = true,
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
             "--on-demand" => on_demand = true,

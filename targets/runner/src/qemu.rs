@@ -15,6 +15,7 @@ use crate::snapshot::{Plan, Take};
 use monitor::Monitor;
 use std::collections::HashSet;
 use std::io;
+use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -128,10 +129,18 @@ pub fn choose_accel(requested: Accel, arch: Arch) -> Result<Chosen, String> {
     }
 }
 
+/// A forward whose guest side listens, and the address that reaches it:
+/// QEMU's host port on loopback (user networking), or the guest's own
+/// address (a tap).
+pub type Ready = (Forward, SocketAddrV4);
+
 /// A QEMU command line, and the port forwards to open while it runs.
 pub struct Qemu {
     command: Command,
     forwarding: Option<Forwarding>,
+    /// On a tap: the forwards the runner serves itself (`--on-demand`), and
+    /// where to say that the guest listens behind one.
+    tap: Option<(Vec<Forward>, Option<Sender<Ready>>)>,
     /// Where the guest's channel streams go.
     sinks: Sinks,
     /// The channel's own console, when the image has one: the runner's
@@ -161,10 +170,15 @@ impl Qemu {
         &mut self.command
     }
 
-    /// Sends each forward to `ready` once it is open (the guest listens
-    /// behind it); false when the run opens no forwards (a tap, no network).
-    pub fn on_ready(&mut self, ready: Sender<Forward>) -> bool {
-        self.forwarding.as_mut().map(|f| f.ready = Some(ready)).is_some()
+    /// Sends each forward to `ready` once the guest listens behind it;
+    /// false when the run has no network device.
+    pub fn on_ready(&mut self, ready: Sender<Ready>) -> bool {
+        match (&mut self.forwarding, &mut self.tap) {
+            (Some(forwarding), _) => forwarding.ready = Some(ready),
+            (None, Some((_, tap))) => *tap = Some(ready),
+            (None, None) => return false,
+        }
+        true
     }
 }
 
@@ -243,12 +257,16 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     if transport == Transport::Mmio && !devices.attached.is_empty() {
         cmd.args(["-global", MODERN_MMIO]);
     }
-    let mut forwarding = None;
+    let (mut forwarding, mut tap) = (None, None);
     let mut channel = None;
     for device in devices.attached {
         let backend = match device.backend {
             Backend::Network => {
-                forwarding = network(&mut cmd, opts, forwards(opts, &image.records))?;
+                let forwards = forwards(opts, &image.records);
+                if opts.tap.is_some() {
+                    tap = Some((forwards.clone(), None));
+                }
+                forwarding = network(&mut cmd, opts, forwards)?;
                 "netdev=net0"
             }
             Backend::Disk => {
@@ -308,8 +326,11 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         None => {}
     }
     cmd.args(&opts.qemu_args);
+    if opts.merge_memory {
+        crate::merge::mergeable(&mut cmd);
+    }
     let sinks = sinks(opts, image)?;
-    Ok(Qemu { command: cmd, forwarding, sinks, channel, restore })
+    Ok(Qemu { command: cmd, forwarding, tap, sinks, channel, restore })
 }
 
 /// The files the guest's channel streams go to: its trace when it was
@@ -625,7 +646,7 @@ struct Forwarding {
     opened: HashSet<Forward>,
     unreached: HashSet<(Protocol, u16)>,
     /// Told each forward as it opens (`--on-demand`).
-    ready: Option<Sender<Forward>>,
+    ready: Option<Sender<Ready>>,
     /// `--snapshot` to take once the guest listens behind every forward,
     /// before any opens; the ports it listens on meanwhile.
     take: Option<Take>,
@@ -700,7 +721,7 @@ impl Forwarding {
                 eprintln!("unikernel-runner: listening on {reachable}");
                 if let Some(ready) = &self.ready {
                     // The receiver is gone only when the runner stops serving.
-                    let _ = ready.send(forward);
+                    let _ = ready.send((forward, SocketAddrV4::new(forward::HOST_ADDRESS, forward.host)));
                 }
             }
             Err(e) => eprintln!("unikernel-runner: cannot open the forward {}: {e}", rule(&forward)),
@@ -733,7 +754,7 @@ struct Said {
 /// Runs QEMU to the end. Stop signals the runner receives meanwhile are
 /// passed on to QEMU, and the run ends when QEMU does.
 pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
-    let Qemu { mut command, mut forwarding, sinks, channel, restore } = qemu;
+    let Qemu { mut command, mut forwarding, tap, sinks, channel, restore } = qemu;
     if let Some(signal) = stops.take() {
         return Ok(stopped(signal));
     }
@@ -783,6 +804,12 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
             crate::console::stream(stdout, image, &router, |listening| {
                 if let Some(Err(forward)) = forwarding.as_mut().map(|f| f.open(listening)) {
                     *said.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
+                }
+                if let Some((forwards, Some(ready))) = &tap
+                    && let (Some(&forward), Some(address)) =
+                        (forward::to_guest(forwards, listening.protocol, listening.port), listening.address)
+                {
+                    let _ = ready.send((forward, SocketAddrV4::new(address, listening.port)));
                 }
             })
         });

@@ -233,9 +233,12 @@ mod tests {
     fn ready_once_every_forward_listens() {
         let web = Forward { protocol: Protocol::Tcp, host: 8080, guest: 80 };
         let dns = Forward { protocol: Protocol::Udp, host: 5353, guest: 53 };
-        let tcp80 = Listening { protocol: Protocol::Tcp, port: 80 };
+        let tcp80 = Listening { protocol: Protocol::Tcp, port: 80, address: None };
         assert!(!ready(&[web, dns], &[tcp80]));
-        assert!(!ready(&[dns], &[Listening { protocol: Protocol::Tcp, port: 53 }]), "TCP 53 is not UDP 53");
-        assert!(ready(&[web, dns], &[tcp80, Listening { protocol: Protocol::Udp, port: 53 }]));
+        assert!(
+            !ready(&[dns], &[Listening { protocol: Protocol::Tcp, port: 53, address: None }]),
+            "TCP 53 is not UDP 53"
+        );
+        assert!(ready(&[web, dns], &[tcp80, Listening { protocol: Protocol::Udp, port: 53, address: None }]));
     }
 }

@@ -112,3 +112,18 @@ fn http_and_kv_serve_curl_on_virtio_mmio() {
     kv.stop();
     let _ = std::fs::remove_file(&disk);
 }
+
+#[test]
+fn missing_qemu_names_debians_arm_package() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(examples(AARCH64).join("hello"))
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runner");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("qemu-system-aarch64 not found") && stderr.contains("apt-get install -y qemu-system-arm"),
+        "{stderr}"
+    );
+}

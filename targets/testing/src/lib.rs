@@ -32,9 +32,14 @@ pub struct Cargo {
 /// Runs cargo for bare metal at the workspace root with `env` added;
 /// images boot through the runner under TCG.
 pub fn cargo_bare(args: &[&str], env: &[(&str, &str)]) -> Cargo {
+    cargo_on(BARE, args, env)
+}
+
+/// [`cargo_bare`] for the bare-metal `target` ([`BARE`] or [`AARCH64`]).
+pub fn cargo_on(target: &str, args: &[&str], env: &[(&str, &str)]) -> Cargo {
     let output = Command::new(env!("CARGO"))
         .args(args)
-        .args(["--target", BARE])
+        .args(["--target", target])
         .current_dir(workspace())
         .env("UNIKERNEL_ACCEL", "tcg")
         .envs(env.iter().copied())
