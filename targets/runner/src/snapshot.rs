@@ -12,7 +12,7 @@
 //! (machine, accelerator, memory, kernel command line): restoring another
 //! image's memory, or into another machine, is refused before QEMU starts.
 
-use crate::image::Image;
+use crate::image::{Arch, Image};
 use crate::options::Options;
 use crate::qemu::Chosen;
 use crate::qemu::monitor::Monitor;
@@ -48,6 +48,10 @@ pub struct Take {
 
 /// What `--snapshot` cannot do, before anything starts.
 fn refuse(opts: &Options, image: &Image) -> Result<(), String> {
+    if image.arch != Arch::X86_64 {
+        // The restore signal is COM1's receive interrupt, wired on x86_64 only.
+        return Err("--snapshot: restoring is done for x86_64 images only".into());
+    }
     let has = |device| image.records.iter().any(|r| r.kind == Kind::Virtio && r.device == device);
     if has(virtio::BLOCK) {
         // The disk is not in the stream: a restore would meet a disk

@@ -26,6 +26,8 @@ fn the_runner_boots_aarch64_images_on_virt_with_no_exit_device() {
     assert!(!words.iter().any(|w| w.contains("isa-debug-exit")), "{words:?}");
     let q35 = boot_aarch64("hello", &["--machine", "q35"]);
     assert!(q35.status == 2 && q35.stderr.contains("aarch64 images boot on QEMU's virt"), "{}", q35.stderr);
+    let snapshot = boot_aarch64("http", &["--snapshot", "/nonexistent/snapshot"]);
+    assert!(snapshot.status == 2 && snapshot.stderr.contains("x86_64 images only"), "{}", snapshot.stderr);
 }
 
 #[test]
