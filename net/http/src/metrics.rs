@@ -5,7 +5,7 @@ use crate::Response;
 use unikernel_core::counter;
 
 counter!(pub static CONNECTIONS = "unikernel_http_connections_total", "Connections the HTTP server loop took.");
-counter!(pub static REQUESTS = "unikernel_http_requests_total", "Requests handed to HTTP handlers.");
+counter!(pub static REQUESTS = "unikernel_http_requests_total", "Request heads the HTTP server loop read and handed on.");
 counter!(
     pub static REFUSED = "unikernel_http_refused_total",
     "Requests refused by the HTTP server's limits (4xx/503 before the handler)."
