@@ -5,7 +5,7 @@ use crate::Response;
 use unikernel_core::counter;
 
 counter!(pub static CONNECTIONS = "unikernel_http_connections_total", "Connections the HTTP server loop took.");
-counter!(pub static REQUESTS = "unikernel_http_requests_total", "Request heads the HTTP server loop read and handed on.");
+counter!(pub static REQUESTS = "unikernel_http_requests_total", "Requests handed to HTTP handlers.");
 counter!(
     pub static REFUSED = "unikernel_http_refused_total",
     "Requests refused by the HTTP server's limits (4xx/503 before the handler)."
@@ -15,8 +15,8 @@ counter!(
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Every metric of the image (`unikernel_core::metrics::render`) as a
-/// `200 OK` response: one match arm makes a `/metrics` route,
-/// `"/metrics" => unikernel_http::metrics()`.
+/// `200 OK` response: one route makes a `/metrics` endpoint,
+/// `.get("/metrics", async |_| unikernel_http::metrics())`.
 pub fn metrics() -> Response {
     let mut text = alloc::string::String::new();
     // Writing into a String cannot fail.

@@ -429,6 +429,15 @@ fn a_streamed_response_larger_than_the_budget_is_sent_in_chunks() {
     assert_eq!(out.result, Ok(()));
     assert!(out.received.contains("\r\nTransfer-Encoding: chunked\r\n"), "{}", &out.received[..200]);
     assert_eq!(bodies(&out.received), [(expected_chunks(200, 500), false), ("small".into(), true)]);
+    // A chunk is paid for while it is written: one larger than the whole
+    // budget cuts the body (no last chunk) and ends the connection.
+    let out = converse_streaming(
+        l,
+        |s| s.send_at(Duration::ZERO, b"GET /huge HTTP/1.1\r\n\r\nGET /small HTTP/1.1\r\n\r\n"),
+        async |_| Response::stream("200 OK", "text/plain", chunks(3, 600).chain(chunks(1, 1001))),
+    );
+    assert_eq!((out.result, out.handled), (Ok(()), 1));
+    assert!(out.received.ends_with(&format!("\r\n258\r\n{}\r\n", "c".repeat(600))), "{}", out.received);
 }
 
 #[test]
