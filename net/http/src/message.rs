@@ -230,7 +230,8 @@ impl Response {
     /// with `Transfer-Encoding: chunked` (or [`Response::with_length`]).
     /// Each chunk is paid for from the budget while it is written, so a
     /// body may be far larger than the budget; a chunk that does not fit
-    /// ends the connection mid-body.
+    /// ends the connection mid-body. Each chunk has the write deadline for
+    /// its length; the source's own pace is the application's to bound.
     pub fn stream(
         status: &'static str,
         content_type: &'static str,
