@@ -11,9 +11,13 @@
 #          that boots it again.
 #   boot:  QEMU's start -> the guest listens, from the runner's own line,
 #          in the same runs.
+#   snapshot: as start, with `--snapshot FILE` taken once before: each
+#          boot restores the guest saved when it first listened; the runs
+#          alternate with start's, so both see the same machine load.
 #
 # No retry anywhere: a refused or failed request stops the script.
 # Usage: bench/cold.sh [RUNS]   (RUNS default 30; ACCEL=tcg|kvm, PORT=18089)
+# (bench/snapshot.sh runs it with 100.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,18 +84,32 @@ request() {
     awk -v s="${out#* }" 'BEGIN { printf "%d\n", s * 1000000 }'
 }
 
-echo "start: $RUNS runs, a new runner each..." >&2
-for _ in $(seq "$RUNS"); do
+# first_response FILE ARGS...: a new runner with ARGS; the time from its
+# launch to the first response goes to FILE.
+first_response() {
+    local file=$1 t0 t1 total
+    shift
     t0=$(us)
-    start_runner
+    start_runner "$@"
     await "on demand: listening on"
     t1=$(us)
     total=$(request)
-    echo $(( t1 - t0 + total )) >>"$WORK/start"
+    echo $(( t1 - t0 + total )) >>"$WORK/$file"
     await "the guest listens behind port"
     stop_runner
+}
+
+echo "taking the snapshot..." >&2
+first_response taken --snapshot "$WORK/http.snap"
+[ -s "$WORK/http.snap" ] || die "no snapshot was saved"
+rm -f "$WORK/boot"
+echo "start and snapshot: $RUNS runs each, a new runner each, alternating..." >&2
+for _ in $(seq "$RUNS"); do
+    first_response start
+    cat "$WORK/boot" >>"$WORK/boot-start" && rm "$WORK/boot"
+    first_response snapshot --snapshot "$WORK/http.snap"
+    cat "$WORK/boot" >>"$WORK/boot-snapshot" && rm "$WORK/boot"
 done
-mv "$WORK/boot" "$WORK/boot-start"
 
 echo "idle: $RUNS cold requests to one runner..." >&2
 start_runner --idle-exit 0.2
@@ -112,6 +130,9 @@ stats() {
 
 echo "cold first response, --on-demand, http example, -M microvm, user networking, accel $ACCEL ($(nproc) cores)"
 echo "start (process start -> first response): $(stats "$WORK/start")"
+echo "snapshot (the same, each boot restoring a snapshot of $(( $(stat -c %s "$WORK/http.snap") >> 10 )) KiB): $(stats "$WORK/snapshot")"
+awk '{ print $1 * 1000 }' "$WORK/boot-snapshot" >"$WORK/restore-us"
+echo "restore (QEMU start -> restored guest listens again, runner's line): $(stats "$WORK/restore-us")"
 echo "idle  (guest down, runner up; curl time_total): $(stats "$WORK/idle")"
 awk '{ print $1 * 1000 }' "$WORK/boot-start" >"$WORK/boot-us"
 echo "boot  (QEMU start -> guest listens, runner's line, ms resolution): $(stats "$WORK/boot-us")"

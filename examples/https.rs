@@ -16,7 +16,7 @@ use alloc::vec;
 use page::INDEX;
 use unikernel::prelude::*;
 use unikernel_entropy::Entropy;
-use unikernel_http::{Request, Response, Server, serve};
+use unikernel_http::{Response, Router, Server, serve};
 use unikernel_net::Net;
 use unikernel_tls::pki_types::{CertificateDer, PrivateKeyDer};
 use unikernel_tls::{Acceptor, self_signed, server_config};
@@ -39,17 +39,11 @@ async fn main(net: Net, rng: Entropy) -> Result<(), Error> {
         spawn(async move {
             // A refused handshake ends this connection only (counted in /metrics).
             if let Ok(stream) = tls.accept(conn).await {
-                let _ = serve(stream, &server, async |req| route(req)).await;
+                let router = Router::new()
+                    .get("/", async |_| Response::new("200 OK", "text/html; charset=utf-8", INDEX))
+                    .get("/metrics", async |_| unikernel_http::metrics());
+                let _ = serve(stream, &server, async |req| router.handle(req).await).await;
             }
         });
-    }
-}
-
-fn route(req: Request) -> Response {
-    match (req.method.as_str(), req.path.as_str()) {
-        ("GET" | "HEAD", "/") => Response::new("200 OK", "text/html; charset=utf-8", INDEX),
-        ("GET" | "HEAD", "/metrics") => unikernel_http::metrics(),
-        ("GET" | "HEAD", _) => Response::text("404 Not Found", "not found\n"),
-        _ => Response::text("405 Method Not Allowed", "method not allowed\n"),
     }
 }

@@ -17,7 +17,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use unikernel::prelude::*;
-use unikernel_http::{Limits, Request, Response, Server, serve};
+use unikernel_http::{Limits, Request, Response, Router, Server, serve_streaming};
 use unikernel_net::{Net, net};
 use unikernel_storage::{Block, Store, StoreError, block};
 
@@ -62,59 +62,60 @@ async fn main(net: Net, disk: Block) -> Result<(), Error> {
         let (store, server) = (store.clone(), server.clone());
         spawn(async move {
             OPEN.fetch_add(1, Ordering::Relaxed);
-            let _ = serve(conn, &server, async |req| route(&server, &store, req).await).await;
+            let router = routes(&server, &store);
+            let _ = serve_streaming(conn, &server, async |req| router.handle(req).await).await;
             OPEN.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
-/// `/api/status`, `/metrics` (Prometheus text), or the store. A read reserves the largest value from the
-/// server's memory budget before it reads one (the server then holds the
-/// value's size until it is sent), so many slow readers of large values
-/// get `503` rather than exhaust the heap.
-async fn route(server: &Server, store: &Store<Block>, req: Request) -> Response {
-    if req.path == "/api/status" {
-        let status = format!(
-            "{{\"open\":{},\"heap_used\":{},\"budget_used\":{}}}\n",
-            OPEN.load(Ordering::Relaxed),
-            unikernel::heap::stats().used,
-            server.budget().used()
-        );
-        return Response::new("200 OK", "application/json", status);
-    }
-    if req.path == "/metrics" {
-        return unikernel_http::metrics();
-    }
-    if !matches!(req.method.as_str(), "GET" | "HEAD") {
-        return handle(store, req).await;
-    }
-    match server.budget().reserve(MAX_VALUE) {
-        Some(reservation) => handle(store, req).await.with_reservation(reservation),
-        None => Response::unavailable(),
-    }
+/// `/api/status`, `/metrics` (Prometheus text), and the store under `/kv`.
+/// A read reserves the largest value from the server's memory budget
+/// before it reads one (the server then holds the value's size until it is
+/// sent), so many slow readers of large values get `503` rather than
+/// exhaust the heap.
+fn routes<'a>(server: &'a Server, store: &'a Store<Block>) -> Router<'a> {
+    Router::new()
+        .get("/api/status", async |_| {
+            let status = format!(
+                "{{\"open\":{},\"heap_used\":{},\"budget_used\":{}}}\n",
+                OPEN.load(Ordering::Relaxed),
+                unikernel::heap::stats().used,
+                server.budget().used()
+            );
+            Response::new("200 OK", "application/json", status)
+        })
+        .get("/metrics", async |_| unikernel_http::metrics())
+        .get("/kv", async |req| {
+            let page = store.keys_after(req.query_param("after").map(str::as_bytes), LIST_PAGE);
+            let keys: Vec<u8> = page.into_iter().flat_map(|k| k.into_iter().chain([b'\n'])).collect();
+            Response::text("200 OK", keys)
+        })
+        .get("/kv/{*key}", async |req| {
+            let Some(reservation) = server.budget().reserve(MAX_VALUE) else { return Response::unavailable() };
+            let read = store.get(key(&req)).await.map(|v| match v {
+                Some(value) => Response::new("200 OK", "application/octet-stream", value),
+                None => Response::text("404 Not Found", "no such key\n"),
+            });
+            answer(read).with_reservation(reservation)
+        })
+        .put("/kv/{*key}", async |req| {
+            answer(store.put(key(&req), &req.body).await.map(|()| Response::text("200 OK", "stored\n")))
+        })
+        .delete("/kv/{*key}", async |req| {
+            answer(store.delete(key(&req)).await.map(|found| match found {
+                true => Response::text("200 OK", "deleted\n"),
+                false => Response::text("404 Not Found", "no such key\n"),
+            }))
+        })
 }
 
-async fn handle(store: &Store<Block>, req: Request) -> Response {
-    let key = req.path.strip_prefix("/kv/").map(str::as_bytes);
-    let result = match (req.method.as_str(), key) {
-        ("GET", None) if req.path == "/kv" || req.path.starts_with("/kv?after=") => {
-            let after = req.path.strip_prefix("/kv?after=").map(str::as_bytes);
-            let page = store.keys_after(after, LIST_PAGE);
-            let keys: Vec<u8> = page.into_iter().flat_map(|k| k.into_iter().chain([b'\n'])).collect();
-            Ok(Response::text("200 OK", keys))
-        }
-        ("GET" | "HEAD", Some(key)) => store.get(key).await.map(|v| match v {
-            Some(value) => Response::new("200 OK", "application/octet-stream", value),
-            None => Response::text("404 Not Found", "no such key\n"),
-        }),
-        ("PUT", Some(key)) => store.put(key, &req.body).await.map(|()| Response::text("200 OK", "stored\n")),
-        ("DELETE", Some(key)) => store.delete(key).await.map(|found| match found {
-            true => Response::text("200 OK", "deleted\n"),
-            false => Response::text("404 Not Found", "no such key\n"),
-        }),
-        (_, Some(_)) => Ok(Response::text("405 Method Not Allowed", "GET, PUT or DELETE\n")),
-        _ => Ok(Response::text("404 Not Found", "try /kv/<key>\n")),
-    };
+/// The key: the rest of the path after `/kv/`, as sent.
+fn key(req: &Request) -> &[u8] {
+    req.param("key").unwrap_or("").as_bytes()
+}
+
+fn answer(result: Result<Response, StoreError>) -> Response {
     result.unwrap_or_else(|e| match e {
         StoreError::BadKey => Response::text("400 Bad Request", "keys are 1 to 1024 bytes\n"),
         StoreError::Full | StoreError::IndexFull { .. } => Response::text("507 Insufficient Storage", format!("{e}\n")),

@@ -34,7 +34,7 @@ pub mod timer {
 /// Counters and gauges of the runtime and the components, in the
 /// Prometheus text format with [`metrics::render`].
 pub use unikernel_core::metrics;
-pub use unikernel_core::{interrupt, sync, time, trace, trace_span};
+pub use unikernel_core::{interrupt, restore, sync, time, trace, trace_span};
 
 /// Combinators for futures (`join`, `select`, `AtomicWaker`, ...), from
 /// `futures-util` (no_std).

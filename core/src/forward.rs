@@ -148,6 +148,9 @@ pub struct Listening {
     pub protocol: Protocol,
     /// The guest port it listens on.
     pub port: u16,
+    /// The guest's IPv4 address, once it has one: where a host on its own
+    /// network (a tap) reaches the port.
+    pub address: Option<Ipv4Addr>,
 }
 
 const LISTENING: &str = "net: listening on ";
@@ -158,7 +161,11 @@ impl fmt::Display for Listening {
             Protocol::Tcp => "TCP",
             Protocol::Udp => "UDP",
         };
-        write!(f, "{LISTENING}{protocol} port {}", self.port)
+        write!(f, "{LISTENING}{protocol} port {}", self.port)?;
+        match self.address {
+            Some(address) => write!(f, " at {address}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -173,8 +180,12 @@ impl Listening {
             "UDP" => Protocol::Udp,
             _ => return None,
         };
+        let (port, address) = match port.split_once(" at ") {
+            Some((port, address)) => (port, Some(address.parse().ok()?)),
+            None => (port, None),
+        };
         let port = Some(port).filter(|p| p.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()?;
-        Some(Self { protocol, port })
+        Some(Self { protocol, port, address })
     }
 }
 
@@ -242,16 +253,23 @@ mod tests {
 
     #[test]
     fn the_listening_line_reads_back() {
-        for listening in
-            [Listening { protocol: Protocol::Tcp, port: 80 }, Listening { protocol: Protocol::Udp, port: 65535 }]
-        {
+        let at = Some(Ipv4Addr::new(10, 0, 2, 15));
+        for listening in [
+            Listening { protocol: Protocol::Tcp, port: 80, address: None },
+            Listening { protocol: Protocol::Udp, port: 65535, address: None },
+            Listening { protocol: Protocol::Tcp, port: 80, address: at },
+        ] {
             let line = listening.to_string();
             assert_eq!(Listening::parse(&line), Some(listening), "{line}");
             assert_eq!(Listening::parse(&std::format!("{line}\r\n")), Some(listening), "serial line ends");
         }
         assert_eq!(
             Listening::parse("net: listening on TCP port 80"),
-            Some(Listening { protocol: Protocol::Tcp, port: 80 })
+            Some(Listening { protocol: Protocol::Tcp, port: 80, address: None })
+        );
+        assert_eq!(
+            Listening::parse("net: listening on TCP port 80 at 10.0.2.15"),
+            Some(Listening { protocol: Protocol::Tcp, port: 80, address: at })
         );
         for other in [
             "echo: listening on 10.0.2.15/24 port 7 (TCP and UDP)",
@@ -260,6 +278,8 @@ mod tests {
             "net: listening on SCTP port 80",
             "xnet: listening on TCP port 80",
             "net: listening on TCP port ",
+            "net: listening on TCP port 80 at 10.0.2",
+            "net: listening on TCP port 80 at ",
         ] {
             assert_eq!(Listening::parse(other), None, "{other}");
         }

@@ -25,6 +25,7 @@ pub mod metrics;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod platform;
+pub mod restore;
 pub mod runtime;
 pub mod sync;
 pub mod test;

@@ -11,12 +11,18 @@ pub trait Platform: Sync {
     fn write(&self, bytes: &[u8]);
     /// Ends the unikernel with `code` as its exit status.
     fn exit(&self, code: u8) -> !;
-    /// Bytes the application can still allocate, when the target knows.
-    fn free_memory(&self) -> Option<usize>;
+    /// Bytes the application can still allocate, when the target knows
+    /// (by default: what the runtime's heap has left).
+    fn free_memory(&self) -> Option<usize> {
+        Some(crate::heap::stats().free)
+    }
     /// Runs `f` so that a panic inside it is reported as `Err` with the
     /// panic message, and execution goes on. Targets without unwinding
-    /// return `None` and the runtime recovers through [`Platform::restart`].
-    fn catch_panic(&self, f: fn() -> Result<(), crate::Error>) -> Option<Result<(), crate::Error>>;
+    /// return `None` (the default) and the runtime recovers through
+    /// [`Platform::restart`].
+    fn catch_panic(&self, _f: fn() -> Result<(), crate::Error>) -> Option<Result<(), crate::Error>> {
+        None
+    }
     /// Abandons the current stack and runs `f` on a fresh one. Used to go on
     /// with the next test after a panic on targets that cannot unwind.
     fn restart(&self, f: fn() -> !) -> !;
@@ -24,11 +30,32 @@ pub trait Platform: Sync {
     fn boot_cycles(&self) -> Option<u64>;
     /// Ends a [`crate::time::Clock::idle`] early: a waker fired from where
     /// the executor's own idle check cannot see it (another host thread).
-    fn notify(&self);
-    /// Whether the caller runs where the executor does (always, on a single
-    /// CPU; the main thread when hosted). Tasks are not `Send`, so they may
-    /// only be spawned there.
-    fn on_executor_thread(&self) -> bool;
+    /// Nothing by default: on one CPU wakers run in a task or in an
+    /// interrupt handler, which ends the halt by itself.
+    fn notify(&self) {}
+    /// Whether the caller runs where the executor does (always, the
+    /// default, on a single CPU; the main thread when hosted). Tasks are
+    /// not `Send`, so they may only be spawned there.
+    fn on_executor_thread(&self) -> bool {
+        true
+    }
+}
+
+/// `name() -> u64` functions returning the addresses of linker-script
+/// symbols (`image_start => __image_start`): the targets' layouts.
+#[macro_export]
+macro_rules! linker_symbols {
+    ($($name:ident => $sym:ident),* $(,)?) => {
+        unsafe extern "C" {
+            $(static $sym: u8;)*
+        }
+        $(
+            pub fn $name() -> u64 {
+                // Only the address of the linker symbol is taken, never its value.
+                (&raw const $sym) as u64
+            }
+        )*
+    };
 }
 
 static PLATFORM: Once<&'static dyn Platform> = Once::new();

@@ -39,6 +39,24 @@ pub struct App {
     pub main: fn() -> Result<(), Error>,
 }
 
+unsafe extern "Rust" {
+    /// Emitted by `#[unikernel]` in the application crate.
+    static __UNIKERNEL_APP: App;
+}
+
+/// The application `#[unikernel]` defined, for a bare-metal target's boot
+/// code (linked only into images whose target calls it).
+pub fn app() -> &'static App {
+    // SAFETY: the macro defines it as an immutable static of type `App`.
+    unsafe { &__UNIKERNEL_APP }
+}
+
+/// Ends a boot that cannot reach `main`, saying why.
+pub fn boot_failed(reason: &dyn core::fmt::Display) -> ! {
+    println!("boot failed: {reason}");
+    exit::exit(exit::FAILURE)
+}
+
 /// [`App::components`] of an image that names no component.
 pub fn no_components() -> Result<(), Error> {
     Ok(())

@@ -53,6 +53,28 @@ macro_rules! time_implement {
 }
 pub use time_implement as implement;
 
+/// The checks every target's [`Clock::idle`] makes before it halts, with
+/// interrupts off: whether there is still nothing to do, whether the
+/// deadline has passed, and a deadlock (nothing to wait for) that would
+/// halt forever, which ends the run. Returns how long to arm the timer
+/// for (`Some(None)`: no timer), or `None` when the caller must not halt.
+pub fn before_idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) -> Option<Option<u64>> {
+    if !still_idle() {
+        return None;
+    }
+    match deadline_ns {
+        Some(deadline) => {
+            let now = __unikernel_clock_now_ns();
+            (deadline > now).then(|| Some(deadline - now))
+        }
+        None if !crate::interrupt::any_registered() => {
+            crate::println!("all tasks are blocked with no timer pending and no interrupt source: deadlock");
+            crate::exit::exit(crate::exit::FAILURE)
+        }
+        None => Some(None),
+    }
+}
+
 /// See [`Clock::idle`]; the executor's halt.
 pub(crate) fn idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
     __unikernel_clock_idle(deadline_ns, still_idle)

@@ -30,6 +30,8 @@ static STACK: Once<Mutex<Stack>> = Once::new();
 static KICKED: AtomicBool = AtomicBool::new(false);
 static DRIVER: AtomicWaker = AtomicWaker::new();
 static DRIVER_ALIVE: AtomicBool = AtomicBool::new(false);
+/// Set by the restore hook, taken by the driver task.
+static RESTORED: AtomicBool = AtomicBool::new(false);
 
 /// The current time on smoltcp's clock.
 pub fn now() -> smoltcp::time::Instant {
@@ -55,12 +57,7 @@ pub fn start(config: Config) -> Result<(), Error> {
     unikernel_virtio::probe_all()?;
     let mut nic = device()?.lock();
     let mac = nic.mac();
-    // Seeds initial sequence numbers and ephemeral ports: unpredictable
-    // enough across boots without requiring the entropy component.
-    let seed = Instant::now().as_nanos()
-        ^ unikernel_core::time::SystemTime::now()
-            .duration_since(unikernel_core::time::SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+    let seed = seed();
     let mut limits = Limits::for_heap(unikernel_core::heap::stats().size);
     if let Some(max) = crate::config::max_connections(cmdline::value("max_connections"))? {
         limits.max_sockets = max;
@@ -77,7 +74,20 @@ pub fn start(config: Config) -> Result<(), Error> {
     );
     drop(nic);
     STACK.call_once(|| Mutex::new(stack));
-    Ok(())
+    unikernel_core::restore::on_restore(|| {
+        RESTORED.store(true, Ordering::Release);
+        kick();
+    })
+}
+
+/// Seeds initial sequence numbers and ephemeral ports: the clocks, and the
+/// CPU's generator where it has one (the targets always link theirs), so
+/// that guests restored from one snapshot at the same moment differ too.
+fn seed() -> u64 {
+    use unikernel_core::bus::{self, RandomKind};
+    let cpu = bus::cpu_random_available(RandomKind::Drbg).then(|| bus::cpu_random_next(RandomKind::Drbg)).flatten();
+    let wall = unikernel_core::time::SystemTime::now().duration_since(unikernel_core::time::SystemTime::UNIX_EPOCH);
+    Instant::now().as_nanos() ^ wall.map_or(0, |d| d.as_nanos() as u64) ^ cpu.unwrap_or(0)
 }
 
 fn describe(config: &Config) -> alloc::string::String {
@@ -126,7 +136,16 @@ async fn drive() {
             let mut nic = device().expect("probed at start").lock();
             let driver = &mut unikernel_virtio_net::nic(&mut nic);
             let now = now();
-            Poll::Ready((stack.poll(now, &mut Phy { driver, cx }), stack.poll_delay(now)))
+            if RESTORED.swap(false, Ordering::AcqRel) {
+                stack.restored(seed(), &mut Phy { driver: &mut *driver, cx: &mut *cx }, now);
+            }
+            let polled = stack.poll(now, &mut Phy { driver, cx });
+            // Printed under the lock: these lines open the runner's forwards.
+            let address = stack.ipv4().map(|(address, _)| address);
+            for (protocol, port) in stack.announcements() {
+                unikernel_core::println!("{}", unikernel_core::forward::Listening { protocol, port, address });
+            }
+            Poll::Ready((polled, stack.poll_delay(now)))
         })
         .await;
         if polled.more {

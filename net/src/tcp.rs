@@ -32,8 +32,8 @@ impl TcpListener {
     /// Listens, and says so on the console (whatever the log level): the
     /// runner opens the port's host forward when it reads the line.
     pub(crate) fn bind(port: u16, backlog: usize) -> Result<Self, NetError> {
-        let id = with(|s| s.listen(port, backlog))?;
-        unikernel_core::println!("{}", Listening { protocol: Protocol::Tcp, port });
+        let (id, address) = with(|s| Ok::<_, NetError>((s.listen(port, backlog)?, s.ipv4().map(|(a, _)| a))))?;
+        unikernel_core::println!("{}", Listening { protocol: Protocol::Tcp, port, address });
         Ok(Self { port, id })
     }
 

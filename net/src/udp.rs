@@ -28,14 +28,14 @@ impl UdpSocket {
     /// Binds `port` (0: an ephemeral one). A chosen port is announced on
     /// the console, as a TCP listener is.
     pub(crate) fn bind(port: u16) -> Result<Self, NetError> {
-        let socket = with(|s| {
+        let (socket, address) = with(|s| {
             let port = if port == 0 { s.ephemeral_port() } else { port };
             let mut socket = udp::Socket::new(buffer(), buffer());
             socket.bind(port).map_err(|_| NetError::InvalidInput)?;
-            Ok(Self { handle: s.sockets.add(socket), port })
+            Ok((Self { handle: s.sockets.add(socket), port }, s.ipv4().map(|(a, _)| a)))
         })?;
         if port != 0 {
-            unikernel_core::println!("{}", Listening { protocol: Protocol::Udp, port });
+            unikernel_core::println!("{}", Listening { protocol: Protocol::Udp, port, address });
         }
         Ok(socket)
     }

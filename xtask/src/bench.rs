@@ -199,6 +199,14 @@ fn start_to_exit(
     Ok(())
 }
 
+/// `cargo xtask bench-aarch64 [RUNS]`: only the aarch64 tables of `bench`.
+pub fn run_aarch64(runs: Option<Result<usize, String>>) -> Result<(), String> {
+    let runs = runs.transpose()?.unwrap_or(DEFAULT_RUNS).max(3);
+    build(&["-p", "unikernel-runner", "--target", HOST])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
+    aarch64(&target.join(HOST).join("debug/unikernel-runner"), &target, runs)
+}
+
 /// aarch64 on QEMU's `virt` (TCG: foreign to this host): sizes and start →
 /// exit next to its own floor kernel. No exit device there: a guest that
 /// exits 0 ends QEMU with 0.

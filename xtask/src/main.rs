@@ -3,7 +3,8 @@
 //! `cargo xtask test`: every test of the project, and `cargo package` of every
 //! publishable crate, summed up at the end (`cargo xtask package`: that alone).
 //! `cargo xtask bench [RUNS]`: image sizes and boot times, side by side with
-//! a floor kernel, in one run.
+//! a floor kernel, in one run (`cargo xtask bench-aarch64 [RUNS]`: only the
+//! aarch64 tables).
 //! `cargo xtask fuzz [TARGET] [RUNS]`: the libFuzzer targets (nightly).
 //! `cargo xtask new DIR`: a new unikernel crate, ready to `cargo run`.
 
@@ -37,13 +38,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => ensure_target().and_then(|()| run(&args[1..])),
         Some("test") => ensure_target().and_then(|()| test()),
-        Some("bench") => {
-            bench::run(args.get(1).map(|r| r.parse().map_err(|_| format!("RUNS must be a number, not {r}"))))
-        }
+        Some("bench") => bench::run(runs_arg(&args)),
+        Some("bench-aarch64") => bench::run_aarch64(runs_arg(&args)),
         Some("fuzz") => fuzz_args(&args[1..]).and_then(|(target, runs)| fuzz::run(target, runs)),
         Some("package") => package::check().and_then(|(ok, _)| if ok { Ok(()) } else { Err("not ready to publish".into()) }),
         Some("new") if args.len() == 2 => ensure_target().and_then(|()| new::run(Path::new(&args[1]))),
-        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench [RUNS] | cargo xtask fuzz [TARGET] [RUNS] | cargo xtask new DIR | cargo xtask package"
+        _ => Err("usage: cargo xtask run [CARGO RUN ARGS] | cargo xtask test | cargo xtask bench[-aarch64] [RUNS] | cargo xtask fuzz [TARGET] [RUNS] | cargo xtask new DIR | cargo xtask package"
             .to_string()),
     };
     match result {
@@ -53,6 +53,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A bench's optional `RUNS`.
+fn runs_arg(args: &[String]) -> Option<Result<usize, String>> {
+    args.get(1).map(|r| r.parse().map_err(|_| format!("RUNS must be a number, not {r}")))
 }
 
 /// `[TARGET] [RUNS]`: a number is RUNS, anything else a target name.

@@ -89,9 +89,46 @@ struct Call {
     body: Vec<u8>,
 }
 
+/// `/read` reads the body in small pieces as it comes and answers with its
+/// length; `/stream` streams its answer in chunks; anything else gets the
+/// body buffered first (under the limits) and goes to [`answer`]. A body
+/// that cannot be read is the loop's to refuse: no call is recorded.
+async fn handle(mut req: Request, budget: &Budget, held: usize, calls: &RefCell<Vec<Call>>) -> Response {
+    let head_only = req.method == "HEAD";
+    if req.uri_path() == "/read" {
+        let (mut len, mut buf) = (0, [0; 64]);
+        loop {
+            match req.read_body(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(_) => return Response::text("408 Request Timeout", "slow\n"),
+            }
+        }
+        assert_eq!(len, req.content_length(), "read_body reads the whole body");
+        let response = Response::text("200 OK", format!("read {len}"));
+        calls.borrow_mut().push(Call { head_only, status: response.status, body: response.body.clone() });
+        return response;
+    }
+    if let Err(refusal) = req.buffer_body().await {
+        return refusal;
+    }
+    if req.uri_path() == "/stream" && held + STREAM_CHUNK <= budget.capacity() {
+        // Each chunk is paid for while it is written, and fits.
+        let body: Vec<u8> = (0..3 * STREAM_CHUNK).map(|i| b'a' + (i % 26) as u8).collect();
+        let chunks: Vec<Vec<u8>> = body.chunks(STREAM_CHUNK).map(<[u8]>::to_vec).collect();
+        calls.borrow_mut().push(Call { head_only, status: "200 OK", body: body.clone() });
+        let stream = futures_util::stream::iter(chunks);
+        return Response::stream("200 OK", "text/plain", stream).with_length(body.len() as u64);
+    }
+    answer(req, budget, held, calls)
+}
+
+/// Bytes of each chunk `/stream` sends.
+const STREAM_CHUNK: usize = 100;
+
 /// Echoes the request; `/big` answers more than the budget may hold;
 /// `/reserve` reserves before it builds its body, as a careful handler does.
-fn handle(req: Request, budget: &Budget, held: usize, calls: &RefCell<Vec<Call>>) -> Response {
+fn answer(req: Request, budget: &Budget, held: usize, calls: &RefCell<Vec<Call>>) -> Response {
     // The body's buffer is all paid for by the request's reservation.
     assert!(req.body.capacity() <= budget.used() - held, "a body buffer larger than its reservation");
     let head_only = req.method == "HEAD";
@@ -134,7 +171,10 @@ pub fn serve(data: &[u8]) {
     let calls = RefCell::new(Vec::new());
     let budget = server.budget().clone();
     // `run` panics if the loop would wait forever.
-    let _ = run(&clock, unikernel_http::serve(stream, &server, async |req| handle(req, &budget, held, &calls)));
+    let _ = run(
+        &clock,
+        unikernel_http::serve_streaming(stream, &server, async |req| handle(req, &budget, held, &calls).await),
+    );
     assert_eq!(server.budget().used(), held, "the connection's budget is paid back");
     // After the client's last byte the loop may still wait for one head
     // (idle or head deadline) or one body, write one response and close;
@@ -186,7 +226,9 @@ fn check_responses(mut out: &[u8], calls: &[Call], read_all: bool) {
                 let refusals =
                     ["400 Bad Request", "408 Request Timeout", "413 Content Too Large", "503 Service Unavailable"];
                 assert!(refusals.contains(&status.as_str()), "refused with {status}");
-                (length, None)
+                // A refusal of a `HEAD` request has no body; it is the last
+                // response either way.
+                (if out.len() == head_len { 0 } else { length }, None)
             }
         };
         let Some(rest) = out.get(head_len + sent..) else {

@@ -1,18 +1,22 @@
 //! One connection's reads and writes, each under its deadline.
 
+use crate::body::{BodyError, Pipe};
+use crate::budget::Budget;
 use crate::clock::{Clock, before};
 use crate::head::{self, Head};
 use crate::limits::Limits;
-use crate::message::Response;
+use crate::message::{BodySource, Framing, Response};
 use crate::serve::Error;
 use alloc::format;
 use alloc::vec::Vec;
 use core::time::Duration;
 use embedded_io_async::{Read, Write};
+use futures_util::StreamExt;
 
 /// The head buffer starts this small and doubles up to `max_head`; body
-/// buffers grow by at least this much (never past the announced length).
-const CHUNK: usize = 4 * 1024;
+/// buffers grow by at least this much, and move to handlers at most this
+/// much at a time.
+pub(crate) const CHUNK: usize = 4 * 1024;
 
 /// How a step of the conversation ended.
 pub(crate) enum Step<T> {
@@ -61,10 +65,7 @@ impl<'a, S: Read + Write, C: Clock> Conn<'a, S, C> {
                 None => self.idle_since + self.limits.idle_timeout,
                 Some(first_byte) => first_byte + self.limits.head_timeout,
             };
-            if self.filled == self.buf.len() {
-                let len = (self.buf.len() * 2).max(CHUNK).min(self.limits.max_head);
-                self.buf.resize(len, 0);
-            }
+            self.grow((self.buf.len() * 2).max(CHUNK).min(self.limits.max_head));
             match before(self.clock, deadline, self.io.read(&mut self.buf[self.filled..])).await {
                 None if started.is_none() => return Ok(Step::Closed),
                 None => return Ok(Step::Refuse(Response::text("408 Request Timeout", "request head too slow\n"))),
@@ -78,66 +79,127 @@ impl<'a, S: Read + Write, C: Clock> Conn<'a, S, C> {
         }
     }
 
-    /// Reads a `len`-byte body, some of which may be buffered already. The
-    /// buffer grows with the bytes that arrive, never past `len`.
-    pub async fn read_body(&mut self, len: usize) -> Result<Step<Vec<u8>>, Error<S::Error>> {
-        let deadline = self.clock.now() + self.limits.body_timeout + self.limits.transfer_time(len);
-        let buffered = len.min(self.filled);
-        let mut body = Vec::with_capacity(len.min(buffered.max(CHUNK)));
-        body.extend_from_slice(&self.buf[..buffered]);
-        self.consume(buffered);
-        while body.len() < len {
-            if body.len() == body.capacity() {
-                body.reserve_exact((body.capacity() * 2).max(CHUNK).min(len) - body.len());
-            }
-            let start = body.len();
-            body.resize(body.capacity().min(start + CHUNK), 0);
-            // Each read also gets the idle timeout: a body may not pause long.
-            let deadline = deadline.min(self.clock.now() + self.limits.idle_timeout);
-            let read = before(self.clock, deadline, self.io.read(&mut body[start..])).await;
-            let n = match read {
-                None => return Ok(Step::Refuse(Response::text("408 Request Timeout", "request body too slow\n"))),
-                Some(Ok(n)) => n,
-                Some(Err(e)) => return Err(Error::Io(e)),
-            };
-            body.truncate(start + n);
-            if n == 0 {
-                return Ok(Step::Closed);
-            }
-        }
-        Ok(Step::Done(body))
+    /// The deadline of a `len`-byte body whose head ends now.
+    pub fn body_deadline(&self, len: usize) -> Duration {
+        self.clock.now() + self.limits.body_timeout + self.limits.transfer_time(len)
     }
 
-    /// Sends `response` (without its body for `HEAD`) before the write
-    /// deadline.
+    /// Moves the body into `pipe` as the handler asks for it, before
+    /// `deadline`; each read also gets the idle timeout (a body may not
+    /// pause long). Ends once the body is all moved or has failed.
+    pub async fn pump(&mut self, pipe: &Pipe, deadline: Duration) -> Result<(), Error<S::Error>> {
+        while pipe.remaining() > 0 {
+            pipe.wanted().await;
+            if self.filled == 0 {
+                self.grow(CHUNK);
+                let deadline = deadline.min(self.clock.now() + self.limits.idle_timeout);
+                match before(self.clock, deadline, self.io.read(&mut self.buf)).await {
+                    None => pipe.fail(BodyError::TimedOut),
+                    Some(Ok(0)) => pipe.fail(BodyError::Closed),
+                    Some(Ok(n)) => self.filled = n,
+                    Some(Err(e)) => {
+                        pipe.fail(BodyError::Closed);
+                        return Err(Error::Io(e));
+                    }
+                }
+                if pipe.failed().is_some() {
+                    return Ok(());
+                }
+            }
+            // Bytes past the body are the next (pipelined) request's.
+            let n = self.filled.min(pipe.remaining()).min(CHUNK);
+            pipe.fill(&self.buf[..n]);
+            self.consume(n);
+        }
+        Ok(())
+    }
+
+    /// Sends `response` (without its body for `HEAD`) to a client of this
+    /// HTTP/1 minor `version`, each part before its write deadline; `Ok`
+    /// says whether the connection may serve another request.
     pub async fn respond(
         &mut self,
-        response: &Response,
+        mut response: Response,
         head_only: bool,
         keep_alive: bool,
-    ) -> Result<(), Error<S::Error>> {
-        let head = response.head(keep_alive);
-        let body: &[u8] = if head_only { &[] } else { &response.body };
-        let deadline =
-            self.clock.now() + self.limits.write_timeout + self.limits.transfer_time(head.len() + body.len());
-        let io = &mut self.io;
-        let write = async {
-            write_all(io, head.as_bytes()).await?;
-            write_all(io, body).await
-        };
-        let written = before(self.clock, deadline, write).await.unwrap_or(Err(Error::TimedOut));
+        (version, budget): (u8, &Budget),
+    ) -> Result<bool, Error<S::Error>> {
+        let framing = response.framing(version);
+        let keep_alive = keep_alive && framing != Framing::UntilClose;
+        let source = response.take_source();
+        let head = response.head_framed(framing, keep_alive);
+        let body: &[u8] = if head_only || source.is_some() { &[] } else { &response.body };
+        let mut sent = self.send(&[head.as_bytes(), body]).await;
+        let mut whole = true;
+        if let (Some((chunks, _)), false, Ok(())) = (source, head_only, &sent) {
+            (sent, whole) = match self.send_source(chunks, framing, budget).await {
+                Ok(whole) => (Ok(()), whole),
+                Err(e) => (Err(e), false),
+            };
+        }
         self.idle_since = self.clock.now();
         if self.filled == 0 {
             // An idle connection holds no buffer.
             self.buf = Vec::new();
         }
-        written
+        sent.map(|()| keep_alive && whole)
+    }
+
+    /// Sends a streamed body as `framing` says, each chunk paid for from
+    /// `budget` while it is written; `Ok(false)` when it was cut short.
+    async fn send_source(
+        &mut self,
+        mut chunks: BodySource,
+        framing: Framing,
+        budget: &Budget,
+    ) -> Result<bool, Error<S::Error>> {
+        let mut left = match framing {
+            Framing::Length(length) => length,
+            _ => u64::MAX,
+        };
+        while let Some(chunk) = chunks.next().await {
+            // An empty chunk would end a chunked body.
+            let len = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            if len == 0 {
+                continue;
+            }
+            let Some(_paid) = budget.reserve(chunk.len()) else { return Ok(false) };
+            let size = format!("{len:x}\r\n");
+            let parts: [&[u8]; 3] = match framing {
+                Framing::Chunked => [size.as_bytes(), &chunk, b"\r\n"],
+                _ => [&[], &chunk[..len], &[]],
+            };
+            self.send(&parts).await?;
+            left -= len as u64;
+            if left == 0 {
+                break;
+            }
+        }
+        Ok(match framing {
+            Framing::Chunked => self.send(&[b"0\r\n\r\n"]).await.is_ok(),
+            Framing::Length(_) => left == 0,
+            Framing::UntilClose => false,
+        })
+    }
+
+    /// Writes `parts` before the write deadline for their length.
+    async fn send(&mut self, parts: &[&[u8]]) -> Result<(), Error<S::Error>> {
+        let len = parts.iter().map(|p| p.len()).sum();
+        let deadline = self.clock.now() + self.limits.write_timeout + self.limits.transfer_time(len);
+        let io = &mut self.io;
+        let write = async {
+            for part in parts {
+                write_all(io, part).await?;
+            }
+            Ok(())
+        };
+        before(self.clock, deadline, write).await.unwrap_or(Err(Error::TimedOut))
     }
 
     /// Sends `response` and closes the connection.
-    pub async fn refuse(mut self, response: Response) -> Result<(), Error<S::Error>> {
+    pub async fn refuse(mut self, response: Response, budget: &Budget) -> Result<(), Error<S::Error>> {
         crate::metrics::REFUSED.inc();
-        self.respond(&response, false, false).await?;
+        self.respond(response, false, false, (1, budget)).await?;
         self.close().await
     }
 
@@ -148,6 +210,13 @@ impl<'a, S: Read + Write, C: Clock> Conn<'a, S, C> {
         match before(self.clock, deadline, self.io.flush()).await {
             None => Err(Error::TimedOut),
             Some(flushed) => flushed.map_err(Error::Io),
+        }
+    }
+
+    /// Makes room to read: a full buffer grows to `len`.
+    fn grow(&mut self, len: usize) {
+        if self.filled == self.buf.len() {
+            self.buf.resize(len.max(self.buf.len()), 0);
         }
     }
 

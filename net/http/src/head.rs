@@ -1,5 +1,6 @@
 //! The request head: what `httparse` found, checked.
 
+use crate::headers::{Headers, MAX_HEADERS};
 use alloc::string::String;
 
 /// What the loop needs from a request head.
@@ -7,12 +8,12 @@ use alloc::string::String;
 pub(crate) struct Head {
     pub method: String,
     pub path: String,
+    /// The minor version: `HTTP/1.0` or `HTTP/1.1`.
+    pub version: u8,
+    pub headers: Headers,
     pub keep_alive: bool,
     pub body_len: usize,
 }
-
-/// Headers beyond this many make the head malformed.
-pub(crate) const MAX_HEADERS: usize = 32;
 
 /// Parses a head at the start of `bytes`: `Ok(None)` when it is not
 /// complete yet, else the head and its length; `Err` says why it is bad.
@@ -36,24 +37,27 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Option<(Head, usize)>, &'static str>
 fn check(req: &httparse::Request<'_, '_>) -> Result<Head, &'static str> {
     let (method, path, version) =
         (req.method.ok_or("no method")?, req.path.ok_or("no path")?, req.version.ok_or("no version")?);
-    let values = |name: &'static str| req.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name));
-    let connection = values("connection").next().and_then(|h| core::str::from_utf8(h.value).ok()).unwrap_or("");
+    let headers = Headers::from_parsed(req.headers);
+    // HTTP/1.1 keeps connections alive unless told not to, HTTP/1.0 only
+    // when asked to.
     let keep_alive = if version == 1 {
-        !connection.eq_ignore_ascii_case("close")
+        !headers.has_token("connection", "close")
     } else {
-        connection.eq_ignore_ascii_case("keep-alive")
+        headers.has_token("connection", "keep-alive")
     };
-    if values("transfer-encoding").next().is_some() {
+    if headers.get_bytes("transfer-encoding").is_some() {
         return Err("chunked request bodies are not supported");
     }
     // Two lengths (even equal ones) are how requests get smuggled past proxies.
-    let mut lengths = values("content-length");
-    let body_len = match (lengths.next(), lengths.next()) {
-        (None, _) => 0,
-        (Some(h), None) => content_length(h.value).ok_or("bad Content-Length")?,
-        (Some(_), Some(_)) => return Err("more than one Content-Length"),
+    let body_len = {
+        let mut lengths = headers.get_all("content-length");
+        match (lengths.next(), lengths.next()) {
+            (None, _) => 0,
+            (Some(value), None) => content_length(value).ok_or("bad Content-Length")?,
+            (Some(_), Some(_)) => return Err("more than one Content-Length"),
+        }
     };
-    Ok(Head { method: method.into(), path: path.into(), keep_alive, body_len })
+    Ok(Head { method: method.into(), path: path.into(), version, headers, keep_alive, body_len })
 }
 
 /// Decimal digits only (no sign), optionally surrounded by blanks.

@@ -29,6 +29,11 @@ pub struct Limits {
     /// Bytes of request and response bodies that all the server's
     /// connections may hold at once (see [`crate::Budget`]).
     pub memory_budget: usize,
+    /// Connections a [`crate::Server`] serves at once; the next one gets
+    /// `503` with `Retry-After` and is closed. Each connection may hold a
+    /// `max_head` buffer outside the budget, so the default keeps those
+    /// within the budget too.
+    pub max_connections: usize,
 }
 
 /// Fallback budget where the platform does not say how much memory is free.
@@ -36,18 +41,22 @@ const DEFAULT_BUDGET: usize = 16 << 20;
 
 impl Default for Limits {
     /// 8 KiB heads, 64 KiB bodies, 10 s for each step plus 16 KiB/s for
-    /// bodies, and a quarter of the memory free now as the budget.
+    /// bodies, a quarter of the memory free now as the budget, and as many
+    /// connections as the budget holds heads (at most 1024).
     fn default() -> Self {
         let free = unikernel_core::platform::try_get().and_then(|p| p.free_memory());
+        let memory_budget = free.map_or(DEFAULT_BUDGET, |free| free / 4);
+        let max_head = 8 * 1024;
         Self {
-            max_head: 8 * 1024,
+            max_head,
             max_body: 64 * 1024,
             idle_timeout: Duration::from_secs(10),
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             min_rate: 16 * 1024,
-            memory_budget: free.map_or(DEFAULT_BUDGET, |free| free / 4),
+            memory_budget,
+            max_connections: (memory_budget / max_head).clamp(1, 1024),
         }
     }
 }

@@ -15,8 +15,8 @@ counter!(
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Every metric of the image (`unikernel_core::metrics::render`) as a
-/// `200 OK` response: one match arm makes a `/metrics` route,
-/// `"/metrics" => unikernel_http::metrics()`.
+/// `200 OK` response: one route makes a `/metrics` endpoint,
+/// `.get("/metrics", async |_| unikernel_http::metrics())`.
 pub fn metrics() -> Response {
     let mut text = alloc::string::String::new();
     // Writing into a String cannot fail.

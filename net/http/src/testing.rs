@@ -7,10 +7,13 @@
 use crate::clock::Clock;
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
+use alloc::sync::Arc;
+use alloc::task::Wake;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::future::{Future, poll_fn};
 use core::pin::pin;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
@@ -58,19 +61,36 @@ impl Clock for VirtualClock {
 /// Polls that [`run`] allows: far more than any scripted conversation needs.
 const MAX_POLLS: usize = 1_000_000;
 
-/// Runs `future` to completion: polls it, and whenever it waits, moves
-/// `clock` to the earliest time a timer or a scripted client asked for.
+/// Whether the future was woken since its last poll.
+#[derive(Default)]
+struct Woken(AtomicBool);
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `future` to completion: polls it, again at once when it woke
+/// itself, and whenever it waits, moves `clock` to the earliest time a
+/// timer or a scripted client asked for.
 ///
 /// # Panics
 /// When the future waits for nothing that would ever wake it (on a real
 /// network it would hang forever), or needs more than a million polls.
 pub fn run<F: Future>(clock: &VirtualClock, future: F) -> F::Output {
     let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
+    let woken = Arc::new(Woken::default());
+    let waker = Waker::from(woken.clone());
+    let mut cx = Context::from_waker(&waker);
     for _ in 0..MAX_POLLS {
         clock.0.next_event.set(None);
+        woken.0.store(false, Ordering::Relaxed);
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
+        }
+        if woken.0.load(Ordering::Relaxed) {
+            continue;
         }
         let next = clock.0.next_event.get().expect("the future waits for nothing: it would hang forever");
         clock.0.now.set(clock.now().max(next));

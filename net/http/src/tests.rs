@@ -1,11 +1,12 @@
 //! The loop over scripted clients on a virtual clock (see `testing`).
 
 use crate::testing::{End, Stream, VirtualClock, run};
-use crate::{Clock, Error, Limits, Request, Response, Server, serve};
+use crate::{Clock, Error, Limits, Request, Response, Router, Server, serve, serve_streaming};
 use alloc::format;
 use core::cell::Cell;
 use core::time::Duration;
 use embedded_io_async::ErrorKind;
+use futures_util::StreamExt;
 use futures_util::future::join;
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -259,4 +260,353 @@ fn a_reset_or_a_close_mid_request_ends_the_loop() {
         s.send_at(Duration::ZERO, b"PUT / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc").then(End::Close)
     });
     assert_eq!((closed.result, closed.handled, closed.received.as_str()), (Ok(()), 0, ""));
+}
+
+/// Runs `handler` under [`serve_streaming`] against the scripted client.
+fn converse_streaming(
+    limits: Limits,
+    script: impl FnOnce(Stream) -> Stream,
+    handler: impl AsyncFn(Request) -> Response,
+) -> Outcome {
+    let clock = VirtualClock::new();
+    let server = Server::with_clock(limits, clock.clone());
+    let stream = script(Stream::new(&clock));
+    let received = stream.received();
+    let handled = Cell::new(0);
+    let result = run(
+        &clock,
+        serve_streaming(stream, &server, async |req| {
+            handled.set(handled.get() + 1);
+            handler(req).await
+        }),
+    );
+    assert_eq!(server.budget().used(), 0, "the budget is paid back when the connection ends");
+    Outcome {
+        result,
+        received: String::from_utf8(received.bytes()).unwrap(),
+        handled: handled.get(),
+        ended_at: clock.now(),
+    }
+}
+
+/// The bodies of the responses in `received`, in order (`Content-Length`
+/// or chunked), and whether each asked to close.
+fn bodies(mut received: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    while let Some((head, rest)) = received.split_once("\r\n\r\n") {
+        let header = |name: &str| {
+            head.split("\r\n").find_map(|line| line.split_once(": ").filter(|(n, _)| n.eq_ignore_ascii_case(name)))
+        };
+        let close = header("connection").map(|(_, v)| v) == Some("close");
+        let (body, tail) = if let Some((_, length)) = header("content-length") {
+            rest.split_at(length.parse::<usize>().unwrap().min(rest.len()))
+        } else if header("transfer-encoding").is_some() {
+            let (mut body, mut tail) = (String::new(), rest);
+            loop {
+                let (size, after) = tail.split_once("\r\n").expect("chunk size line");
+                let size = usize::from_str_radix(size, 16).expect("hex chunk size");
+                body.push_str(&after[..size]);
+                assert_eq!(&after[size..size + 2], "\r\n", "chunk end");
+                tail = &after[size + 2..];
+                if size == 0 {
+                    break;
+                }
+            }
+            (&*body.leak(), tail)
+        } else {
+            (rest, "")
+        };
+        out.push((body.to_owned(), close));
+        received = tail;
+    }
+    out
+}
+
+#[test]
+fn handlers_see_the_headers_query_and_method() {
+    let out = converse_streaming(
+        limits(),
+        |s| {
+            s.send_at(Duration::ZERO, b"GET /p?a=1&b=x%20y&c HTTP/1.1\r\nX-Name: one\r\nx-name: two\r\nHost: h\r\n\r\n")
+                .then(End::Close)
+        },
+        async |req| {
+            let seen = format!(
+                "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {}",
+                req.method,
+                req.uri_path(),
+                req.header("X-NAME"),
+                req.headers.get_all("x-name").collect::<Vec<_>>(),
+                req.query_param("b"),
+                req.query_param("c"),
+                req.query_param("d"),
+                req.header("absent"),
+                req.headers.len(),
+            );
+            Response::text("200 OK", seen)
+        },
+    );
+    let [(body, _)] = &bodies(&out.received)[..] else { panic!("{}", out.received) };
+    assert_eq!(body, r#"GET /p Some("one") [[111, 110, 101], [116, 119, 111]] Some("x%20y") Some("") None None 3"#);
+}
+
+#[test]
+fn more_than_max_headers_headers_get_400() {
+    let many: String = (0..=crate::MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+    let out = converse(limits(), |s| s.send_at(Duration::ZERO, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()));
+    assert!(out.received.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{}", out.received);
+    assert_eq!(out.handled, 0);
+}
+
+/// A router over a little key-value map, as `examples/kv.rs` has.
+fn kv_router<'a>() -> Router<'a> {
+    Router::new()
+        .get("/", async |_| Response::text("200 OK", "index"))
+        .get("/kv/{key}", async |req| Response::text("200 OK", format!("get {}", req.param("key").unwrap())))
+        .put("/kv/{key}", async |req| {
+            Response::text("200 OK", format!("put {} {}", req.param("key").unwrap(), req.body.len()))
+        })
+        .delete("/kv/{key}", async |req| Response::text("200 OK", format!("delete {}", req.param("key").unwrap())))
+        .get("/files/{*path}", async |req| Response::text("200 OK", format!("file {}", req.param("path").unwrap())))
+}
+
+#[test]
+fn the_router_routes_by_method_and_pattern_with_404_and_405_with_allow() {
+    let router = kv_router();
+    let exchange = |raw: &[u8]| {
+        converse_streaming(
+            limits(),
+            |s| s.send_at(Duration::ZERO, raw).then(End::Close),
+            async |req| router.handle(req).await,
+        )
+        .received
+    };
+    let status = |received: &str| received.split("\r\n").next().unwrap().to_owned();
+    let body = |received: &str| bodies(received).remove(0).0;
+    assert_eq!(body(&exchange(b"GET / HTTP/1.1\r\n\r\n")), "index");
+    assert_eq!(body(&exchange(b"GET /kv/a%2Fb?x=1 HTTP/1.1\r\n\r\n")), "get a%2Fb");
+    assert_eq!(body(&exchange(b"PUT /kv/k HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")), "put k 3");
+    assert_eq!(body(&exchange(b"DELETE /kv/k HTTP/1.1\r\n\r\n")), "delete k");
+    assert_eq!(body(&exchange(b"GET /files/a/b.txt HTTP/1.1\r\n\r\n")), "file a/b.txt");
+    let head = exchange(b"HEAD /kv/k HTTP/1.1\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n") && head.contains("Content-Length: 5\r\n"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "HEAD gets no body: {head}");
+    for missing in [&b"GET /nope HTTP/1.1\r\n\r\n"[..], b"GET /kv/ HTTP/1.1\r\n\r\n", b"GET /kv/a/b HTTP/1.1\r\n\r\n"] {
+        assert_eq!(status(&exchange(missing)), "HTTP/1.1 404 Not Found");
+    }
+    let refused = exchange(b"POST /kv/k HTTP/1.1\r\n\r\n");
+    assert_eq!(status(&refused), "HTTP/1.1 405 Method Not Allowed");
+    assert!(refused.contains("\r\nAllow: GET, HEAD, PUT, DELETE\r\n"), "{refused}");
+    // Route bodies are buffered under the server's limits.
+    let big = exchange(b"PUT /kv/k HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n");
+    assert_eq!(status(&big), "HTTP/1.1 413 Content Too Large");
+}
+
+/// `n` chunks of `size` bytes, made only when the server asks for them.
+fn chunks(n: usize, size: usize) -> impl futures_util::Stream<Item = Vec<u8>> {
+    futures_util::stream::iter(0..n).map(move |i| vec![b'a' + (i % 26) as u8; size])
+}
+
+fn expected_chunks(n: usize, size: usize) -> String {
+    (0..n).map(|i| char::from(b'a' + (i % 26) as u8).to_string().repeat(size)).collect()
+}
+
+#[test]
+fn a_streamed_response_larger_than_the_budget_is_sent_in_chunks() {
+    // 100 KB through a 1000-byte budget, then the connection serves on.
+    let l = Limits { memory_budget: 1000, ..limits() };
+    let out = converse_streaming(
+        l,
+        |s| {
+            s.send_at(Duration::ZERO, b"GET /big HTTP/1.1\r\n\r\nGET /small HTTP/1.1\r\nConnection: close\r\n\r\n")
+                .write_chunk(999)
+        },
+        async |req| match req.path.as_str() {
+            "/big" => Response::stream("200 OK", "text/plain", chunks(200, 500)),
+            _ => Response::text("200 OK", "small"),
+        },
+    );
+    assert_eq!(out.result, Ok(()));
+    assert!(out.received.contains("\r\nTransfer-Encoding: chunked\r\n"), "{}", &out.received[..200]);
+    assert_eq!(bodies(&out.received), [(expected_chunks(200, 500), false), ("small".into(), true)]);
+    // A chunk is paid for while it is written: one larger than the whole
+    // budget cuts the body (no last chunk) and ends the connection.
+    let out = converse_streaming(
+        l,
+        |s| s.send_at(Duration::ZERO, b"GET /huge HTTP/1.1\r\n\r\nGET /small HTTP/1.1\r\n\r\n"),
+        async |_| Response::stream("200 OK", "text/plain", chunks(3, 600).chain(chunks(1, 1001))),
+    );
+    assert_eq!((out.result, out.handled), (Ok(()), 1));
+    assert!(out.received.ends_with(&format!("\r\n258\r\n{}\r\n", "c".repeat(600))), "{}", out.received);
+}
+
+#[test]
+fn a_streamed_response_with_a_length_is_sent_as_is_and_a_short_one_closes() {
+    let respond = |length| {
+        converse_streaming(
+            limits(),
+            |s| s.send_at(Duration::ZERO, b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n").then(End::Close),
+            async |_| Response::stream("200 OK", "text/plain", chunks(3, 10)).with_length(length),
+        )
+    };
+    let exact = respond(30);
+    assert!(exact.received.contains("\r\nContent-Length: 30\r\n"), "{}", exact.received);
+    assert_eq!(bodies(&exact.received), [(expected_chunks(3, 10), false), (expected_chunks(3, 10), false)]);
+    // Promised 40, had 30: the client sees the cut (the connection ends).
+    let short = respond(40);
+    assert_eq!((short.handled, short.received.matches("HTTP/1.1 200").count()), (1, 1), "{}", short.received);
+    // Promised 25: exactly 25 are sent (the rest of the source is dropped).
+    let long = respond(25);
+    let first = expected_chunks(3, 10)[..25].to_owned();
+    assert_eq!(bodies(&long.received), [(first.clone(), false), (first, false)]);
+}
+
+#[test]
+fn a_client_that_stops_reading_a_stream_is_dropped_at_a_chunk_deadline() {
+    let l = limits();
+    let out = converse_streaming(
+        l,
+        |s| s.send_at(Duration::ZERO, b"GET / HTTP/1.1\r\n\r\n").reads(3000),
+        async |_| Response::stream("200 OK", "text/plain", chunks(usize::MAX, 1000)),
+    );
+    assert_eq!(out.result, Err(Error::TimedOut));
+    assert_eq!(out.received.len(), 3000);
+}
+
+#[test]
+fn http_1_0_gets_no_chunks_and_is_closed_unless_it_asks_for_keep_alive() {
+    let out = converse_streaming(
+        limits(),
+        |s| s.send_at(Duration::ZERO, b"GET /s HTTP/1.0\r\n\r\nGET /ignored HTTP/1.0\r\n\r\n"),
+        async |_| Response::stream("200 OK", "text/plain", chunks(2, 5)),
+    );
+    assert_eq!((out.result, out.handled), (Ok(()), 1));
+    assert!(
+        !out.received.contains("Transfer-Encoding") && !out.received.contains("Content-Length"),
+        "{}",
+        out.received
+    );
+    assert!(out.received.ends_with("\r\nConnection: close\r\n\r\naaaaabbbbb"), "{}", out.received);
+    // Keep-alive on request; a close token among others ends it.
+    let out = converse(limits(), |s| {
+        s.send_at(
+            Duration::ZERO,
+            b"GET /1 HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\nGET /2 HTTP/1.1\r\nConnection: foo, close\r\n\r\nGET /3 HTTP/1.1\r\n\r\n",
+        )
+    });
+    assert_eq!((out.result, out.handled), (Ok(()), 2));
+    assert_eq!(bodies(&out.received), [("GET /1 0".into(), false), ("GET /2 0".into(), true)]);
+}
+
+#[test]
+fn pipelined_requests_in_one_packet_are_answered_in_order() {
+    let out = converse(limits(), |s| {
+        s.send_at(
+            Duration::ZERO,
+            b"GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 2\r\n\r\nxyGET /3 HTTP/1.1\r\n\r\nGET /4 HTTP/1.1\r\nConnection: close\r\n\r\n",
+        )
+        .write_chunk(5)
+    });
+    assert_eq!((out.result, out.handled), (Ok(()), 4));
+    let expected = [("GET /1 0", false), ("POST /2 2", false), ("GET /3 0", false), ("GET /4 0", true)];
+    assert_eq!(bodies(&out.received), expected.map(|(b, c)| (b.to_owned(), c)));
+}
+
+#[test]
+fn a_streaming_handler_reads_a_body_larger_than_max_body_and_the_budget_in_small_pieces() {
+    let l = Limits { max_body: 100, memory_budget: 1000, ..limits() };
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut request = b"PUT /up HTTP/1.1\r\nContent-Length: 200000\r\n\r\n".to_vec();
+    request.extend_from_slice(&body);
+    request.extend_from_slice(b"GET /next HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let before = LIVE.with(Cell::get);
+    PEAK.with(|peak| peak.set(before));
+    let out = converse_streaming(
+        l,
+        |s| s.send_at(Duration::ZERO, &request[..50_000]).send_at(SECOND, &request[50_000..]),
+        async |mut req| {
+            let (mut sum, mut len, mut buf) = (0u64, 0, [0; 1000]);
+            loop {
+                match req.read_body(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        sum += buf[..n].iter().map(|&b| u64::from(b)).sum::<u64>();
+                        len += n;
+                    }
+                    Err(e) => return Response::text("500 Internal Server Error", format!("{e}")),
+                }
+            }
+            Response::text("200 OK", format!("{} {len} {sum}", req.path))
+        },
+    );
+    let peak = PEAK.with(Cell::get) - before;
+    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    assert_eq!(bodies(&out.received), [(format!("/up 200000 {sum}"), false), ("/next 0 0".into(), true)]);
+    // The script itself holds the 200 KB request; the server adds little.
+    assert!(peak < (request.len() + 64 * 1024) as isize, "{peak} bytes at the peak");
+}
+
+#[test]
+fn a_body_the_handler_leaves_unread_ends_the_connection_after_the_response() {
+    let out = converse_streaming(
+        limits(),
+        |s| s.send_at(Duration::ZERO, b"PUT /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\n"),
+        async |req| Response::text("200 OK", req.path),
+    );
+    assert_eq!((out.result, out.handled), (Ok(()), 1));
+    assert_eq!(bodies(&out.received), [("/a".into(), true)]);
+    // A streaming handler that buffers gets the body, and the next request.
+    let out = converse_streaming(
+        limits(),
+        |s| s.send_at(Duration::ZERO, b"PUT /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\n"),
+        async |mut req| match req.buffer_body().await {
+            Ok(()) => Response::text("200 OK", req.body),
+            Err(refusal) => refusal,
+        },
+    );
+    assert_eq!(out.handled, 2);
+    assert_eq!(bodies(&out.received), [("hello".into(), false), ("".into(), false)]);
+}
+
+#[test]
+fn connections_past_the_cap_get_503_until_one_ends() {
+    let clock = VirtualClock::new();
+    let server = Server::with_clock(Limits { max_connections: 2, ..limits() }, clock.clone());
+    // Two clients hold their connections for 5 s; a third comes meanwhile,
+    // a fourth after they left.
+    let holder = |path: &str| {
+        Stream::new(&clock)
+            .send_at(Duration::ZERO, format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
+            .send_at(5 * SECOND, b"GET /bye HTTP/1.1\r\nConnection: close\r\n\r\n")
+    };
+    let (first, second) = (holder("/1"), holder("/2"));
+    let third = Stream::new(&clock).send_at(SECOND, b"GET /3 HTTP/1.1\r\n\r\n").then(End::Close);
+    let fourth = Stream::new(&clock).send_at(6 * SECOND, b"GET /4 HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let replies = [first.received(), second.received(), third.received(), fourth.received()];
+    let late = async {
+        clock.sleep_until(SECOND).await;
+        let third = serve(third, &server, echo).await;
+        clock.sleep_until(6 * SECOND).await;
+        (third, serve(fourth, &server, echo).await)
+    };
+    let results = run(&clock, join(join(serve(first, &server, echo), serve(second, &server, echo)), late));
+    assert_eq!(results, ((Ok(()), Ok(())), (Ok(()), Ok(()))));
+    let [first, _, third, fourth] = replies.map(|r| String::from_utf8(r.bytes()).unwrap());
+    assert!(first.ends_with("GET /bye 0"), "{first}");
+    assert!(third.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && third.contains("Retry-After: 1"), "{third}");
+    assert!(fourth.starts_with("HTTP/1.1 200 OK\r\n"), "{fourth}");
+    assert_eq!(server.open_connections(), 0);
+}
+
+#[test]
+fn response_headers_with_line_breaks_are_left_out() {
+    let out = converse_streaming(
+        limits(),
+        |s| s.send_at(Duration::ZERO, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        async |_| {
+            Response::text("200 OK", "x").with_header("X-Ok", "fine").with_header("X-Bad", "a\r\nSet-Cookie: evil=1")
+        },
+    );
+    assert!(out.received.contains("\r\nX-Ok: fine\r\n"), "{}", out.received);
+    assert!(!out.received.contains("X-Bad") && !out.received.contains("evil"), "{}", out.received);
 }

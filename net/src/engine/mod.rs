@@ -97,6 +97,19 @@ pub struct Stack {
     sent: Vec<u8>,
     /// Whether the stack has asked for its own address (see [`loopback`]).
     talks_to_itself: bool,
+    /// How the interface gets its address, for [`Stack::restored`].
+    config: Config,
+    /// Restored: the listening ports are to be announced again once the
+    /// interface has an address ([`Stack::announcements`]).
+    announce: bool,
+}
+
+/// smoltcp's interface: its PRNG (initial sequence numbers, DHCP
+/// transaction ids) seeded with `seed`, its neighbour cache empty.
+fn interface<D: Device + ?Sized>(mac: HardwareAddress, seed: u64, device: &mut D, now: Instant) -> Interface {
+    let mut config = iface::Config::new(mac);
+    config.random_seed = seed;
+    Interface::new(config, device, now)
 }
 
 /// A TCP socket with the stack's buffers.
@@ -115,9 +128,7 @@ impl Stack {
         device: &mut D,
         now: Instant,
     ) -> Self {
-        let mut iface_config = iface::Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-        iface_config.random_seed = seed;
-        let iface = Interface::new(iface_config, device, now);
+        let iface = interface(HardwareAddress::Ethernet(EthernetAddress(mac)), seed, device, now);
         let mut sockets = SocketSet::new(Vec::new());
         let dns = sockets.add(dns::Socket::new(&[], Vec::new()));
         let dhcp = (config == Config::Dhcp).then(|| sockets.add(dhcpv4::Socket::new()));
@@ -136,6 +147,8 @@ impl Stack {
             looped: VecDeque::new(),
             sent: Vec::new(),
             talks_to_itself: false,
+            config,
+            announce: false,
         };
         if let Config::Static(s) = config {
             stack.apply(s.address, s.prefix_len, s.gateway, s.dns.as_slice());
@@ -420,6 +433,53 @@ impl Stack {
             self.sockets.get_mut::<tcp::Socket>(handle).abort();
             self.close_in_background(handle, now);
         }
+    }
+
+    /// After a restore from a snapshot (see `unikernel_core::restore`),
+    /// with a fresh `seed`: every connection the snapshot held is aborted
+    /// (its peer talked to the guest that was saved, and the sequence
+    /// numbers would repeat in every restore); a new interface forgets the
+    /// neighbours and reseeds its PRNG; the address is set again, or asked
+    /// of DHCP anew. Listeners stay, and are announced again once the
+    /// interface has its address.
+    pub fn restored<D: Device + ?Sized>(&mut self, seed: u64, device: &mut D, now: Instant) {
+        let mut aborted = 0;
+        for (_, socket) in self.sockets.iter_mut() {
+            if let smoltcp::socket::Socket::Tcp(t) = socket
+                && !matches!(t.state(), tcp::State::Listen | tcp::State::Closed)
+            {
+                t.abort();
+                aborted += 1;
+            }
+        }
+        self.iface = interface(self.iface.hardware_addr(), seed, device, now);
+        self.next_port = 49152 + (seed % 16384) as u16;
+        (self.looped, self.announce) = (VecDeque::new(), true);
+        match self.config {
+            Config::Static(s) => self.apply(s.address, s.prefix_len, s.gateway, s.dns.as_slice()),
+            Config::Dhcp => {
+                if let Some(dhcp) = self.dhcp {
+                    self.sockets.get_mut::<dhcpv4::Socket>(dhcp).reset();
+                }
+            }
+        }
+        log::info!("net: restored: {aborted} connection(s) from the snapshot aborted, neighbours forgotten, reseeded");
+    }
+
+    /// The ports to announce again after [`Stack::restored`], once the
+    /// interface has its address: TCP listeners, then bound UDP ports.
+    pub fn announcements(&mut self) -> Vec<(unikernel_core::forward::Protocol, u16)> {
+        use unikernel_core::forward::Protocol;
+        if !self.announce || self.ipv4().is_none() {
+            return Vec::new();
+        }
+        self.announce = false;
+        let tcp = self.listeners.iter().flatten().map(|b| (Protocol::Tcp, b.port));
+        let udp = self.sockets.iter().filter_map(|(_, s)| match s {
+            smoltcp::socket::Socket::Udp(u) if u.is_open() => Some((Protocol::Udp, u.endpoint().port)),
+            _ => None,
+        });
+        tcp.chain(udp).collect()
     }
 
     /// The next ephemeral port for an outgoing connection.

@@ -141,3 +141,53 @@ fn a_cap_below_the_backlog_holds_at_once() {
     assert!(rig.refused(client(1)), "an RST beyond the cap, though the backlog had room");
     assert_eq!(rig.accept(id).map(|(_, peer)| peer), Some(client(0)));
 }
+
+/// The gateway's MAC asked for in one of `frames`.
+fn asks_for_gateway<'a>(frames: impl IntoIterator<Item = &'a Vec<u8>>) -> bool {
+    use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetFrame, EthernetProtocol};
+    frames.into_iter().any(|f| {
+        let Ok(frame) = EthernetFrame::new_checked(f.as_slice()) else { return false };
+        let arp = ArpPacket::new_checked(frame.payload()).ok().and_then(|p| ArpRepr::parse(&p).ok());
+        frame.ethertype() == EthernetProtocol::Arp
+            && matches!(arp, Some(ArpRepr::EthernetIpv4 { operation: ArpOperation::Request, target_protocol_addr, .. })
+                if target_protocol_addr == super::queue::GATEWAY)
+    })
+}
+
+/// A stack with a connection open, restored with `seed` (None: not told):
+/// whether the connection was aborted, the ports announced, whether the
+/// next client's SYN made it ask for the gateway again, and the initial
+/// sequence number it then answers with.
+fn restore(seed: Option<u64>) -> (bool, Vec<u16>, bool, u32) {
+    let mut rig = Rig::new(limits());
+    let id = rig.stack.listen(PORT, 2).unwrap();
+    assert!(rig.connect(client(1)));
+    let (conn, _) = rig.accept(id).expect("accepted");
+    if let Some(seed) = seed {
+        rig.stack.restored(seed, &mut rig.device, rig.now);
+    }
+    let aborted = rig.stack.sockets.get::<tcp::Socket>(conn).state() == tcp::State::Closed;
+    let announced = rig.stack.announcements().into_iter().map(|(_, port)| port).collect();
+    assert!(rig.stack.announcements().is_empty(), "announced once");
+    rig.device.tx.clear();
+    rig.send(client(2), TcpControl::Syn, 1000, None);
+    rig.poll();
+    let asked = asks_for_gateway(&rig.device.tx);
+    rig.device.rx.push_back(super::queue::arp_request(super::queue::GATEWAY, GUEST));
+    rig.poll();
+    let syn_ack = rig.replies(client(2)).into_iter().find(|s| s.control == TcpControl::Syn).expect("a SYN-ACK");
+    (aborted, announced, asked, syn_ack.seq)
+}
+
+#[test]
+fn a_restore_aborts_the_snapshots_connections_forgets_neighbours_and_reseeds() {
+    let (aborted, announced, asked, isn) = restore(Some(1));
+    assert!(aborted, "the snapshot's connection is aborted");
+    assert_eq!(announced, [PORT], "the listener stays and is announced again");
+    assert!(asked, "the gateway's MAC is asked for again");
+    assert_ne!(restore(Some(2)).3, isn, "each restore's sequence numbers are its own");
+    // What a restore would repeat without being told.
+    let (aborted, announced, asked, isn) = restore(None);
+    assert!(!aborted && announced.is_empty() && !asked);
+    assert_eq!(restore(None).3, isn, "untold, every restore picks the same sequence numbers");
+}

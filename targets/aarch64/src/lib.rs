@@ -26,17 +26,7 @@ mod psci;
 mod random;
 mod stack;
 
-use unikernel_core::runtime::App;
-
-unsafe extern "Rust" {
-    /// Emitted by `#[unikernel]` in the application crate.
-    static __UNIKERNEL_APP: App;
-}
-
-fn app() -> &'static App {
-    // SAFETY: the macro defines it as an immutable static of type `App`.
-    unsafe { &__UNIKERNEL_APP }
-}
+use unikernel_core::runtime::{app, boot_failed};
 
 /// Rust entry, called by `boot.rs` with the MMU on (boot map), on the boot
 /// stack, with the device tree's address from the loader (0 when the
@@ -66,9 +56,4 @@ extern "C" fn boot_main(dtb: u64) -> ! {
 
 fn run_app() -> ! {
     unikernel_core::runtime::start(app())
-}
-
-fn boot_failed(reason: &dyn core::fmt::Display) -> ! {
-    unikernel_core::println!("boot failed: {reason}");
-    unikernel_core::exit::exit(unikernel_core::exit::FAILURE)
 }

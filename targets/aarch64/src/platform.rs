@@ -3,8 +3,8 @@
 //! timer, and `wfi` until the timer or a device interrupts.
 
 use crate::{clock, console, psci, stack};
-use unikernel_core::time::Clock;
-use unikernel_core::{Error, Platform, exit, heap, interrupt, println};
+use unikernel_core::time::{self, Clock};
+use unikernel_core::{Platform, exit, println};
 
 pub struct Aarch64;
 
@@ -18,14 +18,6 @@ impl Platform for Aarch64 {
         psci::system_off()
     }
 
-    fn free_memory(&self) -> Option<usize> {
-        Some(heap::stats().free)
-    }
-
-    fn catch_panic(&self, _: fn() -> Result<(), Error>) -> Option<Result<(), Error>> {
-        None
-    }
-
     fn restart(&self, f: fn() -> !) -> ! {
         stack::run_on_main_stack(f)
     }
@@ -34,14 +26,6 @@ impl Platform for Aarch64 {
     /// instruction, and counts time rather than cycles.
     fn boot_cycles(&self) -> Option<u64> {
         None
-    }
-
-    /// One CPU: wakers run on it, in a task or in an interrupt handler
-    /// that ends the wait by itself.
-    fn notify(&self) {}
-
-    fn on_executor_thread(&self) -> bool {
-        true
     }
 }
 
@@ -61,23 +45,11 @@ impl Clock for Aarch64 {
     fn idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
         let clock = clock::get();
         // IRQs are masked outside the wait below, so nothing can change
-        // `still_idle` between this check and the `wfi`.
-        if !still_idle() {
-            return;
-        }
-        match deadline_ns {
-            Some(deadline) => {
-                let now = clock.now_ns();
-                if deadline <= now {
-                    return;
-                }
-                clock.arm_timer(deadline - now);
-            }
-            None if !interrupt::any_registered() => {
-                println!("all tasks are blocked with no timer pending and no interrupt source: deadlock");
-                exit::exit(exit::FAILURE)
-            }
-            None => {}
+        // `still_idle` between the check and the `wfi`.
+        match time::before_idle(deadline_ns, still_idle) {
+            None => return,
+            Some(Some(ns)) => clock.arm_timer(ns),
+            Some(None) => {}
         }
         // A pending IRQ ends `wfi` even while masked; unmasking then takes
         // it (and any other pending one) before masking again. The block

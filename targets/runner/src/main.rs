@@ -6,6 +6,7 @@
 mod channel;
 mod console;
 mod image;
+mod merge;
 mod oci;
 mod on_demand;
 mod options;
@@ -14,6 +15,7 @@ mod qemu;
 mod ram;
 mod rsp;
 mod signals;
+mod snapshot;
 mod trace;
 
 use std::process::ExitCode;
@@ -74,6 +76,9 @@ fn run(opts: &options::Options, stops: &signals::Stops) -> Result<u8, String> {
         return Ok(0);
     }
     ram::check(opts, &image)?;
+    if opts.merge_memory {
+        merge::check()?;
+    }
     if let Some(settings) = &opts.on_demand {
         return on_demand::serve(opts, settings, &image, accel, stops);
     }

@@ -1,10 +1,10 @@
 //! `--on-demand`: boot on the first connection, scale to zero. The runner
 //! listens on the TCP forwards' host ports itself, with no guest running.
-//! A connection boots the guest with each forward on a private loopback
-//! port, and is held (accepted, not yet read) until the guest listens
-//! behind that forward, which the runner learns as it opens the forward
-//! (`Qemu::on_ready`); then it and every later connection are spliced to the
-//! private port. After `--idle-exit` with no connection, the runner stops
+//! A connection boots the guest and is held (accepted, not yet read) until
+//! the guest listens behind that forward (`Qemu::on_ready`); then it and
+//! every later connection are spliced to the guest: with user networking
+//! through a private loopback port QEMU forwards, on a `--tap` to the
+//! address the guest's listening line gives. After `--idle-exit` with no connection, the runner stops
 //! the guest with SIGTERM, as it passes on a Ctrl-C: QEMU shuts down and
 //! closes its disk image, flushed. The next connection boots it again.
 //!
@@ -19,7 +19,7 @@ use crate::qemu::{self, Chosen, Outcome};
 use crate::signals::{self, Stops};
 use std::collections::HashMap;
 use std::io;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -76,8 +76,8 @@ struct Held {
 
 struct State {
     phase: Phase,
-    /// Host port → the private port its forward is open on, in the guest running.
-    open: HashMap<u16, u16>,
+    /// Host port → where the running guest answers behind it.
+    open: HashMap<u16, SocketAddrV4>,
     held: Vec<Held>,
     /// Connections being spliced to the guest.
     spliced: usize,
@@ -149,9 +149,6 @@ pub fn serve(opts: &Options, settings: &Settings, image: &Image, accel: Chosen, 
 
 /// What `--on-demand` cannot do, before it listens.
 fn refuse(opts: &Options, image: &Image, forwards: &[Forward]) -> Result<(), String> {
-    if opts.tap.is_some() {
-        return Err("--on-demand works with user networking (--forward) only, not --tap yet".into());
-    }
     if opts.gdb.is_some() || opts.profile.is_some() {
         return Err("--on-demand starts a guest per burst of connections: drop --gdb and --profile".into());
     }
@@ -189,7 +186,7 @@ fn accept(listener: &TcpListener, port: u16, shared: &Arc<Shared>) {
         }
         state.capped = false;
         match state.open.get(&port) {
-            Some(&private) if state.phase == Phase::Running => splice(shared, &mut state, stream, private),
+            Some(&guest) if state.phase == Phase::Running => splice(shared, &mut state, stream, guest),
             _ => {
                 state.held.push(Held { stream, port, since: Instant::now() });
                 shared.changed.notify_all();
@@ -198,13 +195,13 @@ fn accept(listener: &TcpListener, port: u16, shared: &Arc<Shared>) {
     }
 }
 
-/// Copies `client` to and from the guest's `private` port on threads of
-/// its own, counted in `state.spliced` until both directions end.
-fn splice(shared: &Arc<Shared>, state: &mut State, client: TcpStream, private: u16) {
+/// Copies `client` to and from the `guest` address on threads of its own,
+/// counted in `state.spliced` until both directions end.
+fn splice(shared: &Arc<Shared>, state: &mut State, client: TcpStream, guest: SocketAddrV4) {
     state.spliced += 1;
     let shared_ = shared.clone();
     let spawned = std::thread::Builder::new().stack_size(SPLICE_STACK).spawn(move || {
-        if let Err(e) = pump(client, private) {
+        if let Err(e) = pump(client, guest) {
             eprintln!("unikernel-runner: on demand: a connection to the guest failed: {e}");
         }
         let mut state = shared_.lock();
@@ -222,8 +219,8 @@ fn splice(shared: &Arc<Shared>, state: &mut State, client: TcpStream, private: u
 
 /// Both directions between `client` and the guest. The client's end
 /// closes when the guest's does (the guest is done with it, or gone).
-fn pump(client: TcpStream, private: u16) -> io::Result<()> {
-    let guest = TcpStream::connect((HOST_ADDRESS, private))?;
+fn pump(client: TcpStream, guest: SocketAddrV4) -> io::Result<()> {
+    let guest = TcpStream::connect(guest)?;
     // Requests and replies are small and interactive.
     guest.set_nodelay(true)?;
     client.set_nodelay(true)?;
@@ -278,8 +275,14 @@ fn life(
             state.held.len()
         );
     }
-    let pairs: Result<Vec<_>, String> =
-        forwards.iter().map(|&f| Ok((f, Forward { host: free_port()?, ..f }))).collect();
+    // A tap reaches the guest's own address: no private forward.
+    let private = |f: Forward| -> Result<Forward, String> {
+        match opts.tap {
+            Some(_) => Ok(f),
+            None => Ok(Forward { host: free_port()?, ..f }),
+        }
+    };
+    let pairs: Result<Vec<_>, String> = forwards.iter().map(|&f| Ok((f, private(f)?))).collect();
     let (outcome, stop) = match pairs {
         Err(e) => (Err(e), None),
         Ok(pairs) => {
@@ -328,7 +331,7 @@ fn life(
 /// A running guest, as its watcher sees it.
 struct Guest<'a> {
     /// Each forward as it opens (`Qemu::on_ready`); disconnects at QEMU's end.
-    readiness: Receiver<Forward>,
+    readiness: Receiver<qemu::Ready>,
     /// How the runner stops it.
     stops: &'a Stops,
     /// The forwards: the user's, and the private one QEMU opens for it.
@@ -354,16 +357,16 @@ fn watch(guest: &Guest, settings: &Settings, stops: &Stops, shared: &Arc<Shared>
     let mut stop = None;
     loop {
         let opened = match guest.readiness.recv_timeout(TICK) {
-            Ok(private) => guest.pairs.iter().find(|(_, p)| *p == private).copied(),
+            Ok((private, at)) => guest.pairs.iter().find(|(_, p)| *p == private).map(|&(public, _)| (public, at)),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return stop,
         };
         let mut state = shared.lock();
-        if let Some((public, private)) = opened {
+        if let Some((public, at)) = opened {
             if state.open.is_empty() {
                 state.quiet_since = Instant::now();
             }
-            state.open.insert(public.host, private.host);
+            state.open.insert(public.host, at);
             let (waiting, others): (Vec<Held>, _) =
                 std::mem::take(&mut state.held).into_iter().partition(|h| h.port == public.host);
             state.held = others;
@@ -374,7 +377,7 @@ fn watch(guest: &Guest, settings: &Settings, stops: &Stops, shared: &Arc<Shared>
                 waiting.len()
             );
             for held in waiting {
-                splice(shared, &mut state, held.stream, private.host);
+                splice(shared, &mut state, held.stream, at);
             }
         }
         if stop.is_some() {

@@ -30,6 +30,11 @@ options (environment variable in brackets):
   --metrics                print the guest's metrics (Prometheus text) to standard error when its
                            main returns, for images that name `unikernel::metrics::at_exit`; adds
                            `metrics=exit` to the kernel command line [UNIKERNEL_METRICS=1]
+  --merge-memory           let the host's same-page merging (KSM, when root runs it: echo 1 >
+                           /sys/kernel/mm/ksm/run) share QEMU's identical pages with other instances':
+                           all of QEMU's memory mergeable, no huge pages, and QEMU's addresses not
+                           randomized (no ASLR for QEMU). Linux 6.4+; not with --print-command
+                           [UNIKERNEL_MERGE_MEMORY=1]
 
 for images that ask for a network device (a virtio-net device is added):
   --forward [tcp:|udp:]HOST:GUEST
@@ -46,6 +51,12 @@ for images that ask for a network device (a virtio-net device is added):
                            next connection boots it again (default: the guest keeps running)
   --boot-deadline SECONDS  with --on-demand: close the held connections of a guest that does not listen
                            within SECONDS of its start, and stop it (default 30)
+  --snapshot FILE          start from a snapshot: when FILE is missing, boot, save the guest to FILE once it
+                           listens on every forward (before any connection), and go on; else restore FILE
+                           and tell the guest, which reseeds, re-reads the wall clock, drops the snapshot's
+                           connections and renews its address. With --on-demand, every boot restores.
+                           FILE records the image's sha256 and the run's options; a mismatch is refused
+                           [UNIKERNEL_SNAPSHOT]
 
 for images that capture packets (`unikernel_net::pcap` in #[unikernel(...)]):
   --pcap FILE              write the frames the guest sends and receives to FILE (pcap, for tcpdump -r
@@ -166,6 +177,8 @@ pub struct Options {
     pub profile_hz: u32,
     /// Whether the guest's metrics are printed at its exit.
     pub metrics: bool,
+    /// `--merge-memory`: QEMU's pages shareable with other instances' (`crate::merge`).
+    pub merge_memory: bool,
     /// The user's forwards; empty: the image's (`qemu::forwards`).
     pub forwards: Vec<Forward>,
     pub tap: Option<String>,
@@ -180,6 +193,8 @@ pub struct Options {
     /// The OCI image layout to write the image into instead of running it.
     pub oci_layout: Option<PathBuf>,
     pub oci_tag: Option<String>,
+    /// `--snapshot`: the file a run restores, or saves when missing (`crate::snapshot`).
+    pub snapshot: Option<PathBuf>,
 }
 
 pub enum Parsed {
@@ -289,6 +304,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         profile: env("UNIKERNEL_PROFILE").map(PathBuf::from),
         profile_hz: env("UNIKERNEL_PROFILE_HZ").as_deref().map_or(Ok(crate::profile::DEFAULT_HZ), hz)?,
         metrics: env("UNIKERNEL_METRICS").is_some_and(|v| v != "0"),
+        merge_memory: env("UNIKERNEL_MERGE_MEMORY").is_some_and(|v| v != "0"),
         forwards: match env(forward::ENV) {
             Some(list) => Forward::parse_list(&list).collect::<Result<_, _>>().map_err(|e| e.to_string())?,
             None => Vec::new(),
@@ -301,6 +317,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         trace: env("UNIKERNEL_TRACE").map(PathBuf::from),
         oci_layout: None,
         oci_tag: None,
+        snapshot: env("UNIKERNEL_SNAPSHOT").map(PathBuf::from),
     };
     let mut image = None;
     let (mut on_demand, mut idle_exit, mut boot_deadline) = (false, None, None);
@@ -329,6 +346,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--profile" => opts.profile = Some(PathBuf::from(value("--profile")?)),
             "--profile-hz" => opts.profile_hz = hz(&value("--profile-hz")?)?,
             "--metrics" => opts.metrics = true,
+            "--merge-memory" => opts.merge_memory = true,
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
             "--on-demand" => on_demand = true,
@@ -339,6 +357,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--pcap" => opts.pcap = Some(PathBuf::from(value("--pcap")?)),
             "--trace" => opts.trace = Some(PathBuf::from(value("--trace")?)),
             "--oci-layout" => opts.oci_layout = Some(PathBuf::from(value("--oci-layout")?)),
+            "--snapshot" => opts.snapshot = Some(PathBuf::from(value("--snapshot")?)),
             "--oci-tag" => opts.oci_tag = Some(crate::oci::tag(&value("--oci-tag")?)?),
             "--" => opts.kernel_args.extend(args.by_ref()),
             _ if image.is_none() => image = Some(PathBuf::from(arg)),

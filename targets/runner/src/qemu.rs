@@ -2,7 +2,7 @@
 
 mod firecracker;
 mod libvirt;
-mod monitor;
+pub mod monitor;
 
 pub use firecracker::config as firecracker_config;
 pub use libvirt::domain as libvirt_domain;
@@ -11,9 +11,11 @@ use crate::channel::{Router, Sinks};
 use crate::image::{Arch, Image};
 use crate::options::{Accel, Disk, Machine, Options};
 use crate::signals::{self, Stops};
+use crate::snapshot::{Plan, Take};
 use monitor::Monitor;
 use std::collections::HashSet;
 use std::io;
+use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -127,15 +129,25 @@ pub fn choose_accel(requested: Accel, arch: Arch) -> Result<Chosen, String> {
     }
 }
 
+/// A forward whose guest side listens, and the address that reaches it:
+/// QEMU's host port on loopback (user networking), or the guest's own
+/// address (a tap).
+pub type Ready = (Forward, SocketAddrV4);
+
 /// A QEMU command line, and the port forwards to open while it runs.
 pub struct Qemu {
     command: Command,
     forwarding: Option<Forwarding>,
+    /// On a tap: the forwards the runner serves itself (`--on-demand`), and
+    /// where to say that the guest listens behind one.
+    tap: Option<(Vec<Forward>, Option<Sender<Ready>>)>,
     /// Where the guest's channel streams go.
     sinks: Sinks,
     /// The channel's own console, when the image has one: the runner's
     /// end of the socket pair, and QEMU's until QEMU has it.
     channel: Option<(UnixStream, UnixStream)>,
+    /// The `--snapshot` this run restores, open for QEMU until it started.
+    restore: Option<(PathBuf, std::fs::File)>,
 }
 
 /// Lets the QEMU `command` will start inherit `fd` (Rust opens every
@@ -158,10 +170,15 @@ impl Qemu {
         &mut self.command
     }
 
-    /// Sends each forward to `ready` once it is open (the guest listens
-    /// behind it); false when the run opens no forwards (a tap, no network).
-    pub fn on_ready(&mut self, ready: Sender<Forward>) -> bool {
-        self.forwarding.as_mut().map(|f| f.ready = Some(ready)).is_some()
+    /// Sends each forward to `ready` once the guest listens behind it;
+    /// false when the run has no network device.
+    pub fn on_ready(&mut self, ready: Sender<Ready>) -> bool {
+        match (&mut self.forwarding, &mut self.tap) {
+            (Some(forwarding), _) => forwarding.ready = Some(ready),
+            (None, Some((_, tap))) => *tap = Some(ready),
+            (None, None) => return false,
+        }
+        true
     }
 }
 
@@ -240,12 +257,16 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
     if transport == Transport::Mmio && !devices.attached.is_empty() {
         cmd.args(["-global", MODERN_MMIO]);
     }
-    let mut forwarding = None;
+    let (mut forwarding, mut tap) = (None, None);
     let mut channel = None;
     for device in devices.attached {
         let backend = match device.backend {
             Backend::Network => {
-                forwarding = network(&mut cmd, opts, forwards(opts, &image.records))?;
+                let forwards = forwards(opts, &image.records);
+                if opts.tap.is_some() {
+                    tap = Some((forwards.clone(), None));
+                }
+                forwarding = network(&mut cmd, opts, forwards)?;
                 "netdev=net0"
             }
             Backend::Disk => {
@@ -290,9 +311,26 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
             Backend::Network | Backend::Disk | Backend::Entropy => &mut cmd,
         };
     }
+    let mut restore = None;
+    match crate::snapshot::plan(opts, image, accel)? {
+        Some(Plan::Restore { path, offset }) => {
+            let stream = crate::snapshot::incoming(&mut cmd, &path, offset)?;
+            restore = Some((path, stream));
+        }
+        // `plan` refuses runs without user networking.
+        Some(Plan::Take(take)) => {
+            if let Some(forwarding) = &mut forwarding {
+                forwarding.take = Some(take);
+            }
+        }
+        None => {}
+    }
     cmd.args(&opts.qemu_args);
+    if opts.merge_memory {
+        crate::merge::mergeable(&mut cmd);
+    }
     let sinks = sinks(opts, image)?;
-    Ok(Qemu { command: cmd, forwarding, sinks, channel })
+    Ok(Qemu { command: cmd, forwarding, tap, sinks, channel, restore })
 }
 
 /// The files the guest's channel streams go to: its trace when it was
@@ -608,12 +646,24 @@ struct Forwarding {
     opened: HashSet<Forward>,
     unreached: HashSet<(Protocol, u16)>,
     /// Told each forward as it opens (`--on-demand`).
-    ready: Option<Sender<Forward>>,
+    ready: Option<Sender<Ready>>,
+    /// `--snapshot` to take once the guest listens behind every forward,
+    /// before any opens; the ports it listens on meanwhile.
+    take: Option<Take>,
+    announced: Vec<Listening>,
 }
 
 impl Forwarding {
     fn new(forwards: Vec<Forward>, monitor: Monitor) -> Self {
-        Self { forwards, monitor, opened: HashSet::new(), unreached: HashSet::new(), ready: None }
+        Self {
+            forwards,
+            monitor,
+            opened: HashSet::new(),
+            unreached: HashSet::new(),
+            ready: None,
+            take: None,
+            announced: Vec::new(),
+        }
     }
 
     /// Fails, as QEMU would have at start, when a host port is taken
@@ -632,6 +682,18 @@ impl Forwarding {
     /// The guest listens: opens the forward to that port and says where to
     /// connect. Returns the forward QEMU refused to open.
     fn open(&mut self, listening: Listening) -> Result<(), Forward> {
+        if self.take.is_some() {
+            self.announced.push(listening);
+            if !crate::snapshot::ready(&self.forwards, &self.announced) {
+                return Ok(());
+            }
+            if let Some(take) = self.take.take()
+                && let Err(e) = take.save(&mut self.monitor)
+            {
+                eprintln!("unikernel-runner: --snapshot: {e}; going on without one");
+            }
+            return std::mem::take(&mut self.announced).into_iter().try_for_each(|l| self.open(l));
+        }
         let Some(&forward) = forward::to_guest(&self.forwards, listening.protocol, listening.port) else {
             if self.unreached.insert((listening.protocol, listening.port)) {
                 let (name, udp) = match listening.protocol {
@@ -659,7 +721,7 @@ impl Forwarding {
                 eprintln!("unikernel-runner: listening on {reachable}");
                 if let Some(ready) = &self.ready {
                     // The receiver is gone only when the runner stops serving.
-                    let _ = ready.send(forward);
+                    let _ = ready.send((forward, SocketAddrV4::new(forward::HOST_ADDRESS, forward.host)));
                 }
             }
             Err(e) => eprintln!("unikernel-runner: cannot open the forward {}: {e}", rule(&forward)),
@@ -692,7 +754,7 @@ struct Said {
 /// Runs QEMU to the end. Stop signals the runner receives meanwhile are
 /// passed on to QEMU, and the run ends when QEMU does.
 pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
-    let Qemu { mut command, mut forwarding, sinks, channel } = qemu;
+    let Qemu { mut command, mut forwarding, tap, sinks, channel, restore } = qemu;
     if let Some(signal) = stops.take() {
         return Ok(stopped(signal));
     }
@@ -703,7 +765,8 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     #[cfg(target_os = "linux")]
     signals::die_with_runner(&mut command);
     let mut child = command
-        .stdin(Stdio::null())
+        // A restored guest learns it was on the console's input.
+        .stdin(if restore.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -711,6 +774,23 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     if let Some(forwarding) = &mut forwarding {
         forwarding.monitor.spawned();
     }
+    // Held open to the end: QEMU reads no more of the console after EOF.
+    // QEMU holds the snapshot's descriptor now.
+    let restore = restore.map(|(path, _stream)| path);
+    let _console = match (&restore, &mut forwarding) {
+        (Some(path), Some(forwarding)) => {
+            let mut console = child.stdin.take().expect("stdin is piped");
+            if let Err(e) = crate::snapshot::restored(&mut forwarding.monitor, &mut console, path) {
+                let _ = child.kill();
+                let _ = child.wait();
+                let mut said = String::new();
+                let _ = child.stderr.take().map(|mut s| std::io::Read::read_to_string(&mut s, &mut said));
+                return Err(format!("{e}\n{}", said.trim_end()));
+            }
+            Some(console)
+        }
+        _ => None,
+    };
     // QEMU holds its end now: its exit ends the runner's reads.
     let channel = channel.map(|(ours, _theirs)| ours);
     let router = Router::new(sinks);
@@ -724,6 +804,12 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
             crate::console::stream(stdout, image, &router, |listening| {
                 if let Some(Err(forward)) = forwarding.as_mut().map(|f| f.open(listening)) {
                     *said.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
+                }
+                if let Some((forwards, Some(ready))) = &tap
+                    && let (Some(&forward), Some(address)) =
+                        (forward::to_guest(forwards, listening.protocol, listening.port), listening.address)
+                {
+                    let _ = ready.send((forward, SocketAddrV4::new(address, listening.port)));
                 }
             })
         });

@@ -40,7 +40,7 @@ pub fn check(opts: &Options, image: &Image) -> Result<(), String> {
         kept => format!(", SeaBIOS needs the top {} KiB while booting", kept / KIB),
     };
     Err(format!(
-        "{name} needs at least {} KiB of RAM: its image loads at {}–{} KiB into RAM{firmware_note}, but --memory {} gives {} KiB; \
+        "{name} needs at least {} KiB of RAM: its image loads at {}–{} KiB{firmware_note}, but --memory {} gives {} KiB; \
          give it more with --memory (its stack and heap need room too)",
         (extent.end + firmware).div_ceil(KIB),
         extent.start / KIB,

@@ -26,6 +26,8 @@ fn the_runner_boots_aarch64_images_on_virt_with_no_exit_device() {
     assert!(!words.iter().any(|w| w.contains("isa-debug-exit")), "{words:?}");
     let q35 = boot_aarch64("hello", &["--machine", "q35"]);
     assert!(q35.status == 2 && q35.stderr.contains("aarch64 images boot on QEMU's virt"), "{}", q35.stderr);
+    let snapshot = boot_aarch64("http", &["--snapshot", "/nonexistent/snapshot"]);
+    assert!(snapshot.status == 2 && snapshot.stderr.contains("x86_64 images only"), "{}", snapshot.stderr);
 }
 
 #[test]
@@ -111,4 +113,19 @@ fn http_and_kv_serve_curl_on_virtio_mmio() {
     assert_eq!(String::from_utf8_lossy(&get.stdout), "on virt", "{}", text(&get));
     kv.stop();
     let _ = std::fs::remove_file(&disk);
+}
+
+#[test]
+fn missing_qemu_names_debians_arm_package() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(examples(AARCH64).join("hello"))
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runner");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("qemu-system-aarch64 not found") && stderr.contains("apt-get install -y qemu-system-arm"),
+        "{stderr}"
+    );
 }

@@ -254,7 +254,7 @@ fn without_isa_debug_exit_the_guest_reports_its_status_and_resets() {
     let console = String::from_utf8_lossy(&out.stdout);
     assert!(console.contains("Hello from a unikernel!"), "{console}");
     let last = console.lines().last().unwrap_or("");
-    assert!(last.starts_with("unikernel: exit status 0 (no exit device: resetting the machine)"), "{console}");
+    assert!(last.starts_with("unikernel: exit status 0 (no exit device: stopping the machine)"), "{console}");
     assert_eq!(out.status.code(), Some(0), "QEMU's own status for a reset under -no-reboot");
 }
 

@@ -1,12 +1,14 @@
 //! `--on-demand`: the runner listens with no guest running, the first
 //! connection boots the guest and is answered without a retry, an idle
 //! guest stops (`--idle-exit`) and the next connection boots it again, and
-//! `kv`'s acknowledged writes survive the stops and a SIGTERM. Boots are
-//! counted from the runner's log and QEMU processes from /proc.
+//! `kv`'s acknowledged writes survive the stops and a SIGTERM; on a tap, the
+//! runner reaches the guest at the address its listening line gives. Boots
+//! are counted from the runner's log and QEMU processes from /proc.
 
 mod common;
 
 use common::guest::{Guest, free_port, run};
+use common::netns::Namespace;
 
 const LISTENING: &str = "unikernel-runner: on demand: listening on";
 const BOOT: &str = "unikernel-runner: on demand: starting the guest";
@@ -82,6 +84,25 @@ fn an_idle_guest_stops_and_the_next_connection_boots_it_again() {
         let stderr = wait_for_count(&mut guest, IDLE_STOPPED, round);
         assert_eq!(qemu_children(guest.pid()), 0, "QEMU still runs after the idle stop\n{stderr}");
     }
+}
+
+#[test]
+fn on_a_tap_the_runner_reaches_the_guest_at_its_own_address() {
+    // Needs root: a namespace with a tap; the runner and curl run inside it.
+    let ns = Namespace::new("ondemand");
+    let port = free_port().to_string();
+    let forward = format!("{port}:80");
+    let args = ["--on-demand", "--idle-exit", "1", "--tap", "tap0", "--forward", &forward, "ip=10.10.0.2/24"];
+    let mut guest = Guest::start(&ns.exec(), "http", &args);
+    guest.wait_for_stderr(LISTENING);
+    let url = format!("http://127.0.0.1:{port}/");
+    for round in 1..=2 {
+        let out = ns.run("curl", &["-s", "--max-time", "120", "-o", "/dev/null", "-w", "%{http_code}", &url]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "round {round}\n{}", guest.stderr());
+        assert!(guest.wait_for("net: listening on TCP port 80 at 10.10.0.2").contains("at 10.10.0.2"));
+        wait_for_count(&mut guest, IDLE_STOPPED, round);
+    }
+    assert_eq!(boots(&guest), 2, "{}", guest.stderr());
 }
 
 /// Waits until the runner has printed `line` `count` times.
@@ -188,7 +209,6 @@ fn what_on_demand_cannot_serve_is_refused_before_it_listens() {
     };
     refused("hello", &[], "has no network device to wake it");
     refused("echo", &["--forward", "udp:7007:7"], "--on-demand forwards TCP only: drop udp:7007:7");
-    refused("http", &["--tap", "tap0"], "not --tap yet");
     refused("http", &["--gdb"], "drop --gdb and --profile");
     let port = free_port();
     let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();

@@ -85,7 +85,7 @@ fn the_host_port_opens_when_the_guest_listens_and_the_first_syn_is_answered() {
     let answered = segments.iter().any(|s| s.from == 80 && s.to == syns[0].from && s.flags & (SYN | ACK) == SYN | ACK);
     assert!(answered, "the guest answered the SYN");
     assert!(!segments.iter().any(|s| s.from == 80 && s.flags & RST != 0), "the guest reset nothing");
-    assert!(console.contains("net: listening on TCP port 80\n"), "{console}");
+    assert!(console.contains("net: listening on TCP port 80 at 10.0.2.15\n"), "{console}");
     let ready = format!("unikernel-runner: listening on http://127.0.0.1:{port}/ (guest port 80)\n");
     assert!(stderr.contains(&ready), "{stderr}");
 }

@@ -4,7 +4,8 @@
 //! gives the wall clock at that moment. The same setup brings up the local
 //! and I/O APICs, which the timer and device interrupts need.
 
-use crate::{apic::LocalApic, ioapic, pit, rtc};
+use crate::{apic::LocalApic, ioapic, pit, rtc, serial};
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Once;
 use x86_64::instructions::port::Port;
 
@@ -14,7 +15,9 @@ pub struct Clock {
     /// Nanoseconds per TSC tick, as a 32.32 fixed-point number.
     ns_per_tick: u64,
     apic_hz: u64,
-    unix_ns_at_base: u64,
+    /// The wall clock at `tsc_base`: from the RTC at boot, and again after
+    /// each restore from a snapshot.
+    unix_ns_at_base: AtomicU64,
 }
 
 static CLOCK: Once<Clock> = Once::new();
@@ -34,6 +37,9 @@ pub fn get() -> &'static Clock {
         mask_legacy_pic();
         let lines = ioapic::init();
         let apic = LocalApic::init();
+        // The console's input carries the VMM's restore signal.
+        ioapic::route(serial::IRQ, crate::interrupts::CONSOLE_VECTOR, apic.id());
+        serial::listen();
         let rates = pit::calibrate(apic).unwrap_or_else(|| {
             unikernel_core::println!("no clock source: the PIT does not count (QEMU: do not disable it)");
             unikernel_core::exit::exit(unikernel_core::exit::FAILURE)
@@ -57,7 +63,7 @@ pub fn get() -> &'static Clock {
             tsc_base,
             ns_per_tick: ((1_000_000_000u128 << 32) / u128::from(rates.tsc_hz)) as u64,
             apic_hz: rates.apic_hz,
-            unix_ns_at_base: unix.unwrap_or(0) * 1_000_000_000,
+            unix_ns_at_base: AtomicU64::new(unix.unwrap_or(0) * 1_000_000_000),
         }
     })
 }
@@ -70,7 +76,22 @@ impl Clock {
     }
 
     pub fn unix_ns(&self) -> u64 {
-        self.unix_ns_at_base + self.now_ns()
+        self.unix_ns_at_base.load(Ordering::Acquire) + self.now_ns()
+    }
+
+    /// After a restore: the monotonic clock went on from the snapshot's
+    /// reading (the VMM stopped it while the guest was saved), the world's
+    /// did not. The RTC counts host time, so re-reading it puts the wall
+    /// clock right again, to the second as at boot.
+    pub fn rebase_wall_clock(&self) {
+        let Some(unix) = rtc::unix_seconds() else { return };
+        let before = self.unix_ns();
+        let base = (unix * 1_000_000_000).saturating_sub(self.now_ns());
+        self.unix_ns_at_base.store(base, Ordering::Release);
+        log::info!(
+            "clock: wall clock re-read from the RTC, moved by {} s",
+            (self.unix_ns() as i64 - before as i64) / 1_000_000_000
+        );
     }
 
     /// Arms the APIC timer to interrupt in `ns` (at least one tick; long

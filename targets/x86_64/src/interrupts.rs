@@ -103,6 +103,10 @@ stubs! {
     24 no_code, 25 no_code, 26 no_code, 27 no_code, 28 no_code, 29 code, 30 code, 31 no_code,
 }
 
+/// COM1's receive interrupt (see `serial::received`): outside the device
+/// lines, so the console counts as no driver's interrupt source.
+pub const CONSOLE_VECTOR: u8 = 0xf0;
+
 /// First device vector: line `n` of the I/O APIC arrives as `IRQ_BASE + n`.
 pub const IRQ_BASE: u8 = 48;
 /// Each stub of vectors 32–255 is 16-byte aligned and at most 12 bytes long,
@@ -256,6 +260,10 @@ extern "C" fn interrupt(frame: &mut TrapFrame) {
         // Spurious interrupts are not in service: no end-of-interrupt.
         apic::SPURIOUS_VECTOR => unikernel_core::interrupt::count_unexpected(),
         apic::TIMER_VECTOR => apic.end_of_interrupt(),
+        CONSOLE_VECTOR => {
+            apic.end_of_interrupt();
+            crate::serial::received();
+        }
         v if lines.contains(&v) => {
             // Handlers run with interrupts off, so acknowledging first is
             // safe (a level-triggered line still asserted is delivered

@@ -13,24 +13,7 @@ pub const PCI_WINDOW: Range<u64> = 0xc000_0000..0xc200_0000;
 /// room for 512. Paging maps it uncached.
 pub const FIRECRACKER_MMIO: Range<u64> = 0xd000_0000..0xd020_0000;
 
-unsafe extern "C" {
-    static __image_start: u8;
-    static __text_end: u8;
-    static __rodata_end: u8;
-    static __boot_stack_guard: u8;
-    static __image_end: u8;
-}
-
-macro_rules! symbol_addr {
-    ($($name:ident => $sym:ident),* $(,)?) => {$(
-        pub fn $name() -> u64 {
-            // Only the address of the linker symbol is taken, never its value.
-            (&raw const $sym) as u64
-        }
-    )*};
-}
-
-symbol_addr! {
+unikernel_core::linker_symbols! {
     image_start => __image_start,
     text_end => __text_end,
     rodata_end => __rodata_end,

@@ -28,17 +28,7 @@ mod serial;
 mod stack;
 mod start_info;
 
-use unikernel_core::runtime::App;
-
-unsafe extern "Rust" {
-    /// Emitted by `#[unikernel]` in the application crate.
-    static __UNIKERNEL_APP: App;
-}
-
-fn app() -> &'static App {
-    // SAFETY: the macro defines it as an immutable static of type `App`.
-    unsafe { &__UNIKERNEL_APP }
-}
+use unikernel_core::runtime::{app, boot_failed};
 
 /// Rust entry, called by `boot.rs` in long mode on the boot stack with the
 /// physical address of PVH's `hvm_start_info`.
@@ -66,9 +56,4 @@ extern "C" fn boot_main(start_info: u32) -> ! {
 
 fn run_app() -> ! {
     unikernel_core::runtime::start(app())
-}
-
-fn boot_failed(reason: &dyn core::fmt::Display) -> ! {
-    unikernel_core::println!("boot failed: {reason}");
-    unikernel_core::exit::exit(unikernel_core::exit::FAILURE)
 }

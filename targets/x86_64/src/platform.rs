@@ -3,8 +3,8 @@
 //! and its [`Clock`]: the TSC, and `hlt` until the APIC timer or a device.
 
 use crate::{boot, clock, reset, serial, stack};
-use unikernel_core::time::Clock;
-use unikernel_core::{Error, Platform, exit, heap, interrupt, println};
+use unikernel_core::time::{self, Clock};
+use unikernel_core::{Platform, exit, println};
 use x86_64::instructions::port::Port;
 
 /// QEMU's `isa-debug-exit`: the image's record asks the runner for it at
@@ -27,28 +27,12 @@ impl Platform for X86_64 {
         reset::machine()
     }
 
-    fn free_memory(&self) -> Option<usize> {
-        Some(heap::stats().free)
-    }
-
-    fn catch_panic(&self, _: fn() -> Result<(), Error>) -> Option<Result<(), Error>> {
-        None
-    }
-
     fn restart(&self, f: fn() -> !) -> ! {
         stack::run_on_main_stack(f)
     }
 
     fn boot_cycles(&self) -> Option<u64> {
         Some(boot::cycles_since_entry())
-    }
-
-    /// One CPU: wakers run on it, in a task or in an interrupt handler
-    /// that ends the halt by itself.
-    fn notify(&self) {}
-
-    fn on_executor_thread(&self) -> bool {
-        true
     }
 }
 
@@ -68,23 +52,11 @@ impl Clock for X86_64 {
     fn idle(deadline_ns: Option<u64>, still_idle: &dyn Fn() -> bool) {
         let clock = clock::get();
         // Interrupts are off outside this function, so nothing can change
-        // `still_idle` between this check and the halt.
-        if !still_idle() {
-            return;
-        }
-        match deadline_ns {
-            Some(deadline) => {
-                let now = clock.now_ns();
-                if deadline <= now {
-                    return;
-                }
-                clock.arm_timer(deadline - now);
-            }
-            None if !interrupt::any_registered() => {
-                println!("all tasks are blocked with no timer pending and no interrupt source: deadlock");
-                exit::exit(exit::FAILURE)
-            }
-            None => {}
+        // `still_idle` between the check and the halt.
+        match time::before_idle(deadline_ns, still_idle) {
+            None => return,
+            Some(Some(ns)) => clock.arm_timer(ns),
+            Some(None) => {}
         }
         // `sti; hlt`: an interrupt arriving right after `sti` still ends the halt.
         x86_64::instructions::interrupts::enable_and_hlt();

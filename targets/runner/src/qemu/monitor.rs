@@ -50,11 +50,16 @@ impl Monitor {
     /// escaping (the runner's are letters, digits and `:.-`).
     pub fn human(&mut self, command: &str) -> io::Result<String> {
         debug_assert!(!command.contains(['"', '\\']), "{command}");
+        self.execute(&format!(r#"{{"execute":"human-monitor-command","arguments":{{"command-line":"{command}"}}}}"#))
+    }
+
+    /// Runs a QMP `request` (one line of JSON) and returns its `return` line.
+    pub fn execute(&mut self, request: &str) -> io::Result<String> {
         let session = match &mut self.session {
             Some(session) => session,
             None => self.session.insert(Session::start(&self.ours)?),
         };
-        session.execute(&format!(r#"{{"execute":"human-monitor-command","arguments":{{"command-line":"{command}"}}}}"#))
+        session.execute(request)
     }
 }
 

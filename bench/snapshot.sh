@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Cold first response, plain boot vs snapshot restore, over 100 starts
+# each (or RUNS): bench/cold.sh measures both, alternating.
+# Usage: bench/snapshot.sh [RUNS]   (ACCEL=tcg|kvm, PORT=18089)
+exec "$(dirname "$0")/cold.sh" "${1:-100}"
