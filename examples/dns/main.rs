@@ -16,7 +16,7 @@ const PORT: u16 = 53;
 async fn main(net: Net) -> Result<(), Error> {
     let zone = Zone::new(zone!("examples/dns/example.test.zone"))?;
     let (ip, len) = net.configured().await;
-    let (apex, records) = (zone.apex().clone(), zone.len());
+    let (apex, records) = (zone.apex().clone(), zone.record_count());
     let server = Server::bind(net, PORT, zone, Limits::default()).await?;
     unikernel::println!("dns: serving {apex} ({records} records) on {ip}/{len} port {PORT} (UDP and TCP)");
     server.run().await?;

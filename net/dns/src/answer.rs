@@ -73,9 +73,7 @@ pub fn respond(zone: &Zone, query: &[u8], transport: Transport, max_udp_payload:
     };
     let qname = question.qname();
     if !matches!(question.qclass(), Class::IN | Class::ANY) || !qname.ends_with(zone.apex()) {
-        let mut answer = builder()?.start_answer(&msg, Rcode::REFUSED).ok()?;
-        answer.header_mut().set_aa(false);
-        return finish(answer.additional());
+        return finish(builder()?.start_answer(&msg, Rcode::REFUSED).ok()?.additional());
     }
     let mut answer = builder()?.start_answer(&msg, Rcode::NOERROR).ok()?;
     answer.header_mut().set_aa(true);

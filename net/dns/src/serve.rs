@@ -47,7 +47,7 @@ impl Server {
     /// opens the runner's forwards).
     pub async fn bind(net: Net, port: u16, zone: Zone, limits: Limits) -> Result<Self, NetError> {
         let udp = net.udp_bind(port).await?;
-        let tcp = net.tcp_listen_with_backlog(port, limits.max_tcp_connections.min(8)).await?;
+        let tcp = net.tcp_listen(port).await?;
         tcp.set_max_connections(limits.max_tcp_connections);
         Ok(Self { zone: Rc::new(zone), limits, udp, tcp })
     }

@@ -191,5 +191,5 @@ fn zone_bytes_that_are_not_a_compiled_zone_are_refused() {
     assert!(Zone::new(other.leak()).is_err());
     let zone = Zone::new(wire).unwrap();
     assert_eq!(zone.apex().to_string(), "example.test");
-    assert_eq!(zone.len(), 20, "the records in the file");
+    assert_eq!(zone.record_count(), 20, "the records in the file");
 }

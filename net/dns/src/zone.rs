@@ -80,13 +80,8 @@ impl Zone {
     }
 
     /// Its number of records.
-    pub fn len(&self) -> usize {
+    pub fn record_count(&self) -> usize {
         self.records.len()
-    }
-
-    /// Always false: a zone has its SOA.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     pub(crate) fn soa(&self) -> Record {
