@@ -29,10 +29,11 @@ for tool in dnsperf dig ip qemu-system-x86_64; do
 done
 
 echo "building the images..." >&2
-cargo build --quiet --release --example dns
+# The stripped profile is the release one without symbols: it is both the
+# image run and the size reported.
 cargo build --quiet --profile stripped --example dns
 cargo build --quiet --release -p unikernel-runner --target "$HOST"
-IMAGE=$T/x86_64-unknown-none/release/examples/dns
+IMAGE=$T/x86_64-unknown-none/stripped/examples/dns
 LINUX=$T/linux-vm/nsd
 SERVER=nsd IOPING=0 bench/linux-vm/build.sh "$LINUX" >&2
 
@@ -118,7 +119,7 @@ for m in 1280K 1536K 1792K 2M 2560K 3M 4M 6M 8M; do
     stop
 done
 
-SIZE=$(stat -c %s "$T/x86_64-unknown-none/stripped/examples/dns")
+SIZE=$(stat -c %s "$IMAGE")
 printf '\n%-30s %12s %12s %8s\n' "" unikernel "linux (nsd)" ratio
 printf '%-30s %12s %12s %8s\n' "boot to first answer, ms" "${RESULT[unikernel,boot]}" "${RESULT[linux,boot]}" \
     "$(ratio "${RESULT[unikernel,boot]}" "${RESULT[linux,boot]}")"

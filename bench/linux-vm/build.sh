@@ -257,6 +257,10 @@ server:
     zonelistfile: "/tmp/zone.list"
     logfile: "/tmp/nsd.log"
     verbosity: 1
+    # Response rate limiting off: one benchmark client is one source, and
+    # Debian's NSD would otherwise drop most of its queries past 200/s.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 remote-control:
     control-enable: no
 zone:

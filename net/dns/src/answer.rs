@@ -54,7 +54,12 @@ pub fn respond(zone: &Zone, query: &[u8], transport: Transport, max_udp_payload:
     let finish = |mut additional: AdditionalBuilder<Target>| -> Option<Vec<u8>> {
         if edns.is_some() {
             additional.set_push_limit(limit);
-            additional.opt(|opt| Ok(opt.set_udp_payload_size(max_udp_payload))).ok()?;
+            additional
+                .opt(|opt| {
+                    opt.set_udp_payload_size(max_udp_payload);
+                    Ok(())
+                })
+                .ok()?;
         }
         Some(additional.finish().into_target())
     };
@@ -147,14 +152,15 @@ enum Step {
 
 /// Answers `name` alone: its records of `qtype`, or its CNAME to follow.
 fn step(zone: &Zone, name: &impl ToName, qtype: Rtype, answer: &mut AnswerBuilder<Target>) -> Result<Step, PushError> {
-    if qtype != Rtype::CNAME && qtype != Rtype::ANY {
-        if let Some(cname) = zone.at(name).find(|r| r.rtype == Rtype::CNAME) {
-            let target = cname.data;
-            answer.push(rr(cname)?)?;
-            // The zone was checked at boot only for its owners: a bad
-            // target ends the chain here.
-            return Ok(Name::from_octets(target).map_or(Step::Answered, Step::Cname));
-        }
+    if qtype != Rtype::CNAME
+        && qtype != Rtype::ANY
+        && let Some(cname) = zone.at(name).find(|r| r.rtype == Rtype::CNAME)
+    {
+        let target = cname.data;
+        answer.push(rr(cname)?)?;
+        // The zone was checked at boot only for its owners: a bad target
+        // ends the chain here.
+        return Ok(Name::from_octets(target).map_or(Step::Answered, Step::Cname));
     }
     let mut any = false;
     for record in zone.at(name).filter(|r| qtype == Rtype::ANY || r.rtype == qtype) {
@@ -164,9 +170,12 @@ fn step(zone: &Zone, name: &impl ToName, qtype: Rtype, answer: &mut AnswerBuilde
     Ok(if any { Step::Answered } else { Step::Empty { exists: zone.exists(name) } })
 }
 
+/// A record as a builder's `push` takes it.
+type Rr = (Name<&'static [u8]>, Class, Ttl, UnknownRecordData<&'static [u8]>);
+
 /// A record for a builder's `push`: its owner is compressed, its data
 /// copied as is.
-fn rr(record: Record) -> Result<(Name<&'static [u8]>, Class, Ttl, UnknownRecordData<&'static [u8]>), PushError> {
+fn rr(record: Record) -> Result<Rr, PushError> {
     let data = UnknownRecordData::from_octets(record.rtype, record.data).map_err(|_| PushError::ShortBuf)?;
     Ok((record.owner, Class::IN, record.ttl, data))
 }

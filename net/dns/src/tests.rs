@@ -19,7 +19,12 @@ fn query(name: &str, qtype: Rtype, edns: Option<u16>) -> Vec<u8> {
     q.push((name.parse::<Name<Vec<u8>>>().unwrap(), qtype)).unwrap();
     let mut additional = q.additional();
     if let Some(size) = edns {
-        additional.opt(|opt| Ok(opt.set_udp_payload_size(size))).unwrap();
+        additional
+            .opt(|opt| {
+                opt.set_udp_payload_size(size);
+                Ok(())
+            })
+            .unwrap();
     }
     additional.finish()
 }

@@ -90,7 +90,7 @@ impl Zone {
 
     /// The records owned by `name`.
     pub(crate) fn at<'a>(&'a self, name: &'a impl ToName) -> impl Iterator<Item = Record> + 'a {
-        self.records.iter().cloned().filter(move |r| r.owner.name_eq(name))
+        self.records.iter().filter(move |r| r.owner.name_eq(name)).cloned()
     }
 
     /// Whether `name` exists: it owns records or is an ancestor of a name
