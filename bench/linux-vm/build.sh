@@ -30,7 +30,7 @@ note() { echo "build.sh: $*" >&2; }
 [ $# -eq 1 ] || die "usage: $0 OUTDIR"
 OUT=$1
 SERVER=${SERVER:-busybox}
-case "$SERVER" in busybox|lighttpd) ;; *) die "SERVER must be busybox or lighttpd, got '$SERVER'";; esac
+case "$SERVER" in busybox|lighttpd|nsd) ;; *) die "SERVER must be busybox, lighttpd or nsd, got '$SERVER'";; esac
 [ "${FIO:-0}" = 0 ] || die "FIO=1 is not supported: Debian's fio needs ~41 MB of shared libraries (librbd, libceph-common, gluster, rdma, ...); the block benchmark uses ioping and busybox dd"
 IOPING=${IOPING:-1}
 case "$IOPING" in 0|1) ;; *) die "IOPING must be 0 or 1, got '$IOPING'";; esac
@@ -69,6 +69,9 @@ add_pkg_with_libs() {
     PKGS+=("$1" "${libs[@]}")
 }
 [ "$SERVER" = lighttpd ] && add_pkg_with_libs lighttpd
+[ "$SERVER" = nsd ] && add_pkg_with_libs nsd
+# NSD serves the zone the `dns` example compiles in (bench/dns.sh).
+ZONE=$HERE/../../examples/dns/example.test.zone
 [ "$IOPING" = 1 ] && add_pkg_with_libs ioping
 # Each package once, in a stable order (lighttpd and ioping share libc6).
 mapfile -t PKGS < <(printf '%s\n' "${PKGS[@]}" | awk '!seen[$0]++')
@@ -76,6 +79,7 @@ mapfile -t PKGS < <(printf '%s\n' "${PKGS[@]}" | awk '!seen[$0]++')
 # Everything that determines the output, so a rerun can skip the work.
 INFO="server=$SERVER
 ioping=$IOPING
+zone_sha256=$([ "$SERVER" = nsd ] && sha256sum "$ZONE" | cut -d' ' -f1)
 script_sha256=$SCRIPT_SUM"
 for p in "${PKGS[@]}"; do INFO+=$'\n'"pkg $p=$(pkg_version "$p")"; done
 
@@ -233,6 +237,37 @@ server.max-keep-alive-requests = 100000
 server.max-keep-alive-idle = 60
 EOF
     DEFAULT_SERVER=lighttpd
+elif [ "$SERVER" = nsd ]; then
+    # NSD, authoritative for the dns example's zone, on UDP and TCP; no
+    # privilege drop, chroot or database (state under /tmp).
+    pack_dynamic usr/sbin/nsd
+    mkdir -p "$ROOT/etc/nsd"
+    cp "$ZONE" "$ROOT/etc/nsd/example.test.zone"
+    cat >"$ROOT/etc/nsd/nsd.conf" <<'EOF'
+server:
+    ip-address: 0.0.0.0
+    port: 53
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "/etc/nsd"
+    database: ""
+    pidfile: "/tmp/nsd.pid"
+    xfrdfile: "/tmp/xfrd.state"
+    zonelistfile: "/tmp/zone.list"
+    logfile: "/tmp/nsd.log"
+    verbosity: 1
+    # Response rate limiting off: one benchmark client is one source, and
+    # Debian's NSD would otherwise drop most of its queries past 200/s.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: example.test
+    zonefile: example.test.zone
+EOF
+    DEFAULT_SERVER=nsd
 else
     DEFAULT_SERVER=busybox
 fi
@@ -418,6 +453,9 @@ case "$BENCH_SERVER" in
         [ -x /usr/sbin/lighttpd ] || fail "lighttpd not in this initrd (build with SERVER=lighttpd)"
         sed -i "s/^server.port = .*/server.port = $BENCH_PORT/" /etc/lighttpd.conf
         lighttpd -f /etc/lighttpd.conf || fail "lighttpd" ;;
+    nsd)
+        [ -x /usr/sbin/nsd ] || fail "nsd not in this initrd (build with SERVER=nsd)"
+        nsd -c /etc/nsd/nsd.conf -p "$BENCH_PORT" || fail "nsd: $(cat /tmp/nsd.log)" ;;
     *) fail "unknown bench_server=$BENCH_SERVER" ;;
 esac
 

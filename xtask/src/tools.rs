@@ -26,6 +26,8 @@ const TOOLS: &[(&str, &str)] = &[
     // Defines and starts the runner's libvirt domain (targets/runner/tests/libvirt.rs).
     ("virsh", "libvirt-clients"),
     ("libvirtd", "libvirt-daemon-system"),
+    // Queries the dns example over UDP and TCP (targets/runner/tests/dns.rs).
+    ("dig", "bind9-dnsutils"),
 ];
 
 fn found(program: &str) -> bool {

@@ -4,6 +4,7 @@
 //! (`cargo xtask fuzz NAME`, nightly); `tests/corpora.rs` replays the
 //! committed corpora in `fuzz/corpus/NAME/` on stable with the tests.
 
+pub mod dns;
 pub mod http;
 pub mod net;
 pub mod store;
@@ -15,5 +16,5 @@ pub type Target = (&'static str, fn(&[u8]));
 
 /// Every harness.
 pub fn targets() -> Vec<Target> {
-    [store::TARGETS, http::TARGETS, net::TARGETS, virtio::TARGETS, vmm::TARGETS].concat()
+    [store::TARGETS, http::TARGETS, dns::TARGETS, net::TARGETS, virtio::TARGETS, vmm::TARGETS].concat()
 }

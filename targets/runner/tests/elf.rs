@@ -247,3 +247,15 @@ fn tracing_is_not_in_images_built_without_it() {
         assert!(records(&data).iter().all(|r| r.kind != Kind::Stream), "{image} has a stream record");
     }
 }
+
+#[test]
+fn the_dns_server_is_only_in_the_dns_image() {
+    // The server and NLnet Labs' `domain`, which only it uses.
+    let dns = read("dns");
+    for krate in ["unikernel_dns", "domain"] {
+        assert!(!symbols_of(&dns, krate).is_empty(), "dns serves a zone, so {krate} must be in it");
+        for image in ["hello", "http"] {
+            assert_eq!(symbols_of(&read(image), krate), Vec::<String>::new(), "{image} must not contain {krate}");
+        }
+    }
+}
