@@ -278,7 +278,10 @@ fn missing_qemu_names_the_package_to_install() {
 fn timers_example_runs_its_tasks_concurrently() {
     for run in [boot_example("timers", &[]), run_hosted("timers", &[])] {
         run.assert(0, &["1 2 after ", ", wall clock 20"]);
-        // Both tasks sleep concurrently: about 50 ms in all, not 70.
+        // The longer sleep (50 ms) is never cut short. How much later it
+        // ends is the host's load, so no upper bound is asserted here: that
+        // sleepers overlap is `tests/runtime.rs`'s
+        // `concurrent_sleepers_wake_in_deadline_order`, by order, not time.
         let ms: f64 = run
             .stdout
             .split("after ")
@@ -286,7 +289,7 @@ fn timers_example_runs_its_tasks_concurrently() {
             .and_then(|s| s.split("ms").next())
             .and_then(|s| s.parse().ok())
             .expect("elapsed milliseconds");
-        assert!((50.0..70.0).contains(&ms), "took {ms} ms\n{}", run.stdout);
+        assert!(ms >= 50.0, "took {ms} ms\n{}", run.stdout);
     }
 }
 
