@@ -1,4 +1,4 @@
-# Shared by bench/net.sh and bench/storage.sh (sourced, not run).
+# Shared by the bench scripts (sourced, not run).
 
 HOST=x86_64-unknown-linux-gnu
 RUNNER=target/$HOST/release/unikernel-runner
@@ -24,3 +24,27 @@ linux_qemu() {
 
 # ratio A B: A/B with two decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+
+# tap_namespace TAG: a network namespace $NS (TAG-PID) holding tap0 at
+# 10.10.0.1/24, for a guest at 10.10.0.2, and a scratch directory $WORK;
+# both go at exit, with whatever still runs in the namespace.
+tap_namespace() {
+    NS=$1-$$
+    WORK=$(mktemp -d)
+    trap tap_namespace_cleanup EXIT
+    ip netns add "$NS"
+    ip -n "$NS" link set lo up
+    ip -n "$NS" tuntap add dev tap0 mode tap
+    ip -n "$NS" addr add 10.10.0.1/24 dev tap0
+    ip -n "$NS" link set tap0 up
+}
+
+tap_namespace_cleanup() {
+    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+    sleep 0.2
+    ip netns del "$NS" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
+# in_ns CMD...: runs CMD inside $NS.
+in_ns() { ip netns exec "$NS" "$@"; }

@@ -37,21 +37,7 @@ IMAGE=$T/x86_64-unknown-none/stripped/examples/dns
 LINUX=$T/linux-vm/nsd
 SERVER=nsd IOPING=0 bench/linux-vm/build.sh "$LINUX" >&2
 
-NS=ukdns-$$
-WORK=$(mktemp -d)
-cleanup() {
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-    sleep 0.2
-    ip netns del "$NS" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" tuntap add dev tap0 mode tap
-ip -n "$NS" addr add 10.10.0.1/24 dev tap0
-ip -n "$NS" link set tap0 up
-in_ns() { ip netns exec "$NS" "$@"; }
+tap_namespace ukdns
 
 # The mix dnsperf cycles through: answers, a CNAME chain, NXDOMAIN, NODATA.
 cat >"$WORK/queries" <<'QUERIES'

@@ -35,21 +35,7 @@ cargo build --quiet --profile stripped --example https --example http
 cargo build --quiet --release -p unikernel-runner --target "$HOST"
 IMAGE=$T/x86_64-unknown-none/release/examples/https
 
-NS=uktls-$$
-WORK=$(mktemp -d)
-cleanup() {
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-    sleep 0.2
-    ip netns del "$NS" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" tuntap add dev tap0 mode tap
-ip -n "$NS" addr add 10.10.0.1/24 dev tap0
-ip -n "$NS" link set tap0 up
-in_ns() { ip netns exec "$NS" "$@"; }
+tap_namespace uktls
 URL=https://10.10.0.2/
 
 # Starts the guest with memory $1 and waits for an HTTPS response; fails

@@ -33,21 +33,7 @@ IMAGE=target/x86_64-unknown-none/release/examples/http
 LINUX=target/linux-vm/$SERVER
 SERVER=$SERVER bench/linux-vm/build.sh "$LINUX" >&2
 
-NS=ukbench-$$
-WORK=$(mktemp -d)
-cleanup() {
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-    sleep 0.2
-    ip netns del "$NS" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-ip -n "$NS" tuntap add dev tap0 mode tap
-ip -n "$NS" addr add 10.10.0.1/24 dev tap0
-ip -n "$NS" link set tap0 up
-in_ns() { ip netns exec "$NS" "$@"; }
+tap_namespace ukbench
 
 # The runner's own QEMU command for the unikernel; the Linux VM gets the
 # same one with its kernel, initramfs and command line swapped in.
