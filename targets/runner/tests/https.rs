@@ -169,3 +169,31 @@ fn the_hosted_build_serves_the_page_over_tls13() {
     guest.wait_for("serving on");
     assert_serves(port);
 }
+
+#[test]
+fn many_handshakes_in_a_small_guest_are_capped_not_an_out_of_memory() {
+    // The debug image ends at about 4.5 MiB: 6M leaves it about the heap
+    // the release image has at its smallest memory (2560K). A quarter of
+    // that holds a few connections, not 64.
+    let port = free_port();
+    let mut guest = Guest::start(&[], "https", &["--forward", &format!("{port}:443"), "--memory", "6M"]);
+    guest.wait_for("serving on");
+    let hello = client_hello();
+    // 64 clients send a real ClientHello and then hold their connection,
+    // each handshake waiting for them until its deadline. (Without the cap
+    // the guest runs out of memory after about a dozen and dies.)
+    let held: Vec<TcpStream> = (0..64)
+        .filter_map(|_| {
+            let mut conn = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            conn.write_all(&hello).ok()?;
+            Some(conn)
+        })
+        .collect();
+    thread::sleep(Duration::from_secs(3));
+    drop(held);
+    let console = guest.wait_for("serving on");
+    assert!(!console.contains("memory allocation") && !console.contains("panicked"), "{console}");
+    // The guest is still there, refused the excess, and serves again.
+    assert_serves(port);
+    assert!(counter(port, "unikernel_tls_busy_total") > 0, "the cap refused some\n{}", guest.stderr());
+}
