@@ -25,17 +25,22 @@ fn on_demand(image: &str, port: u16, guest_port: u16, args: &[&str]) -> Guest {
 }
 
 /// The QEMU processes whose parent is process `pid`.
-fn qemu_children(pid: u32) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+fn qemu_pids(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter(|stat| {
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
             // `pid (comm) state ppid ...`; comm may hold spaces, not `)`.
-            let Some((comm, rest)) = stat.rsplit_once(") ") else { return false };
-            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
-            comm.contains("(qemu-system") && ppid == Some(pid)
+            let (comm, rest) = stat.rsplit_once(") ")?;
+            let ppid = rest.split_whitespace().nth(1)?.parse::<u32>().ok()?;
+            (comm.contains("(qemu-system") && ppid == pid).then(|| path.file_name()?.to_str()?.parse().ok())?
         })
-        .count()
+        .collect()
+}
+
+fn qemu_children(pid: u32) -> usize {
+    qemu_pids(pid).len()
 }
 
 /// `curl` with no retry: the status code and the body.
@@ -71,6 +76,47 @@ fn no_guest_runs_until_the_first_connection_which_is_answered() {
     assert_eq!(boots(&guest), 1, "{}", guest.stderr());
     let (status, _) = get(port, "/");
     assert_eq!((status.as_str(), boots(&guest)), ("200", 1), "a running guest serves without booting again");
+}
+
+/// Waits until process `pid` has one QEMU child besides those in `old`
+/// (a warm QEMU is started just after its line is printed); returns it.
+fn new_qemu(pid: u32, old: &[u32]) -> u32 {
+    for _ in 0..200 {
+        match qemu_pids(pid)[..] {
+            [one] if !old.contains(&one) => return one,
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    panic!("no new QEMU under {pid}: {:?}, before {old:?}", qemu_pids(pid));
+}
+
+#[test]
+fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_stop() {
+    let port = free_port();
+    let mut guest = on_demand("http", port, 80, &["--warm", "--idle-exit", "1"]);
+    let mut qemus = Vec::new();
+    for round in 1..=2 {
+        guest.wait_for_stderr(&format!("a paused guest waits for a connection (boot {round})"));
+        let waiting = new_qemu(guest.pid(), &qemus);
+        // Paused: the guest has not run, so it has not said it listens.
+        assert_eq!(guest.stderr().matches("the guest listens behind port").count(), round - 1, "{}", guest.stderr());
+        let (status, body) = get(port, "/");
+        assert_eq!(status, "200", "round {round}: {body}\n{}", guest.stderr());
+        assert!(body.contains("Hello from a unikernel"), "{body}");
+        assert_eq!(qemu_pids(guest.pid()), [waiting], "the waiting QEMU served");
+        assert_eq!(boots(&guest), round, "{}", guest.stderr());
+        qemus.push(waiting);
+        wait_for_count(&mut guest, IDLE_STOPPED, round);
+    }
+    // Each QEMU served one life: the third waits already, a new process.
+    guest.wait_for_stderr("a paused guest waits for a connection (boot 3)");
+    let waiting = new_qemu(guest.pid(), &qemus);
+    assert_eq!(boots(&guest), 2, "{}", guest.stderr());
+    // A stop signal to the runner alone ends the waiting QEMU too.
+    run("kill", &["-INT", &guest.pid().to_string()]);
+    let (_, stderr) = guest.wait();
+    assert!(stderr.contains("stopped by signal 2 (SIGINT)"), "{stderr}");
+    assert!(!std::path::Path::new(&format!("/proc/{waiting}")).exists(), "the waiting QEMU outlived the runner");
 }
 
 #[test]
@@ -210,6 +256,7 @@ fn what_on_demand_cannot_serve_is_refused_before_it_listens() {
     refused("hello", &[], "has no network device to wake it");
     refused("echo", &["--forward", "udp:7007:7"], "--on-demand forwards TCP only: drop udp:7007:7");
     refused("http", &["--gdb"], "drop --gdb and --profile");
+    refused("http", &["--warm", "--tap", "tap0"], "--warm lets the paused guest run through QEMU's monitor");
     let port = free_port();
     let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     refused("http", &["--forward", &format!("{port}:80")], &format!("cannot listen on 127.0.0.1:{port}"));
