@@ -304,7 +304,7 @@ fn life(
     (boot, warm): (u64, bool),
 ) -> (Option<i32>, bool) {
     match warm {
-        true => eprintln!("unikernel-runner: on demand: a paused guest waits for a connection (boot {boot})"),
+        true => eprintln!("unikernel-runner: on demand: starting QEMU paused (boot {boot})"),
         false => start(&mut shared.lock(), boot),
     }
     // A tap reaches the guest's own address: no private forward.

@@ -901,10 +901,15 @@ fn resume(
     stops: &Stops,
 ) -> Result<Option<i32>, String> {
     let loading = restore.map(|path| crate::snapshot::loaded(monitor, path)).transpose()?;
-    if let Some(gate) = gate
-        && let Some(signal) = opened(gate, stops)
-    {
-        return Ok(Some(signal));
+    if let Some(gate) = gate {
+        if restore.is_none() {
+            // QMP's greeting and negotiation now, not on the connection.
+            monitor.execute(r#"{"execute":"query-status"}"#).map_err(|e| format!("QEMU's monitor: {e}"))?;
+        }
+        eprintln!("unikernel-runner: on demand: QEMU is up, the guest paused until a connection");
+        if let Some(signal) = opened(gate, stops) {
+            return Ok(Some(signal));
+        }
     }
     match (restore, console, loading) {
         (Some(path), Some(console), Some(loading)) => crate::snapshot::resume(monitor, console, path, loading),

@@ -12,6 +12,7 @@ use common::netns::Namespace;
 
 const LISTENING: &str = "unikernel-runner: on demand: listening on";
 const BOOT: &str = "unikernel-runner: on demand: starting the guest";
+const PAUSED: &str = "unikernel-runner: on demand: QEMU is up, the guest paused until a connection";
 const IDLE_STOPPED: &str = "unikernel-runner: on demand: the guest stopped; the next connection starts it again";
 
 /// Boots nothing yet: starts the runner on demand for `image` on `port`.
@@ -78,16 +79,12 @@ fn no_guest_runs_until_the_first_connection_which_is_answered() {
     assert_eq!((status.as_str(), boots(&guest)), ("200", 1), "a running guest serves without booting again");
 }
 
-/// Waits until process `pid` has one QEMU child besides those in `old`
-/// (a warm QEMU is started just after its line is printed); returns it.
+/// The one QEMU child of process `pid`, which must not be one of `old`.
 fn new_qemu(pid: u32, old: &[u32]) -> u32 {
-    for _ in 0..200 {
-        match qemu_pids(pid)[..] {
-            [one] if !old.contains(&one) => return one,
-            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
-        }
+    match qemu_pids(pid)[..] {
+        [one] if !old.contains(&one) => one,
+        ref other => panic!("not one new QEMU under {pid}: {other:?}, before {old:?}"),
     }
-    panic!("no new QEMU under {pid}: {:?}, before {old:?}", qemu_pids(pid));
 }
 
 #[test]
@@ -96,7 +93,7 @@ fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_sto
     let mut guest = on_demand("http", port, 80, &["--warm", "--idle-exit", "1"]);
     let mut qemus = Vec::new();
     for round in 1..=2 {
-        guest.wait_for_stderr(&format!("a paused guest waits for a connection (boot {round})"));
+        wait_for_count(&mut guest, PAUSED, round);
         let waiting = new_qemu(guest.pid(), &qemus);
         // Paused: the guest has not run, so it has not said it listens.
         assert_eq!(guest.stderr().matches("the guest listens behind port").count(), round - 1, "{}", guest.stderr());
@@ -109,7 +106,7 @@ fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_sto
         wait_for_count(&mut guest, IDLE_STOPPED, round);
     }
     // Each QEMU served one life: the third waits already, a new process.
-    guest.wait_for_stderr("a paused guest waits for a connection (boot 3)");
+    wait_for_count(&mut guest, PAUSED, 3);
     let waiting = new_qemu(guest.pid(), &qemus);
     assert_eq!(boots(&guest), 2, "{}", guest.stderr());
     // A stop signal to the runner alone ends the waiting QEMU too.
