@@ -95,7 +95,9 @@ fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_sto
     for round in 1..=2 {
         wait_for_count(&mut guest, PAUSED, round);
         let waiting = new_qemu(guest.pid(), &qemus);
-        // Paused: the guest has not run, so it has not said it listens.
+        // Paused: the guest has not run, so it has not said it listens
+        // (a guest let run would have, in this second, on most machines).
+        std::thread::sleep(std::time::Duration::from_secs(1));
         assert_eq!(guest.stderr().matches("the guest listens behind port").count(), round - 1, "{}", guest.stderr());
         let (status, body) = get(port, "/");
         assert_eq!(status, "200", "round {round}: {body}\n{}", guest.stderr());
@@ -148,15 +150,16 @@ fn on_a_tap_the_runner_reaches_the_guest_at_its_own_address() {
     assert_eq!(boots(&guest), 2, "{}", guest.stderr());
 }
 
-/// Waits until the runner has printed `line` `count` times.
+/// Waits until the runner has printed `line` `count` times (for 120 s at most).
 fn wait_for_count(guest: &mut Guest, line: &str, count: usize) -> String {
-    loop {
+    for _ in 0..2400 {
         let stderr = guest.wait_for_stderr(line);
         if stderr.matches(line).count() >= count {
             return stderr;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    panic!("{line:?} not {count} times in 120 s:\n{}", guest.stderr());
 }
 
 #[test]
