@@ -87,6 +87,21 @@ fn new_qemu(pid: u32, old: &[u32]) -> u32 {
     }
 }
 
+/// The CPU time of process `pid`'s busiest thread besides its main one,
+/// in ns (schedstat's first field): the vCPU's, once a guest ran.
+fn busiest_thread_ns(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the QEMU process");
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+            let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            (tid != pid).then(|| schedstat.split_whitespace().next()?.parse().ok())?
+        })
+        .max()
+        .expect("QEMU's threads")
+}
+
 #[test]
 fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_stop() {
     let port = free_port();
@@ -95,9 +110,12 @@ fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_sto
     for round in 1..=2 {
         wait_for_count(&mut guest, PAUSED, round);
         let waiting = new_qemu(guest.pid(), &qemus);
-        // Paused: the guest has not run, so it has not said it listens
-        // (a guest let run would have, in this second, on most machines).
+        // Paused: no thread of it runs the guest. A guest let run would
+        // have booted in this second; under TCG its vCPU thread spends
+        // ~20 ms of CPU on that, a paused one well under 1 ms.
         std::thread::sleep(std::time::Duration::from_secs(1));
+        let busiest = busiest_thread_ns(waiting);
+        assert!(busiest < 5_000_000, "round {round}: a thread of the waiting QEMU ran {busiest} ns");
         assert_eq!(guest.stderr().matches("the guest listens behind port").count(), round - 1, "{}", guest.stderr());
         let (status, body) = get(port, "/");
         assert_eq!(status, "200", "round {round}: {body}\n{}", guest.stderr());
