@@ -21,7 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -795,7 +795,9 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     // Held open to the end: QEMU reads no more of the console after EOF.
     let mut console = restore.as_ref().map(|_| child.stdin.take().expect("stdin is piped"));
     let held = match &mut forwarding {
-        Some(forwarding) => resume(&mut forwarding.monitor, gate.as_ref(), restore.as_deref(), console.as_mut(), stops),
+        Some(forwarding) => {
+            resume(&mut forwarding.monitor, gate.as_ref(), restore.as_deref(), console.as_mut(), stops, &mut child)
+        }
         None => Ok(None),
     };
     if !matches!(held, Ok(None)) {
@@ -899,6 +901,7 @@ fn resume(
     restore: Option<&Path>,
     console: Option<&mut std::process::ChildStdin>,
     stops: &Stops,
+    qemu: &mut Child,
 ) -> Result<Option<i32>, String> {
     let loading = restore.map(|path| crate::snapshot::loaded(monitor, path)).transpose()?;
     if let Some(gate) = gate {
@@ -907,7 +910,7 @@ fn resume(
             monitor.execute(r#"{"execute":"query-status"}"#).map_err(|e| format!("QEMU's monitor: {e}"))?;
         }
         eprintln!("unikernel-runner: on demand: QEMU is up, the guest paused until a connection");
-        if let Some(signal) = opened(gate, stops) {
+        if let Some(signal) = opened(gate, stops, qemu)? {
             return Ok(Some(signal));
         }
     }
@@ -921,17 +924,21 @@ fn resume(
     .map(|()| None)
 }
 
-/// Waits until `gate` opens; returns the stop signal that came first.
-fn opened(gate: &Receiver<()>, stops: &Stops) -> Option<i32> {
+/// Waits until `gate` opens; returns the stop signal that came first, or
+/// fails when the waiting QEMU ends.
+fn opened(gate: &Receiver<()>, stops: &Stops, qemu: &mut Child) -> Result<Option<i32>, String> {
     loop {
         if let Some(signal) = stops.take() {
-            return Some(signal);
+            return Ok(Some(signal));
+        }
+        if let Ok(Some(status)) = qemu.try_wait() {
+            return Err(format!("QEMU ended ({status}) while the guest waited for a connection"));
         }
         match gate.recv_timeout(Duration::from_millis(20)) {
-            Ok(()) => return None,
+            Ok(()) => return Ok(None),
             Err(RecvTimeoutError::Timeout) => {}
             // The watcher asks for a stop before it lets go (else it panicked).
-            Err(RecvTimeoutError::Disconnected) => return Some(stops.take().unwrap_or(libc::SIGTERM)),
+            Err(RecvTimeoutError::Disconnected) => return Ok(Some(stops.take().unwrap_or(libc::SIGTERM))),
         }
     }
 }

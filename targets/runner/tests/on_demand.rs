@@ -137,6 +137,21 @@ fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_sto
 }
 
 #[test]
+fn a_waiting_qemu_that_dies_is_not_replaced_until_a_connection_which_boots_cold() {
+    let port = free_port();
+    let mut guest = on_demand("http", port, 80, &["--warm"]);
+    guest.wait_for_stderr(PAUSED);
+    run("kill", &["-KILL", &new_qemu(guest.pid(), &[]).to_string()]);
+    let stderr = guest.wait_for_stderr("boot 1 ended (QEMU ended (signal: 9");
+    assert!(stderr.contains("while the guest waited for a connection"), "{stderr}");
+    // Not started again at once, which a QEMU failing at start would repeat.
+    assert_eq!(qemu_children(guest.pid()), 0, "{stderr}");
+    let (status, body) = get(port, "/");
+    assert_eq!(status, "200", "{body}\n{}", guest.stderr());
+    assert!(guest.stderr().contains("starting the guest (boot 2, 1 connection(s) held)"), "{}", guest.stderr());
+}
+
+#[test]
 fn an_idle_guest_stops_and_the_next_connection_boots_it_again() {
     let port = free_port();
     let mut guest = on_demand("http", port, 80, &["--idle-exit", "1"]);
