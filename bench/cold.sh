@@ -6,9 +6,15 @@
 #          guest; the client connects as soon as the runner says it listens,
 #          and that connection boots the guest. Figure: (curl's launch -
 #          runner's launch) + curl's time_total.
-#   idle:  the guest down, the runner up: one runner, `--idle-exit` stops
-#          the guest after each request; curl's time_total for the request
-#          that boots it again.
+#   idle:  connection -> first response: the guest down, the runner up:
+#          one runner, `--idle-exit` stops the guest after each request;
+#          curl's time_total for the request that boots it again. Four
+#          ways, RUNS requests each, one after the other: a plain boot;
+#          `--warm` (QEMU started with the guest paused, waiting); a
+#          snapshot restore; `--warm --snapshot` (QEMU started with the
+#          snapshot loaded, paused). A warm request is sent once the
+#          runner says the next QEMU is up; the waiting QEMU's resident
+#          memory (VmRSS) is read then.
 #   boot:  QEMU's start -> the guest listens, from the runner's own line,
 #          in the same runs.
 #   snapshot: as start, with `--snapshot FILE` taken once before: each
@@ -111,15 +117,32 @@ for _ in $(seq "$RUNS"); do
     cat "$WORK/boot" >>"$WORK/boot-snapshot" && rm "$WORK/boot"
 done
 
-echo "idle: $RUNS cold requests to one runner..." >&2
-start_runner --idle-exit 0.2
-await "on demand: listening on"
-for _ in $(seq "$RUNS"); do
-    request >>"$WORK/idle"
-    await "the guest stopped; the next connection starts it again"
-done
-stop_runner
+# idle FILE ARGS...: RUNS cold requests to one runner with ARGS; with
+# --warm each waits until the next QEMU is up, and its VmRSS (KiB) goes
+# to FILE-rss.
+idle() {
+    local file=$1 warm= qemu
+    shift
+    case " $* " in *" --warm "*) warm=1 ;; esac
+    echo "idle $file: $RUNS cold requests to one runner..." >&2
+    start_runner --idle-exit 0.2 "$@"
+    await "on demand: listening on"
+    for _ in $(seq "$RUNS"); do
+        if [ -n "$warm" ]; then
+            await "QEMU is up, the guest paused until a connection"
+            qemu=$(pgrep -P "$RUNNER_PID" qemu-system)
+            awk '/^VmRSS:/ { print $2 }' "/proc/$qemu/status" >>"$WORK/$file-rss"
+        fi
+        request >>"$WORK/$file"
+        await "the guest stopped; the next connection starts it again"
+    done
+    stop_runner
+}
+idle idle
 cat "$WORK/boot" >>"$WORK/boot-start"
+idle idle-warm --warm
+idle idle-snapshot --snapshot "$WORK/http.snap"
+idle idle-warm-snapshot --warm --snapshot "$WORK/http.snap"
 
 # stats FILE: n, p50, p99 (nearest rank) and max in ms with three decimals.
 stats() {
@@ -133,6 +156,13 @@ echo "start (process start -> first response): $(stats "$WORK/start")"
 echo "snapshot (the same, each boot restoring a snapshot of $(( $(stat -c %s "$WORK/http.snap") >> 10 )) KiB): $(stats "$WORK/snapshot")"
 awk '{ print $1 * 1000 }' "$WORK/boot-snapshot" >"$WORK/restore-us"
 echo "restore (QEMU start -> restored guest listens again, runner's line): $(stats "$WORK/restore-us")"
-echo "idle  (guest down, runner up; curl time_total): $(stats "$WORK/idle")"
+echo "connection -> first response (guest down, runner up; curl time_total):"
+echo "  plain boot:                  $(stats "$WORK/idle")"
+echo "  --warm (paused, waiting):    $(stats "$WORK/idle-warm")"
+echo "  snapshot restore:            $(stats "$WORK/idle-snapshot")"
+echo "  --warm --snapshot (loaded):  $(stats "$WORK/idle-warm-snapshot")"
+# rss FILE: the waiting QEMU's VmRSS, p50 and max, in MiB.
+rss() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "p50=%.1f MiB max=%.1f MiB\n", v[int((NR + 1) / 2)] / 1024, v[NR] / 1024 }'; }
+echo "waiting QEMU's VmRSS: --warm $(rss "$WORK/idle-warm-rss"); --warm --snapshot $(rss "$WORK/idle-warm-snapshot-rss")"
 awk '{ print $1 * 1000 }' "$WORK/boot-start" >"$WORK/boot-us"
 echo "boot  (QEMU start -> guest listens, runner's line, ms resolution): $(stats "$WORK/boot-us")"

@@ -7,6 +7,9 @@
 //! address the guest's listening line gives. After `--idle-exit` with no connection, the runner stops
 //! the guest with SIGTERM, as it passes on a Ctrl-C: QEMU shuts down and
 //! closes its disk image, flushed. The next connection boots it again.
+//! With `--warm` the next guest's QEMU is started at once, paused (before
+//! its first instruction, or with its `--snapshot` loaded): a connection
+//! then only lets it run, and each QEMU still serves one guest's life.
 //!
 //! Threads and std only: an acceptor per forward; two threads per spliced
 //! connection (one per direction); and for each guest a watcher (readiness,
@@ -20,7 +23,7 @@ use crate::signals::{self, Stops};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddrV4, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use unikernel_core::forward::{Forward, HOST_ADDRESS, Protocol, Reachable};
@@ -43,15 +46,22 @@ pub struct Settings {
     pub idle_exit: Option<Duration>,
     /// `--boot-deadline`, [`BOOT_DEADLINE`] by default.
     pub boot_deadline: Duration,
+    /// `--warm`: keep the next guest's QEMU started and paused.
+    pub warm: bool,
 }
 
 impl Settings {
     /// The settings when `on`; the other options only make sense with it.
-    pub fn of(on: bool, idle_exit: Option<Duration>, boot_deadline: Option<Duration>) -> Result<Option<Self>, String> {
+    pub fn of(
+        on: bool,
+        idle_exit: Option<Duration>,
+        boot_deadline: Option<Duration>,
+        warm: bool,
+    ) -> Result<Option<Self>, String> {
         match on {
-            true => Ok(Some(Self { idle_exit, boot_deadline: boot_deadline.unwrap_or(BOOT_DEADLINE) })),
-            false if idle_exit.is_none() && boot_deadline.is_none() => Ok(None),
-            false => Err("--idle-exit and --boot-deadline work only with --on-demand".into()),
+            true => Ok(Some(Self { idle_exit, boot_deadline: boot_deadline.unwrap_or(BOOT_DEADLINE), warm })),
+            false if idle_exit.is_none() && boot_deadline.is_none() && !warm => Ok(None),
+            false => Err("--idle-exit, --boot-deadline and --warm work only with --on-demand".into()),
         }
     }
 }
@@ -112,7 +122,7 @@ enum Stop {
 /// the runner's exit status (128 + N for signal N).
 pub fn serve(opts: &Options, settings: &Settings, image: &Image, accel: Chosen, stops: &Stops) -> Result<u8, String> {
     let forwards = qemu::forwards(opts, &image.records);
-    refuse(opts, image, &forwards)?;
+    refuse(opts, settings, image, &forwards)?;
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             phase: Phase::Down,
@@ -135,20 +145,25 @@ pub fn serve(opts: &Options, settings: &Settings, image: &Image, accel: Chosen, 
         let reachable = Reachable { protocol: Protocol::Tcp, at: forward.host_address(), port: forward.guest };
         eprintln!("unikernel-runner: on demand: listening on {reachable}; a connection starts the guest");
     }
+    let mut warm = settings.warm;
     for boot in 1.. {
-        if let Some(signal) = wait_for_demand(&shared, stops) {
+        if !warm && let Wait::Signal(signal) = wait_for_demand(&shared, stops, || false) {
             eprintln!("unikernel-runner: stopped by signal {}", signals::describe(signal));
             return Ok(signals::status(signal));
         }
-        if let Some(signal) = life(opts, settings, image, accel, stops, &shared, &forwards, boot) {
+        let (signal, demanded) = life(opts, settings, image, accel, stops, &shared, &forwards, (boot, warm));
+        if let Some(signal) = signal {
             return Ok(signals::status(signal));
         }
+        // A QEMU that ended before any connection would end again: the
+        // next one waits for a connection to start.
+        warm = settings.warm && demanded;
     }
     unreachable!("a u64 of boots")
 }
 
 /// What `--on-demand` cannot do, before it listens.
-fn refuse(opts: &Options, image: &Image, forwards: &[Forward]) -> Result<(), String> {
+fn refuse(opts: &Options, settings: &Settings, image: &Image, forwards: &[Forward]) -> Result<(), String> {
     if opts.gdb.is_some() || opts.profile.is_some() {
         return Err("--on-demand starts a guest per burst of connections: drop --gdb and --profile".into());
     }
@@ -157,6 +172,11 @@ fn refuse(opts: &Options, image: &Image, forwards: &[Forward]) -> Result<(), Str
     }
     if forwards.is_empty() {
         return Err("--on-demand needs a TCP forward (--forward HOST:GUEST)".into());
+    }
+    if settings.warm && opts.tap.is_some() {
+        return Err(
+            "--warm lets the paused guest run through QEMU's monitor: it needs user networking (no --tap)".into()
+        );
     }
     match forwards.iter().find(|f| f.protocol == Protocol::Udp) {
         Some(udp) => Err(format!("--on-demand forwards TCP only: drop udp:{}:{}", udp.host, udp.guest)),
@@ -238,23 +258,40 @@ fn pump(client: TcpStream, guest: SocketAddrV4) -> io::Result<()> {
     Ok(())
 }
 
-/// Waits until a connection is held; returns a stop signal instead if one
-/// comes first.
-fn wait_for_demand(shared: &Shared, stops: &Stops) -> Option<i32> {
+/// How waiting for a connection ended.
+enum Wait {
+    Demand,
+    Signal(i32),
+    /// The paused QEMU ended first.
+    Ended,
+}
+
+/// Waits until a connection is held, a stop signal comes, or `ended`.
+fn wait_for_demand(shared: &Shared, stops: &Stops, ended: impl Fn() -> bool) -> Wait {
     let mut state = shared.lock();
     loop {
         if let Some(signal) = stops.take() {
-            return Some(signal);
+            return Wait::Signal(signal);
         }
         if !state.held.is_empty() {
-            return None;
+            return Wait::Demand;
+        }
+        if ended() {
+            return Wait::Ended;
         }
         state = shared.changed.wait_timeout(state, TICK).unwrap_or_else(|e| e.into_inner()).0;
     }
 }
 
-/// One guest's life, from boot `boot` to its end; returns the stop signal
-/// that ends the runner, if one came.
+/// The guest starts running for the connections held.
+fn start(state: &mut State, boot: u64) {
+    state.phase = Phase::Running;
+    eprintln!("unikernel-runner: on demand: starting the guest (boot {boot}, {} connection(s) held)", state.held.len());
+}
+
+/// One guest's life, from boot `boot` to its end, its QEMU started paused
+/// when `warm`; returns the stop signal that ends the runner, if one came,
+/// and whether a connection let the guest run.
 #[allow(clippy::too_many_arguments, reason = "the run's whole context, passed down once")]
 fn life(
     opts: &Options,
@@ -264,16 +301,11 @@ fn life(
     stops: &Stops,
     shared: &Arc<Shared>,
     forwards: &[Forward],
-    boot: u64,
-) -> Option<i32> {
-    let started = Instant::now();
-    {
-        let mut state = shared.lock();
-        state.phase = Phase::Running;
-        eprintln!(
-            "unikernel-runner: on demand: starting the guest (boot {boot}, {} connection(s) held)",
-            state.held.len()
-        );
+    (boot, warm): (u64, bool),
+) -> (Option<i32>, bool) {
+    match warm {
+        true => eprintln!("unikernel-runner: on demand: starting QEMU paused (boot {boot})"),
+        false => start(&mut shared.lock(), boot),
     }
     // A tap reaches the guest's own address: no private forward.
     let private = |f: Forward| -> Result<Forward, String> {
@@ -283,26 +315,32 @@ fn life(
         }
     };
     let pairs: Result<Vec<_>, String> = forwards.iter().map(|&f| Ok((f, private(f)?))).collect();
-    let (outcome, stop) = match pairs {
-        Err(e) => (Err(e), None),
+    let (outcome, (stop, demanded)) = match pairs {
+        Err(e) => (Err(e), (None, !warm)),
         Ok(pairs) => {
             let (ready, readiness) = mpsc::channel();
+            let (gate, opened) = mpsc::channel();
+            let gate = warm.then_some(gate);
             let guest_stops = Stops::requested();
             let mut own = opts.clone();
             own.forwards = pairs.iter().map(|&(_, private)| private).collect();
             std::thread::scope(|scope| {
                 let watcher = scope.spawn(|| {
-                    let guest = Guest { readiness, stops: &guest_stops, pairs: &pairs, started, boot };
+                    let guest = Guest { readiness, stops: &guest_stops, pairs: &pairs, gate, boot };
                     watch(&guest, settings, stops, shared)
                 });
                 let outcome = qemu::command(&own, image, accel).and_then(|mut qemu| {
                     crate::banner(&own, image, accel);
-                    // `refuse` made sure the run opens forwards.
+                    // `refuse` made sure the run opens forwards, and that
+                    // a warm one has user networking.
                     qemu.on_ready(ready);
+                    if warm {
+                        qemu.paused_until(opened);
+                    }
                     qemu::run(qemu, image, own.timeout, &guest_stops)
                 });
                 // QEMU's end dropped `ready`, which ends the watcher.
-                (outcome, watcher.join().unwrap_or(None))
+                (outcome, watcher.join().unwrap_or((None, true)))
             })
         }
     };
@@ -310,11 +348,11 @@ fn life(
     state.phase = Phase::Down;
     state.open.clear();
     let why = match (&outcome, stop) {
-        (_, Some(Stop::Signal(signal))) => return Some(signal),
+        (_, Some(Stop::Signal(signal))) => return (Some(signal), demanded),
         (_, Some(Stop::Idle)) => {
             // Connections that came while it stopped start the next boot.
             eprintln!("unikernel-runner: on demand: the guest stopped; the next connection starts it again");
-            return None;
+            return (None, demanded);
         }
         (_, Some(Stop::Deadline)) => "it did not listen in time".to_string(),
         (Ok(Outcome::Exit(status)), None) => format!("the guest exited with status {status}"),
@@ -325,7 +363,7 @@ fn life(
         state.held.len()
     );
     state.held.clear();
-    None
+    (None, demanded)
 }
 
 /// A running guest, as its watcher sees it.
@@ -336,7 +374,8 @@ struct Guest<'a> {
     stops: &'a Stops,
     /// The forwards: the user's, and the private one QEMU opens for it.
     pairs: &'a [(Forward, Forward)],
-    started: Instant,
+    /// `--warm`: lets the paused guest run once a connection is held.
+    gate: Option<Sender<()>>,
     boot: u64,
 }
 
@@ -351,15 +390,32 @@ fn free_port() -> Result<u16, String> {
 /// Watches a running guest until QEMU ends: hands the held connections to
 /// each forward that opens, closes connections held too long, and stops the
 /// guest on a stop signal, at the boot deadline or when idle. Returns why
-/// it stopped the guest.
-fn watch(guest: &Guest, settings: &Settings, stops: &Stops, shared: &Arc<Shared>) -> Option<Stop> {
+/// it stopped the guest, and whether a connection let it run.
+fn watch(guest: &Guest, settings: &Settings, stops: &Stops, shared: &Arc<Shared>) -> (Option<Stop>, bool) {
     let boot = guest.boot;
+    if let Some(gate) = &guest.gate {
+        let ended = || matches!(guest.readiness.try_recv(), Err(TryRecvError::Disconnected));
+        match wait_for_demand(shared, stops, ended) {
+            Wait::Demand => {
+                start(&mut shared.lock(), boot);
+                // Gone only when QEMU ended, which the loop below sees.
+                let _ = gate.send(());
+            }
+            Wait::Signal(signal) => {
+                guest.stops.request(signal);
+                return (Some(Stop::Signal(signal)), false);
+            }
+            Wait::Ended => return (None, false),
+        }
+    }
+    // The boot deadline counts from the connection that let the guest run.
+    let started = Instant::now();
     let mut stop = None;
     loop {
         let opened = match guest.readiness.recv_timeout(TICK) {
             Ok((private, at)) => guest.pairs.iter().find(|(_, p)| *p == private).map(|&(public, _)| (public, at)),
             Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return stop,
+            Err(RecvTimeoutError::Disconnected) => return (stop, true),
         };
         let mut state = shared.lock();
         if let Some((public, at)) = opened {
@@ -373,7 +429,7 @@ fn watch(guest: &Guest, settings: &Settings, stops: &Stops, shared: &Arc<Shared>
             eprintln!(
                 "unikernel-runner: on demand: the guest listens behind port {} after {} ms (boot {boot}); passing it {} held connection(s)",
                 public.host,
-                guest.started.elapsed().as_millis(),
+                started.elapsed().as_millis(),
                 waiting.len()
             );
             for held in waiting {
@@ -385,7 +441,7 @@ fn watch(guest: &Guest, settings: &Settings, stops: &Stops, shared: &Arc<Shared>
         }
         if let Some(signal) = stops.take() {
             stop = Some(Stop::Signal(signal));
-        } else if state.open.is_empty() && guest.started.elapsed() >= settings.boot_deadline {
+        } else if state.open.is_empty() && started.elapsed() >= settings.boot_deadline {
             eprintln!(
                 "unikernel-runner: on demand: the guest did not listen within {:?}: stopping it (boot {boot})",
                 settings.boot_deadline

@@ -51,6 +51,9 @@ for images that ask for a network device (a virtio-net device is added):
                            next connection boots it again (default: the guest keeps running)
   --boot-deadline SECONDS  with --on-demand: close the held connections of a guest that does not listen
                            within SECONDS of its start, and stop it (default 30)
+  --warm                   with --on-demand (user networking): keep the next guest's QEMU started and
+                           paused (or its --snapshot loaded), so a connection pays no QEMU start; costs
+                           one idle QEMU process, and its memory, while no guest runs
   --snapshot FILE          start from a snapshot: when FILE is missing, boot, save the guest to FILE once it
                            listens on every forward (before any connection), and go on; else restore FILE
                            and tell the guest, which reseeds, re-reads the wall clock, drops the snapshot's
@@ -320,7 +323,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         snapshot: env("UNIKERNEL_SNAPSHOT").map(PathBuf::from),
     };
     let mut image = None;
-    let (mut on_demand, mut idle_exit, mut boot_deadline) = (false, None, None);
+    let (mut on_demand, mut idle_exit, mut boot_deadline, mut warm) = (false, None, None, false);
     let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -350,6 +353,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--forward" => opts.forwards.push(forward(&value("--forward")?)?),
             "--tap" => opts.tap = Some(value("--tap")?),
             "--on-demand" => on_demand = true,
+            "--warm" => warm = true,
             "--idle-exit" => idle_exit = Some(seconds("--idle-exit", &value("--idle-exit")?)?),
             "--boot-deadline" => boot_deadline = Some(seconds("--boot-deadline", &value("--boot-deadline")?)?),
             "--disk" => opts.disk = Some(disk(value("--disk")?)),
@@ -368,7 +372,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     if opts.oci_tag.is_some() && opts.oci_layout.is_none() {
         return Err("--oci-tag names the image in an --oci-layout DIR: give that too".into());
     }
-    opts.on_demand = crate::on_demand::Settings::of(on_demand, idle_exit, boot_deadline)?;
+    opts.on_demand = crate::on_demand::Settings::of(on_demand, idle_exit, boot_deadline, warm)?;
     if opts.metrics {
         // Last: the runtime reads the last `metrics=` word.
         opts.kernel_args.push(METRICS_AT_EXIT.into());
@@ -485,6 +489,8 @@ mod tests {
         let err = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).err().expect("should fail");
         assert!(err(&["img", "--idle-exit", "5"]).contains("only with --on-demand"));
         assert!(err(&["img", "--boot-deadline", "5"]).contains("only with --on-demand"));
+        assert!(err(&["img", "--warm"]).contains("only with --on-demand"));
+        assert!(run(&["img", "--on-demand", "--warm"]).on_demand.expect("on").warm);
         for bad in ["0", "-1", "soon", "inf", "NaN"] {
             assert!(err(&["img", "--on-demand", "--idle-exit", bad]).contains("positive number of seconds"), "{bad}");
         }

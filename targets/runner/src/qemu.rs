@@ -21,10 +21,10 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use unikernel_core::channel::stream;
 use unikernel_core::exit;
@@ -148,6 +148,8 @@ pub struct Qemu {
     channel: Option<(UnixStream, UnixStream)>,
     /// The `--snapshot` this run restores, open for QEMU until it started.
     restore: Option<(PathBuf, std::fs::File)>,
+    /// `--warm`: the guest stays paused until this says go.
+    gate: Option<Receiver<()>>,
 }
 
 /// Lets the QEMU `command` will start inherit `fd` (Rust opens every
@@ -179,6 +181,20 @@ impl Qemu {
             (None, None) => return false,
         }
         true
+    }
+
+    /// Starts QEMU with the guest paused (before its first instruction, or
+    /// with its snapshot loaded) until `gate` says go. Needs the monitor
+    /// of user networking: does nothing without it (`--warm` refuses that).
+    pub fn paused_until(&mut self, gate: Receiver<()>) {
+        if self.forwarding.is_none() {
+            return;
+        }
+        if self.restore.is_none() {
+            // A restore is paused already: the guest was stopped when saved.
+            self.command.arg("-S");
+        }
+        self.gate = Some(gate);
     }
 }
 
@@ -330,7 +346,7 @@ pub fn command(opts: &Options, image: &Image, accel: Chosen) -> Result<Qemu, Str
         crate::merge::mergeable(&mut cmd);
     }
     let sinks = sinks(opts, image)?;
-    Ok(Qemu { command: cmd, forwarding, tap, sinks, channel, restore })
+    Ok(Qemu { command: cmd, forwarding, tap, sinks, channel, restore, gate: None })
 }
 
 /// The files the guest's channel streams go to: its trace when it was
@@ -754,7 +770,7 @@ struct Said {
 /// Runs QEMU to the end. Stop signals the runner receives meanwhile are
 /// passed on to QEMU, and the run ends when QEMU does.
 pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) -> Result<Outcome, String> {
-    let Qemu { mut command, mut forwarding, tap, sinks, channel, restore } = qemu;
+    let Qemu { mut command, mut forwarding, tap, sinks, channel, restore, gate } = qemu;
     if let Some(signal) = stops.take() {
         return Ok(stopped(signal));
     }
@@ -774,23 +790,26 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
     if let Some(forwarding) = &mut forwarding {
         forwarding.monitor.spawned();
     }
-    // Held open to the end: QEMU reads no more of the console after EOF.
     // QEMU holds the snapshot's descriptor now.
     let restore = restore.map(|(path, _stream)| path);
-    let _console = match (&restore, &mut forwarding) {
-        (Some(path), Some(forwarding)) => {
-            let mut console = child.stdin.take().expect("stdin is piped");
-            if let Err(e) = crate::snapshot::restored(&mut forwarding.monitor, &mut console, path) {
-                let _ = child.kill();
-                let _ = child.wait();
-                let mut said = String::new();
-                let _ = child.stderr.take().map(|mut s| std::io::Read::read_to_string(&mut s, &mut said));
-                return Err(format!("{e}\n{}", said.trim_end()));
-            }
-            Some(console)
+    // Held open to the end: QEMU reads no more of the console after EOF.
+    let mut console = restore.as_ref().map(|_| child.stdin.take().expect("stdin is piped"));
+    let held = match &mut forwarding {
+        Some(forwarding) => {
+            resume(&mut forwarding.monitor, gate.as_ref(), restore.as_deref(), console.as_mut(), stops, &mut child)
         }
-        _ => None,
+        None => Ok(None),
     };
+    if !matches!(held, Ok(None)) {
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Ok(Some(signal)) = held {
+            return Ok(stopped(signal));
+        }
+        let mut said = String::new();
+        let _ = child.stderr.take().map(|mut s| std::io::Read::read_to_string(&mut s, &mut said));
+        return Err(format!("{}\n{}", held.err().unwrap_or_default(), said.trim_end()));
+    }
     // QEMU holds its end now: its exit ends the runner's reads.
     let channel = channel.map(|(ours, _theirs)| ours);
     let router = Router::new(sinks);
@@ -871,6 +890,56 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
             reason: "the accelerator stopped the guest (see QEMU's error above)".into(),
             printed: seen.printed,
         }),
+    }
+}
+
+/// Lets a paused guest run: a restored one once QEMU loaded it, a `--warm`
+/// one once its `gate` says go. Returns the stop signal that came first.
+fn resume(
+    monitor: &mut Monitor,
+    gate: Option<&Receiver<()>>,
+    restore: Option<&Path>,
+    console: Option<&mut std::process::ChildStdin>,
+    stops: &Stops,
+    qemu: &mut Child,
+) -> Result<Option<i32>, String> {
+    let loading = restore.map(|path| crate::snapshot::loaded(monitor, path)).transpose()?;
+    if let Some(gate) = gate {
+        if restore.is_none() {
+            // QMP's greeting and negotiation now, not on the connection.
+            monitor.execute(r#"{"execute":"query-status"}"#).map_err(|e| format!("QEMU's monitor: {e}"))?;
+        }
+        eprintln!("unikernel-runner: on demand: QEMU is up, the guest paused until a connection");
+        if let Some(signal) = opened(gate, stops, qemu)? {
+            return Ok(Some(signal));
+        }
+    }
+    match (restore, console, loading) {
+        (Some(path), Some(console), Some(loading)) => crate::snapshot::resume(monitor, console, path, loading),
+        _ if gate.is_some() => {
+            monitor.execute(r#"{"execute":"cont"}"#).map(drop).map_err(|e| format!("QEMU's monitor: {e}"))
+        }
+        _ => Ok(()),
+    }
+    .map(|()| None)
+}
+
+/// Waits until `gate` opens; returns the stop signal that came first, or
+/// fails when the waiting QEMU ends.
+fn opened(gate: &Receiver<()>, stops: &Stops, qemu: &mut Child) -> Result<Option<i32>, String> {
+    loop {
+        if let Some(signal) = stops.take() {
+            return Ok(Some(signal));
+        }
+        if let Ok(Some(status)) = qemu.try_wait() {
+            return Err(format!("QEMU ended ({status}) while the guest waited for a connection"));
+        }
+        match gate.recv_timeout(Duration::from_millis(20)) {
+            Ok(()) => return Ok(None),
+            Err(RecvTimeoutError::Timeout) => {}
+            // The watcher asks for a stop before it lets go (else it panicked).
+            Err(RecvTimeoutError::Disconnected) => return Ok(Some(stops.take().unwrap_or(libc::SIGTERM))),
+        }
     }
 }
 

@@ -194,20 +194,28 @@ impl Take {
     }
 }
 
-/// Waits until QEMU has the whole stream, tells the guest it was restored,
-/// and lets it run. The guest was stopped when saved, so QEMU holds it
-/// paused after loading it; the signal waits in the UART until it runs.
-pub fn restored(monitor: &mut Monitor, console: &mut ChildStdin, path: &Path) -> Result<(), String> {
+/// Waits until QEMU has the whole stream; returns how long that took. The
+/// guest was stopped when saved, so QEMU holds it paused after loading it.
+pub fn loaded(monitor: &mut Monitor, path: &Path) -> Result<Duration, String> {
     let started = Instant::now();
-    let fail = |e: String| format!("--snapshot: restoring {}: {e}", path.display());
-    wait_for(monitor, r#"{"execute":"query-status"}"#, "paused").map_err(fail)?;
+    wait_for(monitor, r#"{"execute":"query-status"}"#, "paused").map_err(|e| failed(path, e))?;
+    Ok(started.elapsed())
+}
+
+/// Tells the loaded guest it was restored, and lets it run; the signal
+/// waits in the UART until it runs.
+pub fn resume(monitor: &mut Monitor, console: &mut ChildStdin, path: &Path, loading: Duration) -> Result<(), String> {
     console
         .write_all(&[unikernel_core::restore::SIGNAL])
         .and_then(|()| console.flush())
-        .map_err(|e| fail(format!("cannot signal the guest: {e}")))?;
-    monitor.execute(r#"{"execute":"cont"}"#).map_err(|e| fail(format!("QEMU's monitor: {e}")))?;
-    eprintln!("unikernel-runner: restored the guest from {} in {} ms", path.display(), started.elapsed().as_millis());
+        .map_err(|e| failed(path, format!("cannot signal the guest: {e}")))?;
+    monitor.execute(r#"{"execute":"cont"}"#).map_err(|e| failed(path, format!("QEMU's monitor: {e}")))?;
+    eprintln!("unikernel-runner: restored the guest from {} (loaded in {} ms)", path.display(), loading.as_millis());
     Ok(())
+}
+
+fn failed(path: &Path, e: String) -> String {
+    format!("--snapshot: restoring {}: {e}", path.display())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use common::netns::Namespace;
 
 const LISTENING: &str = "unikernel-runner: on demand: listening on";
 const BOOT: &str = "unikernel-runner: on demand: starting the guest";
+const PAUSED: &str = "unikernel-runner: on demand: QEMU is up, the guest paused until a connection";
 const IDLE_STOPPED: &str = "unikernel-runner: on demand: the guest stopped; the next connection starts it again";
 
 /// Boots nothing yet: starts the runner on demand for `image` on `port`.
@@ -25,17 +26,22 @@ fn on_demand(image: &str, port: u16, guest_port: u16, args: &[&str]) -> Guest {
 }
 
 /// The QEMU processes whose parent is process `pid`.
-fn qemu_children(pid: u32) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+fn qemu_pids(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter(|stat| {
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
             // `pid (comm) state ppid ...`; comm may hold spaces, not `)`.
-            let Some((comm, rest)) = stat.rsplit_once(") ") else { return false };
-            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
-            comm.contains("(qemu-system") && ppid == Some(pid)
+            let (comm, rest) = stat.rsplit_once(") ")?;
+            let ppid = rest.split_whitespace().nth(1)?.parse::<u32>().ok()?;
+            (comm.contains("(qemu-system") && ppid == pid).then(|| path.file_name()?.to_str()?.parse().ok())?
         })
-        .count()
+        .collect()
+}
+
+fn qemu_children(pid: u32) -> usize {
+    qemu_pids(pid).len()
 }
 
 /// `curl` with no retry: the status code and the body.
@@ -73,6 +79,78 @@ fn no_guest_runs_until_the_first_connection_which_is_answered() {
     assert_eq!((status.as_str(), boots(&guest)), ("200", 1), "a running guest serves without booting again");
 }
 
+/// The one QEMU child of process `pid`, which must not be one of `old`.
+fn new_qemu(pid: u32, old: &[u32]) -> u32 {
+    match qemu_pids(pid)[..] {
+        [one] if !old.contains(&one) => one,
+        ref other => panic!("not one new QEMU under {pid}: {other:?}, before {old:?}"),
+    }
+}
+
+/// The CPU time of process `pid`'s busiest thread besides its main one,
+/// in ns (schedstat's first field): the vCPU's, once a guest ran.
+fn busiest_thread_ns(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the QEMU process");
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+            let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            (tid != pid).then(|| schedstat.split_whitespace().next()?.parse().ok())?
+        })
+        .max()
+        .expect("QEMU's threads")
+}
+
+#[test]
+fn a_warm_qemu_waits_paused_serves_one_life_and_the_next_waits_after_an_idle_stop() {
+    let port = free_port();
+    let mut guest = on_demand("http", port, 80, &["--warm", "--idle-exit", "1"]);
+    let mut qemus = Vec::new();
+    for round in 1..=2 {
+        wait_for_count(&mut guest, PAUSED, round);
+        let waiting = new_qemu(guest.pid(), &qemus);
+        // Paused: no thread of it runs the guest. A guest let run would
+        // have booted in this second; under TCG its vCPU thread spends
+        // ~20 ms of CPU on that, a paused one well under 1 ms.
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let busiest = busiest_thread_ns(waiting);
+        assert!(busiest < 5_000_000, "round {round}: a thread of the waiting QEMU ran {busiest} ns");
+        assert_eq!(guest.stderr().matches("the guest listens behind port").count(), round - 1, "{}", guest.stderr());
+        let (status, body) = get(port, "/");
+        assert_eq!(status, "200", "round {round}: {body}\n{}", guest.stderr());
+        assert!(body.contains("Hello from a unikernel"), "{body}");
+        assert_eq!(qemu_pids(guest.pid()), [waiting], "the waiting QEMU served");
+        assert_eq!(boots(&guest), round, "{}", guest.stderr());
+        qemus.push(waiting);
+        wait_for_count(&mut guest, IDLE_STOPPED, round);
+    }
+    // Each QEMU served one life: the third waits already, a new process.
+    wait_for_count(&mut guest, PAUSED, 3);
+    let waiting = new_qemu(guest.pid(), &qemus);
+    assert_eq!(boots(&guest), 2, "{}", guest.stderr());
+    // A stop signal to the runner alone ends the waiting QEMU too.
+    run("kill", &["-INT", &guest.pid().to_string()]);
+    let (_, stderr) = guest.wait();
+    assert!(stderr.contains("stopped by signal 2 (SIGINT)"), "{stderr}");
+    assert!(!std::path::Path::new(&format!("/proc/{waiting}")).exists(), "the waiting QEMU outlived the runner");
+}
+
+#[test]
+fn a_waiting_qemu_that_dies_is_not_replaced_until_a_connection_which_boots_cold() {
+    let port = free_port();
+    let mut guest = on_demand("http", port, 80, &["--warm"]);
+    guest.wait_for_stderr(PAUSED);
+    run("kill", &["-KILL", &new_qemu(guest.pid(), &[]).to_string()]);
+    let stderr = guest.wait_for_stderr("boot 1 ended (QEMU ended (signal: 9");
+    assert!(stderr.contains("while the guest waited for a connection"), "{stderr}");
+    // Not started again at once, which a QEMU failing at start would repeat.
+    assert_eq!(qemu_children(guest.pid()), 0, "{stderr}");
+    let (status, body) = get(port, "/");
+    assert_eq!(status, "200", "{body}\n{}", guest.stderr());
+    assert!(guest.stderr().contains("starting the guest (boot 2, 1 connection(s) held)"), "{}", guest.stderr());
+}
+
 #[test]
 fn an_idle_guest_stops_and_the_next_connection_boots_it_again() {
     let port = free_port();
@@ -105,15 +183,16 @@ fn on_a_tap_the_runner_reaches_the_guest_at_its_own_address() {
     assert_eq!(boots(&guest), 2, "{}", guest.stderr());
 }
 
-/// Waits until the runner has printed `line` `count` times.
+/// Waits until the runner has printed `line` `count` times (for 120 s at most).
 fn wait_for_count(guest: &mut Guest, line: &str, count: usize) -> String {
-    loop {
+    for _ in 0..2400 {
         let stderr = guest.wait_for_stderr(line);
         if stderr.matches(line).count() >= count {
             return stderr;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    panic!("{line:?} not {count} times in 120 s:\n{}", guest.stderr());
 }
 
 #[test]
@@ -210,6 +289,7 @@ fn what_on_demand_cannot_serve_is_refused_before_it_listens() {
     refused("hello", &[], "has no network device to wake it");
     refused("echo", &["--forward", "udp:7007:7"], "--on-demand forwards TCP only: drop udp:7007:7");
     refused("http", &["--gdb"], "drop --gdb and --profile");
+    refused("http", &["--warm", "--tap", "tap0"], "--warm lets the paused guest run through QEMU's monitor");
     let port = free_port();
     let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     refused("http", &["--forward", &format!("{port}:80")], &format!("cannot listen on 127.0.0.1:{port}"));

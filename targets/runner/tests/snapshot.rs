@@ -97,11 +97,24 @@ fn two_restores_of_one_snapshot_draw_their_own_numbers_and_tell_the_time() {
 
 #[test]
 fn each_on_demand_boot_restores_the_snapshot() {
-    let dir = scratch("on-demand");
+    on_demand_boots_restore("on-demand", &[]);
+}
+
+#[test]
+fn each_warm_on_demand_boot_restores_the_snapshot_once() {
+    on_demand_boots_restore("warm", &["--warm"]);
+}
+
+/// Three on-demand boots with `more` options: the first takes the
+/// snapshot, the two others restore it once each.
+fn on_demand_boots_restore(name: &str, more: &[&str]) {
+    let dir = scratch(name);
     let snapshot = dir.join("restored.snap");
     let port = free_port();
     let forward = format!("{port}:80");
-    let args = ["--forward", &forward, "--snapshot", snapshot.to_str().unwrap(), "--on-demand", "--idle-exit", "1"];
+    let mut args =
+        vec!["--forward", &forward, "--snapshot", snapshot.to_str().unwrap(), "--on-demand", "--idle-exit", "1"];
+    args.extend(more);
     let mut guest = Guest::start(&[], "restored", &args);
     guest.wait_for_stderr("on demand: listening on");
     let mut tokens = Vec::new();
