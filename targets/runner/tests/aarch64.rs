@@ -117,15 +117,5 @@ fn http_and_kv_serve_curl_on_virtio_mmio() {
 
 #[test]
 fn missing_qemu_names_debians_arm_package() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
-        .arg(examples(AARCH64).join("hello"))
-        .env("PATH", "/nonexistent")
-        .output()
-        .expect("runner");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("qemu-system-aarch64 not found") && stderr.contains("apt-get install -y qemu-system-arm"),
-        "{stderr}"
-    );
+    common::assert_missing_qemu_is_named(AARCH64, "qemu-system-aarch64", "qemu-system-arm");
 }

@@ -260,18 +260,7 @@ fn without_isa_debug_exit_the_guest_reports_its_status_and_resets() {
 
 #[test]
 fn missing_qemu_names_the_package_to_install() {
-    let image = examples(BARE).join("hello");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
-        .arg(&image)
-        .env("PATH", "/nonexistent")
-        .output()
-        .expect("runner");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("qemu-system-x86_64 not found") && stderr.contains("apt-get install -y qemu-system-x86"),
-        "{stderr}"
-    );
+    common::assert_missing_qemu_is_named(BARE, "qemu-system-x86_64", "qemu-system-x86");
 }
 
 #[test]

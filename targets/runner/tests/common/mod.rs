@@ -82,6 +82,21 @@ pub fn run_hosted(name: &str, args: &[&str]) -> Run {
     Run::from(Command::new(examples(HOST).join(name)).args(args).output().expect("run hosted example"))
 }
 
+/// Boots `target`'s `hello` with no QEMU on the PATH: the runner must fail
+/// (status 2) naming `binary` and the Debian `package` that has it.
+#[track_caller]
+pub fn assert_missing_qemu_is_named(target: &'static str, binary: &str, package: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_unikernel-runner"))
+        .arg(examples(target).join("hello"))
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runner");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let install = format!("apt-get install -y {package}");
+    assert!(stderr.contains(&format!("{binary} not found")) && stderr.contains(&install), "{stderr}");
+}
+
 /// The QEMU command line the runner would use for `image` under TCG, one
 /// argument per element (the images' paths contain no spaces).
 pub fn qemu_words(image: &Path, args: &[&str]) -> Vec<String> {
