@@ -15,7 +15,7 @@ use crate::snapshot::{Plan, Take};
 use monitor::Monitor;
 use std::collections::HashSet;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -746,6 +746,23 @@ impl Forwarding {
     }
 }
 
+/// The address a guest on a tap says it listens at, unless it names one no
+/// guest on a tap can hold: the guest is untrusted, and the runner splices
+/// its clients' connections there, so "127.0.0.1" must not steer them to a
+/// service of the host's own.
+fn guest_address(address: Ipv4Addr) -> Option<Ipv4Addr> {
+    let foreign = address.is_loopback()
+        || address.is_unspecified()
+        || address.is_broadcast()
+        || address.is_multicast()
+        || address.is_link_local();
+    if foreign {
+        eprintln!("unikernel-runner: the guest says it listens at {address}, which is not a guest's address: ignored");
+        return None;
+    }
+    Some(address)
+}
+
 /// How a QEMU run ended.
 pub enum Outcome {
     /// The run ends with this status: the guest's, [`TIMED_OUT`], or 128 + N
@@ -825,8 +842,10 @@ pub fn run(qemu: Qemu, image: &Image, timeout: Option<Duration>, stops: &Stops) 
                     *said.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
                 }
                 if let Some((forwards, Some(ready))) = &tap
-                    && let (Some(&forward), Some(address)) =
-                        (forward::to_guest(forwards, listening.protocol, listening.port), listening.address)
+                    && let (Some(&forward), Some(address)) = (
+                        forward::to_guest(forwards, listening.protocol, listening.port),
+                        listening.address.and_then(guest_address),
+                    )
                 {
                     let _ = ready.send((forward, SocketAddrV4::new(address, listening.port)));
                 }
@@ -1078,8 +1097,8 @@ pub fn shell_words(qemu: &Qemu) -> String {
 mod tests {
     use super::{
         Arch, Backend, Devices, Forward, Machine, Protocol, Record, Transport, VIRTIO, VirtioType, caught_signal,
-        data_file, default_disk, drive, forward, forwards, guest_status, package_dir, qemu_signal, refused,
-        refused_forward, virtio,
+        data_file, default_disk, drive, forward, forwards, guest_address, guest_status, package_dir, qemu_signal,
+        refused, refused_forward, virtio,
     };
     use std::os::unix::process::ExitStatusExt;
     use std::path::{Path, PathBuf};
@@ -1267,6 +1286,15 @@ mod tests {
         assert!(guest_status(Some(1)).is_err(), "QEMU's own failure is not guest success");
         assert!(guest_status(Some(0)).is_err());
         assert!(guest_status(None).is_err());
+    }
+
+    #[test]
+    fn a_guest_cannot_steer_tap_connections_to_the_host_itself() {
+        for foreign in ["127.0.0.1", "127.9.9.9", "0.0.0.0", "255.255.255.255", "224.0.0.1", "169.254.1.1"] {
+            assert_eq!(guest_address(foreign.parse().unwrap()), None, "{foreign}");
+        }
+        let guest = "10.10.0.2".parse().unwrap();
+        assert_eq!(guest_address(guest), Some(guest));
     }
 
     #[test]
