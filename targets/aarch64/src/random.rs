@@ -13,8 +13,11 @@ struct Aarch64Random;
 
 unikernel_core::bus::implement!(CpuRandom for Aarch64Random);
 
+/// Asked once: a hypervisor may trap ID register reads (KVM does, to
+/// show sanitized values), and `next` runs for every 8 random bytes.
 fn has_rndr() -> bool {
-    ID_AA64ISAR0_EL1.read(ID_AA64ISAR0_EL1::RNDR) != 0
+    static HAS: spin::Once<bool> = spin::Once::new();
+    *HAS.call_once(|| ID_AA64ISAR0_EL1.read(ID_AA64ISAR0_EL1::RNDR) != 0)
 }
 
 /// One read of RNDR (`reseed` false) or RNDRRS; `None` when it failed.
