@@ -17,6 +17,7 @@ mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
 const BARE: &str = "x86_64-unknown-none";
@@ -124,13 +125,17 @@ fn test() -> Result<(), String> {
         eprintln!("xtask: {name}: cargo {}", args.join(" "));
         let mut cmd = cargo();
         cmd.args(&args).env("UNIKERNEL_ACCEL", &accel);
+        let started = Instant::now();
         let (ok, tally) = tally::run(cmd)?;
+        eprintln!("xtask: {name}: {} s", started.elapsed().as_secs());
         total += tally;
         if !ok {
             failed_steps.push(name);
         }
     }
+    let started = Instant::now();
     let (packaged, tally) = package::check()?;
+    eprintln!("xtask: packaging: {} s", started.elapsed().as_secs());
     total += tally;
     if !packaged {
         failed_steps.push("packaging");
