@@ -18,8 +18,11 @@ const FILES: [(&str, &str); 6] = [
 
 /// The component crates of this clone (package, directory), offered as
 /// commented dependency lines.
-const COMPONENTS: [(&str, &str); 5] = [
+const COMPONENTS: [(&str, &str); 8] = [
     ("unikernel-net", "net"),
+    ("unikernel-http", "net/http"),
+    ("unikernel-tls", "net/tls"),
+    ("unikernel-dns", "net/dns"),
     ("unikernel-storage", "storage"),
     ("unikernel-entropy", "devices/entropy"),
     ("unikernel-virtio-rng", "devices/virtio-rng"),
