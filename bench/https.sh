@@ -60,7 +60,8 @@ start() {
     done
     return 1
 }
-unikernel() { echo "$RUNNER" "$IMAGE" --accel tcg --memory "$1" --tap tap0 ip=10.10.0.2/24 gw=10.10.0.1; }
+# UK: the command that runs the unikernel with memory $1.
+unikernel() { UK=("$RUNNER" "$IMAGE" --accel tcg --memory "$1" --tap tap0 ip=10.10.0.2/24 gw=10.10.0.1); }
 
 # What was negotiated, as openssl s_client and curl see it, the page's
 # size, and whether a TLS 1.2-only client gets in (both should refuse it).
@@ -112,16 +113,16 @@ measure() {
 }
 
 echo "unikernel: $IMAGE, Linux VM: $LINUX (lighttpd-tls), -m $MEM, TCG, ${DURATION}s per run" >&2
-# shellcheck disable=SC2046 # the runner's words
-measure unikernel $(unikernel "$MEM")
+unikernel "$MEM"
+measure unikernel "${UK[@]}"
 mapfile -t LQEMU < <(linux_qemu "$LINUX" "bench_ip=10.10.0.2/24 bench_gw=10.10.0.1" "${QEMU[@]}")
 measure linux "${LQEMU[@]}"
 
 # Smallest guest memory at which the unikernel still serves.
 MIN=none
 for m in 2M 2560K 3M 4M 6M 8M 16M; do
-    # shellcheck disable=SC2046
-    if start $(unikernel "$m") >/dev/null; then MIN=$m; stop; break; fi
+    unikernel "$m"
+    if start "${UK[@]}" >/dev/null; then MIN=$m; stop; break; fi
     stop
 done
 
