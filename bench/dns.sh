@@ -8,7 +8,7 @@
 # (Debian) from inside the namespace, over UDP.
 #
 # Usage (as root): bench/dns.sh
-#   MEM=128M            guest memory for both (Linux needs about 83 MiB)
+#   MEM=128M            guest memory for both (the NSD VM needs 100 MiB)
 #   DURATION=10         seconds per dnsperf run
 #   OUTSTANDING="1 32"  dnsperf's queries in flight (-q). At 1, dnsperf's own
 #                       wait between queries dominates (its queries/s moved
