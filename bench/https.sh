@@ -108,6 +108,11 @@ measure() {
     local name=$1; shift
     R[$name,boot]=$(start "$@") || { cat "$WORK/console" >&2; die "no HTTPS response from $name"; }
     R[$name,tls]=$(tls_check)
+    # Refuse to compare anything but TLS 1.3 on both sides.
+    case "${R[$name,tls]}" in
+        "s_client: TLSv1.3, "*"; curl: TLSv1.3; "*"; TLS 1.2 client refused") ;;
+        *) stop; die "$name did not negotiate TLS 1.3 only: ${R[$name,tls]}" ;;
+    esac
     for c in $CONNS; do R[$name,hs,$c]=$(handshakes "$c"); R[$name,rq,$c]=$(requests "$c"); done
     stop
 }
@@ -142,7 +147,7 @@ for c in $CONNS; do
 done
 S_HTTPS=$(stat -c %s "$T/x86_64-unknown-none/stripped/examples/https")
 S_HTTP=$(stat -c %s "$T/x86_64-unknown-none/stripped/examples/http")
-row "https image, stripped bytes" "$S_HTTPS" "$(stat -c %s "$LINUX/vmlinuz")" ""
+row "image bytes (stripped; kernel)" "$S_HTTPS" "$(stat -c %s "$LINUX/vmlinuz")" ""
 row "  initramfs bytes" "" "$(stat -c %s "$LINUX/initrd.cpio.gz")" ""
 row "http image, stripped bytes" "$S_HTTP" "" ""
 row "smallest -m that serves" "$MIN" "" ""
