@@ -13,6 +13,12 @@
 #   SERVER=lighttpd  also pack lighttpd (+ its shared libs) and make it the
 #                    default server; `bench_server=busybox` on the kernel
 #                    command line still selects busybox httpd at boot.
+#   SERVER=lighttpd-tls  lighttpd as above plus lighttpd-mod-openssl (+ libssl3)
+#                    serving examples/shared/page.rs's page over TLS 1.3 only
+#                    on :443, with a self-signed ECDSA P-256 certificate made
+#                    here by the host's openssl (in the initramfs only);
+#                    `bench_server=lighttpd` serves plain HTTP on :80.
+#   SERVER=nsd       Debian's NSD serving examples/dns/example.test.zone.
 #   KERNEL_PKG=...   override the kernel package (default: whatever
 #                    linux-image-amd64 depends on, resolved at run time).
 #   IOPING=1         (default) pack Debian's ioping (libc only) for the random
@@ -30,7 +36,7 @@ note() { echo "build.sh: $*" >&2; }
 [ $# -eq 1 ] || die "usage: $0 OUTDIR"
 OUT=$1
 SERVER=${SERVER:-busybox}
-case "$SERVER" in busybox|lighttpd|nsd) ;; *) die "SERVER must be busybox, lighttpd or nsd, got '$SERVER'";; esac
+case "$SERVER" in busybox|lighttpd|lighttpd-tls|nsd) ;; *) die "SERVER must be busybox, lighttpd, lighttpd-tls or nsd, got '$SERVER'";; esac
 [ "${FIO:-0}" = 0 ] || die "FIO=1 is not supported: Debian's fio needs ~41 MB of shared libraries (librbd, libceph-common, gluster, rdma, ...); the block benchmark uses ioping and busybox dd"
 IOPING=${IOPING:-1}
 case "$IOPING" in 0|1) ;; *) die "IOPING must be 0 or 1, got '$IOPING'";; esac
@@ -68,10 +74,16 @@ add_pkg_with_libs() {
         | awk '$1=="Depends:" && $2 ~ /^lib/ {print $2}' | sort -u)
     PKGS+=("$1" "${libs[@]}")
 }
-[ "$SERVER" = lighttpd ] && add_pkg_with_libs lighttpd
+case "$SERVER" in lighttpd|lighttpd-tls) add_pkg_with_libs lighttpd ;; esac
+[ "$SERVER" = lighttpd-tls ] && add_pkg_with_libs lighttpd-mod-openssl
 [ "$SERVER" = nsd ] && add_pkg_with_libs nsd
 # NSD serves the zone the `dns` example compiles in (bench/dns.sh).
 ZONE=$HERE/../../examples/dns/example.test.zone
+# lighttpd-tls serves the page the `https` example serves (bench/https.sh).
+PAGE_RS=$HERE/../../examples/shared/page.rs
+if [ "$SERVER" = lighttpd-tls ]; then
+    command -v openssl >/dev/null || die "'openssl' not found (SERVER=lighttpd-tls makes its certificate with it)"
+fi
 [ "$IOPING" = 1 ] && add_pkg_with_libs ioping
 # Each package once, in a stable order (lighttpd and ioping share libc6).
 mapfile -t PKGS < <(printf '%s\n' "${PKGS[@]}" | awk '!seen[$0]++')
@@ -79,7 +91,8 @@ mapfile -t PKGS < <(printf '%s\n' "${PKGS[@]}" | awk '!seen[$0]++')
 # Everything that determines the output, so a rerun can skip the work.
 INFO="server=$SERVER
 ioping=$IOPING
-zone_sha256=$([ "$SERVER" = nsd ] && sha256sum "$ZONE" | cut -d' ' -f1)
+zone_sha256=$([ "$SERVER" != nsd ] || sha256sum "$ZONE" | cut -d' ' -f1)
+page_sha256=$([ "$SERVER" != lighttpd-tls ] || sha256sum "$PAGE_RS" | cut -d' ' -f1)
 script_sha256=$SCRIPT_SUM"
 for p in "${PKGS[@]}"; do INFO+=$'\n'"pkg $p=$(pkg_version "$p")"; done
 
@@ -189,9 +202,9 @@ for ((i = 0; i < RAND_COUNT; i++)); do
 done >"$ROOT/etc/bench-rand-blocks"
 
 # --- dynamically linked extras: binary + its shared libraries ---------------
-pack_dynamic() { # path-in-package (e.g. usr/sbin/lighttpd): copy it and its libs
+pack_dynamic() { # path-in-package (e.g. usr/sbin/lighttpd, or a .so): copy it and its libs
     local bin=$PKG/$1 out l c
-    [ -x "$bin" ] || die "no $1 in the unpacked packages"
+    [ -f "$bin" ] || die "no $1 in the unpacked packages"
     mkdir -p "$ROOT/${1%/*}" "$ROOT/lib64" "$ROOT/lib/x86_64-linux-gnu"
     cp "$bin" "$ROOT/$1"
     # ldd runs the host loader, but LD_LIBRARY_PATH makes it pick the libs we
@@ -220,7 +233,8 @@ pack_dynamic() { # path-in-package (e.g. usr/sbin/lighttpd): copy it and its lib
 [ "$IOPING" = 1 ] && pack_dynamic usr/bin/ioping
 
 # --- optional lighttpd (keep-alive capable) ----------------------------------
-if [ "$SERVER" = lighttpd ]; then
+DEFAULT_SERVER=busybox
+if [ "$SERVER" = lighttpd ] || [ "$SERVER" = lighttpd-tls ]; then
     pack_dynamic usr/sbin/lighttpd
     mkdir -p "$ROOT/usr/lib/lighttpd"
     cat >"$ROOT/etc/lighttpd.conf" <<'EOF'
@@ -237,7 +251,40 @@ server.max-keep-alive-requests = 100000
 server.max-keep-alive-idle = 60
 EOF
     DEFAULT_SERVER=lighttpd
-elif [ "$SERVER" = nsd ]; then
+fi
+if [ "$SERVER" = lighttpd-tls ]; then
+    # mod_openssl is dlopen()ed from lighttpd's module directory; its libssl3
+    # and libcrypto come along through ldd.
+    pack_dynamic usr/lib/lighttpd/mod_openssl.so
+    # The same page as the `https` example (the INDEX string of page.rs).
+    page=$(sed -n 's/^pub const INDEX: &str = "\(.*\)";$/\1/p' "$PAGE_RS")
+    [ -n "$page" ] || die "no INDEX string in $PAGE_RS"
+    mkdir -p "$ROOT/www-tls"
+    printf '%b' "$page" >"$ROOT/www-tls/index.html"
+    # The same kind of certificate as the `https` example's (rcgen's
+    # generate_simple_self_signed: ECDSA P-256 with SHA-256, SANs localhost
+    # and 127.0.0.1), fresh per build and only ever inside the initramfs.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha256 -nodes \
+        -keyout "$TMP/tls.key" -out "$TMP/tls.crt" -days 3650 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null \
+        || die "openssl could not make the certificate"
+    cat "$TMP/tls.crt" "$TMP/tls.key" >"$ROOT/etc/lighttpd-tls.pem"
+    # Production-style: lighttpd's defaults (one process, its own TLS
+    # defaults: cipher list, groups, session tickets) plus TLS 1.3 only and
+    # the same keep-alive settings as the plain configuration.
+    sed -e 's|^server.document-root = .*|server.document-root = "/www-tls"|' \
+        -e 's|^server.port = .*|server.port = 443|' \
+        -e 's|^server.errorlog = .*|server.errorlog = "/tmp/lighttpd-tls.err"|' \
+        "$ROOT/etc/lighttpd.conf" >"$ROOT/etc/lighttpd-tls.conf"
+    cat >>"$ROOT/etc/lighttpd-tls.conf" <<'EOF'
+server.modules += ( "mod_openssl" )
+ssl.engine = "enable"
+ssl.pemfile = "/etc/lighttpd-tls.pem"
+ssl.openssl.ssl-conf-cmd = ( "MinProtocol" => "TLSv1.3" )
+EOF
+    DEFAULT_SERVER=lighttpd-tls
+fi
+if [ "$SERVER" = nsd ]; then
     # NSD, authoritative for the dns example's zone, on UDP and TCP; no
     # privilege drop, chroot or database (state under /tmp).
     pack_dynamic usr/sbin/nsd
@@ -261,6 +308,11 @@ server:
     # Debian's NSD would otherwise drop most of its queries past 200/s.
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
+    # NSD allocates and zeroes the (here unused) RRL table in shared memory
+    # at start whatever the rate: the default 1,000,000 buckets are ~30 MB,
+    # and in a 128 MiB VM (about 38 MB free once the initramfs is unpacked)
+    # the OOM killer then took NSD down under the first burst of queries.
+    rrl-size: 1024
 remote-control:
     control-enable: no
 zone:
@@ -268,8 +320,6 @@ zone:
     zonefile: example.test.zone
 EOF
     DEFAULT_SERVER=nsd
-else
-    DEFAULT_SERVER=busybox
 fi
 
 # --- /init -----------------------------------------------------------------
@@ -293,14 +343,15 @@ fail() { echo "LINUX-FAILED: $*"; reboot -f; sleep 5; exit 1; }
 # Options come from the kernel command line:
 #   bench_ip=ADDR/PREFIX (default 10.0.2.15/24, slirp)
 #   bench_gw=ADDR        (default 10.0.2.2; "none" for no default route)
-#   bench_server=busybox|lighttpd
-#   bench_port=80
+#   bench_server=busybox|lighttpd|lighttpd-tls|nsd
+#   bench_port=N         (default 443 for lighttpd-tls, 53 for nsd, else 80)
 #   bench_mode=net|block (default net; block: benchmark a disk, then power off)
 #   bench_dev=vda        (block mode: the disk, /dev/NAME; its first 32 MiB
 #                         are overwritten)
 #   bench_block_tool=ioping|dd (random 4 KiB figures; default ioping if packed)
-BENCH_IP=10.0.2.15/24 BENCH_GW=10.0.2.2 BENCH_SERVER=$DEFAULT_SERVER BENCH_PORT=80
-BENCH_MODE=net BENCH_DEV=vda BENCH_BLOCK_TOOL=dd
+#   bench_shell=1        a shell on the console once ready (for debugging)
+BENCH_IP=10.0.2.15/24 BENCH_GW=10.0.2.2 BENCH_SERVER=$DEFAULT_SERVER BENCH_PORT=
+BENCH_MODE=net BENCH_DEV=vda BENCH_BLOCK_TOOL=dd BENCH_SHELL=0
 [ -x /usr/bin/ioping ] && BENCH_BLOCK_TOOL=ioping
 for w in $(cat /proc/cmdline); do
     case "$w" in
@@ -311,9 +362,15 @@ for w in $(cat /proc/cmdline); do
         bench_mode=*) BENCH_MODE=${w#*=} ;;
         bench_dev=*) BENCH_DEV=${w#*=} ;;
         bench_block_tool=*) BENCH_BLOCK_TOOL=${w#*=} ;;
+        bench_shell=*) BENCH_SHELL=${w#*=} ;;
     esac
 done
 case "$BENCH_MODE" in net|block) ;; *) fail "unknown bench_mode=$BENCH_MODE" ;; esac
+case "$BENCH_PORT,$BENCH_SERVER" in
+    ,lighttpd-tls) BENCH_PORT=443 ;;
+    ,nsd) BENCH_PORT=53 ;;
+    ,*) BENCH_PORT=80 ;;
+esac
 
 # Transports first then virtio_net/virtio_blk; whichever transport finds no
 # device (mmio on a PCI machine or the reverse) just sits idle, and so does
@@ -453,6 +510,10 @@ case "$BENCH_SERVER" in
         [ -x /usr/sbin/lighttpd ] || fail "lighttpd not in this initrd (build with SERVER=lighttpd)"
         sed -i "s/^server.port = .*/server.port = $BENCH_PORT/" /etc/lighttpd.conf
         lighttpd -f /etc/lighttpd.conf || fail "lighttpd" ;;
+    lighttpd-tls)
+        [ -f /etc/lighttpd-tls.conf ] || fail "lighttpd-tls not in this initrd (build with SERVER=lighttpd-tls)"
+        sed -i "s/^server.port = .*/server.port = $BENCH_PORT/" /etc/lighttpd-tls.conf
+        lighttpd -f /etc/lighttpd-tls.conf || fail "lighttpd-tls: $(cat /tmp/lighttpd-tls.err 2>/dev/null)" ;;
     nsd)
         [ -x /usr/sbin/nsd ] || fail "nsd not in this initrd (build with SERVER=nsd)"
         nsd -c /etc/nsd/nsd.conf -p "$BENCH_PORT" || fail "nsd: $(cat /tmp/nsd.log)" ;;
@@ -467,6 +528,9 @@ until netstat -ltn | grep -q ":$BENCH_PORT "; do
 done
 echo "LINUX-READY server=$BENCH_SERVER ip=$BENCH_IP port=$BENCH_PORT"
 
+# bench_shell=1: look inside the running guest from the console (e.g.
+# `cat /tmp/nsd.log`, `netstat -su`); respawned, since PID 1 must stay.
+[ "$BENCH_SHELL" = 1 ] && while :; do sh; done
 # PID 1 must never exit (that would panic the kernel).
 while :; do sleep 3600; done
 EOF
