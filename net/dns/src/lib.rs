@@ -29,12 +29,16 @@
 extern crate alloc;
 
 mod answer;
+#[cfg(feature = "block")]
+pub mod disk;
+pub mod master;
 mod serve;
 #[cfg(test)]
 mod tests;
 mod zone;
 
 pub use answer::{MAX_MESSAGE, PLAIN_UDP, Transport, respond};
+pub use master::{MasterFileError, ZoneLimits};
 pub use serve::{Limits, Server};
 pub use unikernel_dns_macros::zone;
 pub use zone::{Zone, ZoneError};
