@@ -13,7 +13,7 @@ use unikernel::prelude::*;
 use unikernel_dns::disk::read_zone;
 use unikernel_dns::{Limits, Server, ZoneLimits};
 use unikernel_net::Net;
-use unikernel_storage::Block;
+use unikernel_storage::{Block, BlockDevice};
 
 const PORT: u16 = 53;
 
@@ -21,7 +21,7 @@ const PORT: u16 = 53;
 async fn main(net: Net, disk: Block) -> Result<(), Error> {
     // A budget, not a guess: the target knows its free memory.
     let limits = ZoneLimits::within(unikernel::free_memory().unwrap_or(16 << 20));
-    let zone = read_zone(&disk, &limits).await?;
+    let zone = read_zone(disk.sectors(), disk.sector_size(), async |s, buf| disk.read(s, buf).await, &limits).await?;
     let (ip, len) = net.configured().await;
     let (apex, records) = (zone.apex().clone(), zone.record_count());
     let server = Server::bind(net, PORT, zone, Limits::default()).await?;

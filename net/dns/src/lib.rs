@@ -29,7 +29,6 @@
 extern crate alloc;
 
 mod answer;
-#[cfg(feature = "block")]
 pub mod disk;
 pub mod master;
 mod serve;

@@ -3,7 +3,6 @@ use crate::ZoneLimits;
 use core::cell::Cell;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
-use unikernel_storage::{BlockDevice, BlockError};
 
 /// A disk in memory that counts the bytes read.
 struct Memory {
@@ -20,37 +19,23 @@ impl Memory {
     }
 }
 
-impl BlockDevice for Memory {
-    fn sector_size(&self) -> usize {
-        512
-    }
-
-    fn sectors(&self) -> u64 {
-        (self.bytes.len() / 512) as u64
-    }
-
-    async fn read(&self, sector: u64, mut buf: Vec<u8>) -> Result<Vec<u8>, BlockError> {
-        if self.fail {
-            return Err(BlockError::Io);
-        }
-        let (at, len) = (sector as usize * 512, buf.len());
-        buf.copy_from_slice(&self.bytes[at..at + len]);
-        self.read.set(self.read.get() + buf.len());
-        Ok(buf)
-    }
-
-    async fn write(&self, _: u64, _: Vec<u8>) -> Result<Vec<u8>, BlockError> {
-        unreachable!("the zone is only read")
-    }
-
-    async fn flush(&self) -> Result<(), BlockError> {
-        unreachable!("the zone is only read")
-    }
-}
-
 /// Runs `read_zone` on `disk` (its futures are ready at once).
 fn read(disk: &Memory, limits: &ZoneLimits) -> Result<crate::Zone, DiskZoneError> {
-    let mut future = pin!(read_zone(disk, limits));
+    let sectors = (disk.bytes.len() / 512) as u64;
+    let mut future = pin!(read_zone(
+        sectors,
+        512,
+        async |sector, mut buf: Vec<u8>| {
+            if disk.fail {
+                return Err("I/O error");
+            }
+            let (at, len) = (sector as usize * 512, buf.len());
+            buf.copy_from_slice(&disk.bytes[at..at + len]);
+            disk.read.set(disk.read.get() + len);
+            Ok(buf)
+        },
+        limits
+    ));
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,
         Poll::Pending => unreachable!("a memory disk never waits"),
