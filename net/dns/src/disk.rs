@@ -35,7 +35,9 @@ impl fmt::Display for DiskZoneError {
         match self {
             Self::Read(e) => write!(f, "the zone's disk cannot be read: {e}"),
             Self::TooLarge(limit) => write!(f, "the zone on the disk is refused: larger than {limit} bytes"),
-            Self::Empty => f.write_str("the disk holds no zone: it starts with a zero byte (boot with --disk ZONEFILE)"),
+            Self::Empty => {
+                f.write_str("the disk holds no zone: it starts with a zero byte (boot with --disk ZONEFILE)")
+            }
             Self::Zone(e) => write!(f, "the zone on the disk is refused: {e}"),
         }
     }

@@ -7,7 +7,7 @@ mod common;
 
 use common::guest::{Guest, free_port, run, text};
 use common::{BARE, Run, boot, examples, workspace};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The example's zone as the user would edit it, with a last record
 /// after filler: the file ends inside its third sector, so the last
@@ -16,7 +16,7 @@ fn zone_file(name: &str) -> PathBuf {
     let mut zone = std::fs::read_to_string(workspace().join("examples/dns_disk/other.test.zone")).unwrap();
     zone.push_str(&format!("; {}\n", "filler ".repeat(80)));
     zone.push_str("last IN TXT \"the last line, in a partial sector\"\n");
-    assert!(zone.len() > 1024 && zone.len() % 512 != 0, "{} bytes", zone.len());
+    assert!(zone.len() > 1024 && !zone.len().is_multiple_of(512), "{} bytes", zone.len());
     disk(name, zone.as_bytes())
 }
 
@@ -27,8 +27,21 @@ fn disk(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-fn forwards(port: u16) -> [String; 4] {
-    ["--forward".into(), format!("udp:{port}:53"), "--forward".into(), format!("tcp:{port}:53")]
+/// The runner's arguments: both forwards from `port`, the disk, `extra`.
+fn args(port: u16, disk: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["--forward".into(), format!("udp:{port}:53"), "--forward".into(), format!("tcp:{port}:53")];
+    args.extend(["--disk".into(), disk.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Boots `dns_disk` on `disk` in the background and waits for `serving`.
+fn serve(disk: &Path, serving: &str) -> (Guest, u16) {
+    let port = free_port();
+    let args = args(port, disk, &[]);
+    let mut guest = Guest::start(&[], "dns_disk", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    guest.wait_for(serving);
+    (guest, port)
 }
 
 fn dig(port: u16, args: &[&str]) -> String {
@@ -47,12 +60,7 @@ fn section<'a>(out: &'a str, section: &str) -> Vec<&'a str> {
 #[test]
 fn a_zone_on_the_disk_is_served_over_udp_and_tcp() {
     let path = zone_file("served");
-    let port = free_port();
-    let mut args = forwards(port).to_vec();
-    args.extend(["--disk".into(), path.display().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut guest = Guest::start(&[], "dns_disk", &args);
-    guest.wait_for("dns_disk: serving other.test (10 records) from the disk");
+    let (guest, port) = serve(&path, "dns_disk: serving other.test (10 records) from the disk");
     for transport in ["+notcp", "+tcp"] {
         let out = dig(port, &[transport, "www.other.test", "A"]);
         assert!(out.contains("status: NOERROR") && out.contains(";; flags: qr aa rd;"), "{out}");
@@ -79,6 +87,10 @@ fn a_zone_on_the_disk_is_served_over_udp_and_tcp() {
     std::fs::remove_file(path).unwrap();
 }
 
+/// A damaged disk: its name, its bytes, more runner arguments, and the
+/// message it must be refused with.
+type Case<'a> = (&'a str, Option<&'a [u8]>, &'a [&'a str], &'a str);
+
 /// Boots `dns_disk` on `bytes` (or on a disk the runner creates, for
 /// `None`) with `extra` arguments.
 fn refused(name: &str, bytes: Option<&[u8]>, extra: &[&str]) -> Run {
@@ -86,11 +98,8 @@ fn refused(name: &str, bytes: Option<&[u8]>, extra: &[&str]) -> Run {
         Some(bytes) => disk(name, bytes),
         None => std::env::temp_dir().join(format!("dns_disk-{}-{name}", std::process::id())),
     };
-    let mut args = forwards(free_port()).to_vec();
-    args.extend(["--disk".into(), path.display().to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = boot(&examples(BARE).join("dns_disk"), &args);
+    let args = args(free_port(), &path, extra);
+    let run = boot(&examples(BARE).join("dns_disk"), &args.iter().map(String::as_str).collect::<Vec<_>>());
     std::fs::remove_file(path).unwrap();
     run
 }
@@ -105,23 +114,18 @@ fn damaged_hostile_and_oversized_disks_are_refused_with_the_reason() {
     let huge = [&zone[..], "x IN TXT \"padding\"\n".repeat(60_000).as_bytes()].concat();
     // 300 KiB: served with the default 64 MiB, over the budget of a small guest.
     let large = [&zone[..], "x IN TXT \"padding\"\n".repeat(16_000).as_bytes()].concat();
-    let cases: Vec<(&str, Option<&[u8]>, &[&str], String)> = vec![
-        ("fresh", None, &[], "the disk holds no zone: it starts with a zero byte".into()),
-        (
-            "truncated",
-            Some(&zone[..at("3600 600")]),
-            &[],
-            "the zone on the disk is refused: line 6: `(` never closed".into(),
-        ),
-        ("garbage", Some(&garbage), &[], "the zone on the disk is refused: line 1: not UTF-8 text".into()),
+    let cases: Vec<Case> = vec![
+        ("fresh", None, &[], "the disk holds no zone: it starts with a zero byte"),
+        ("truncated", Some(&zone[..at("3600 600")]), &[], "the zone on the disk is refused: line 6: `(` never closed"),
+        ("garbage", Some(&garbage), &[], "the zone on the disk is refused: line 1: not UTF-8 text"),
         (
             "outside",
             Some(&outside),
             &[],
-            "the zone on the disk is refused: line 15: www.example.org is outside the zone other.test".into(),
+            "the zone on the disk is refused: line 15: www.example.org is outside the zone other.test",
         ),
-        ("huge", Some(&huge), &[], "the zone on the disk is refused: larger than 1048576 bytes".into()),
-        ("budget", Some(&large), &["--memory", "4M"], "the zone on the disk is refused: larger than".into()),
+        ("huge", Some(&huge), &[], "the zone on the disk is refused: larger than 1048576 bytes"),
+        ("budget", Some(&large), &["--memory", "4M"], "the zone on the disk is refused: larger than"),
     ];
     for (name, bytes, extra, message) in cases {
         let run = refused(name, bytes, extra);
@@ -129,12 +133,6 @@ fn damaged_hostile_and_oversized_disks_are_refused_with_the_reason() {
         assert!(!run.stdout.contains("dns_disk: serving") && !run.stdout.contains("panicked"), "{}", run.stdout);
     }
     let large = disk("large", &large);
-    let port = free_port();
-    let mut args = forwards(port).to_vec();
-    args.extend(["--disk".into(), large.display().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut guest = Guest::start(&[], "dns_disk", &args);
-    guest.wait_for("dns_disk: serving other.test (16009 records)");
-    drop(guest);
+    drop(serve(&large, "dns_disk: serving other.test (16009 records)"));
     std::fs::remove_file(large).unwrap();
 }

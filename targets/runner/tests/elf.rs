@@ -264,7 +264,8 @@ fn the_dns_server_is_only_in_the_dns_image() {
 fn the_master_file_reader_is_only_in_the_image_that_reads_a_zone_at_boot() {
     // `dns` compiles its zone in: no reader, no record-data scanners, no disk.
     let reader = |image: &[u8]| -> Vec<String> {
-        let ours = symbols_of(image, "unikernel_dns").into_iter().filter(|s| s.contains("6master") || s.contains("4disk"));
+        let ours =
+            symbols_of(image, "unikernel_dns").into_iter().filter(|s| s.contains("6master") || s.contains("4disk"));
         let scan = symbols_of(image, "domain").into_iter().filter(|s| s.contains("4scan"));
         ours.chain(scan).chain(symbols_of(image, "unikernel_storage")).collect()
     };
