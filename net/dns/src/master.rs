@@ -38,16 +38,18 @@ pub struct ZoneLimits {
 }
 
 impl ZoneLimits {
-    /// The caps of [`ZoneLimits::default`], lowered so that the text, the
-    /// wire format and the index together stay within half of `memory`
-    /// bytes (e.g. `unikernel::free_memory()`).
+    /// The caps of [`ZoneLimits::default`], lowered to a sixteenth of
+    /// `memory` bytes (e.g. `unikernel::free_memory()`) for the text and
+    /// for the index, an eighth for the wire format: with the vectors'
+    /// doubling and the final copy, the peak stays under about two thirds
+    /// of `memory`.
     pub fn within(memory: usize) -> Self {
-        let quarter = memory / 8;
+        let part = memory / 16;
         let d = Self::default();
         Self {
-            max_text: d.max_text.min(quarter),
-            max_records: d.max_records.min(quarter / crate::zone::RECORD_SIZE),
-            max_wire: d.max_wire.min(2 * quarter),
+            max_text: d.max_text.min(part),
+            max_records: d.max_records.min(part / crate::zone::RECORD_SIZE),
+            max_wire: d.max_wire.min(2 * part),
         }
     }
 }
@@ -209,7 +211,15 @@ pub fn compile(text: &[u8], limits: &ZoneLimits) -> Result<Vec<u8>, MasterFileEr
         let line = 1 + text[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         MasterFileError::at(line, "not UTF-8 text")
     })?;
-    let mut zone = Compiler { limits, soa: Vec::new(), rest: Vec::new(), apex: None, before_soa: Vec::new(), count: 0 };
+    let mut zone = Compiler {
+        limits,
+        soa: Vec::new(),
+        rest: Vec::new(),
+        apex: None,
+        before_soa: Vec::new(),
+        before_soa_len: 0,
+        count: 0,
+    };
     let (mut origin, mut owner): (Origin, Option<Name<Vec<u8>>>) = (None, None);
     let (mut default_ttl, mut last_ttl) = (None, None);
     let mut entries = Entries { text, at: 0, line: 1 };
@@ -273,8 +283,10 @@ struct Compiler<'l> {
     soa: Vec<u8>,
     rest: Vec<u8>,
     apex: Option<Name<Vec<u8>>>,
-    /// Owners met before the SOA, checked against the apex once known.
+    /// Owners met before the SOA, checked against the apex once known;
+    /// their bytes count against the wire format's cap.
     before_soa: Vec<Name<Vec<u8>>>,
+    before_soa_len: usize,
     count: usize,
 }
 
@@ -295,7 +307,10 @@ impl Compiler<'_> {
         match &self.apex {
             Some(apex) if !owner.ends_with(apex) => return Err(alloc::format!("{owner} is outside the zone {apex}")),
             Some(_) => {}
-            None => self.before_soa.push(owner.clone()),
+            None => {
+                self.before_soa_len += owner.as_slice().len();
+                self.before_soa.push(owner.clone());
+            }
         }
         let target = if rtype == Rtype::SOA {
             if self.apex.replace(owner.clone()).is_some() {
@@ -304,7 +319,7 @@ impl Compiler<'_> {
             if let Some(outside) = self.before_soa.iter().find(|o| !o.ends_with(owner)) {
                 return Err(alloc::format!("{outside} is outside the zone {owner}"));
             }
-            self.before_soa = Vec::new();
+            (self.before_soa, self.before_soa_len) = (Vec::new(), 0);
             &mut self.soa
         } else {
             &mut self.rest
@@ -322,7 +337,7 @@ impl Compiler<'_> {
             other => return Err(alloc::format!("type {other} is not served from a master file read at run time")),
         };
         scanned.map_err(|e| alloc::format!("{rtype} data: {e}"))?;
-        if self.soa.len() + self.rest.len() > self.limits.max_wire {
+        if self.soa.len() + self.rest.len() + self.before_soa_len > self.limits.max_wire {
             return Err(alloc::format!("over {} bytes in wire format", self.limits.max_wire));
         }
         Ok(())

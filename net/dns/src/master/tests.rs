@@ -152,9 +152,15 @@ fn limits_are_refused_not_exceeded() {
         format!("$ORIGIN {}.\n@ 60 SOA ns admin 1 2 3 4 5\n{}", ["a"; 120].join("."), "b 60 NS c\n".repeat(1000));
     let got = compile(long.as_bytes(), &ZoneLimits { max_wire: 64 * 1024, ..ZoneLimits::default() }).unwrap_err();
     assert!(got.to_string().contains("over 65536 bytes in wire format"), "{got}");
-    // Within a memory budget: an eighth each for text and index, a quarter for the wire.
+    // The same records with the SOA last: the owners held until it comes
+    // count too, so the cap that fitted them is now exceeded.
+    let late = format!("$ORIGIN z.test.\n{}@ 60 SOA ns admin 1 2 3 4 5\n", "www 60 A 192.0.2.1\n".repeat(9));
+    assert_eq!(compile(late.as_bytes(), &ZoneLimits::default()).unwrap(), wire);
+    let got = compile(late.as_bytes(), &fits).unwrap_err().to_string();
+    assert!(got.ends_with(&format!("over {} bytes in wire format", wire.len())), "{got}");
+    // Within a memory budget: a sixteenth each for text and index, an eighth for the wire.
     let small = ZoneLimits::within(1 << 20);
-    assert_eq!((small.max_text, small.max_wire), (128 << 10, 256 << 10));
-    assert_eq!(small.max_records, (128 << 10) / crate::zone::RECORD_SIZE);
+    assert_eq!((small.max_text, small.max_wire), (64 << 10, 128 << 10));
+    assert_eq!(small.max_records, (64 << 10) / crate::zone::RECORD_SIZE);
     assert_eq!(ZoneLimits::within(usize::MAX), ZoneLimits::default());
 }
