@@ -81,6 +81,8 @@ async fn read_text<E: fmt::Display>(
         if text.len() + take > max {
             return Err(DiskZoneError::TooLarge(max));
         }
+        // Exactly: doubling could take twice the cap.
+        text.reserve_exact(take);
         text.extend_from_slice(&chunk[..take]);
         if end.is_some() {
             break;

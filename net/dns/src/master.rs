@@ -91,6 +91,11 @@ impl fmt::Display for MasterFileError {
 
 impl core::error::Error for MasterFileError {}
 
+/// Tokens in one entry: a token takes 24 bytes, so text of one-letter
+/// tokens would take 12 times its size. Far above any record served here
+/// (a SOA has 7 after its type; a TXT of 4,000 strings is no real one).
+const MAX_TOKENS: usize = 4096;
+
 /// One token of an entry; a quoted string is its text between the quotes.
 #[derive(Clone, Copy, Debug)]
 struct Token<'t> {
@@ -138,6 +143,9 @@ impl<'t> Entries<'t> {
                 b')' => {
                     open = None;
                     self.at += 1;
+                }
+                _ if tokens.len() == MAX_TOKENS => {
+                    return Err(MasterFileError::at(start, alloc::format!("over {MAX_TOKENS} tokens in one entry")));
                 }
                 b'"' => tokens.push(Token { text: self.quoted()?, quoted: true }),
                 _ => tokens.push(Token { text: self.word()?, quoted: false }),

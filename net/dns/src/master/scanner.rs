@@ -11,9 +11,18 @@ use domain::dep::octseq::str::Str;
 /// The current `$ORIGIN`, if any.
 pub(super) type Origin = Option<Name<Vec<u8>>>;
 
+/// Symbols in a name's text: 255 octets, each at most a 4-character
+/// `\DDD`. Longer tokens are refused before they are collected (a symbol
+/// takes 8 bytes: a 1 MiB token would take 8 MiB).
+const MAX_NAME_SYMBOLS: usize = 4 * Name::MAX_LEN;
+const TOO_LONG: &str = "a domain name over 255 bytes";
+
 /// The name `token` spells: absolute when it ends in an unescaped dot,
 /// else relative to `origin`; `@` is `origin` itself.
 pub(super) fn name(token: &str, origin: Option<&Name<Vec<u8>>>) -> Result<Name<Vec<u8>>, &'static str> {
+    if token.len() > MAX_NAME_SYMBOLS {
+        return Err(TOO_LONG);
+    }
     from_symbols(Symbols::new(token.chars()).collect(), origin)
 }
 
@@ -28,7 +37,7 @@ fn from_symbols(symbols: Vec<Symbol>, origin: Option<&Name<Vec<u8>>>) -> Result<
             for symbol in symbols {
                 builder.push_symbol(symbol).map_err(|_| "an invalid domain name")?;
             }
-            builder.append_origin(origin).map_err(|_| "a domain name over 255 bytes")
+            builder.append_origin(origin).map_err(|_| TOO_LONG)
         }
     }
 }
@@ -54,6 +63,9 @@ impl<I: Iterator<Item: AsRef<str>>> Scanner for Tokens<'_, I> {
     fn scan_name(&mut self) -> Result<Self::Name, Self::Error> {
         let mut symbols = Vec::new();
         self.inner.scan_symbols(|symbol| {
+            if symbols.len() == MAX_NAME_SYMBOLS {
+                return Err(StrError::custom(TOO_LONG));
+            }
             symbols.push(symbol);
             Ok(())
         })?;

@@ -115,6 +115,9 @@ fn damaged_master_files_are_refused_with_the_line_to_blame() {
         (&"www 60 A 192.0.2.1\n".replace("www", &"a".repeat(64)), "line 3: an invalid domain name"),
         (&"www 60 CNAME x\n".replace('x', &["a"; 127].join(".")), "line 3: CNAME data: a domain name over 255 bytes"),
         ("www 4294967296 A 192.0.2.1\n", "line 3: unknown type 4294967296"),
+        (&format!("www 60 TXT ({})\n", " x\n".repeat(4094)), "line 3: over 4096 tokens in one entry"),
+        (&format!("{} 60 A 192.0.2.1\n", "a".repeat(100_000)), "line 3: a domain name over 255 bytes"),
+        (&format!("www 60 NS {}\n", "a".repeat(100_000)), "line 3: NS data: a domain name over 255 bytes"),
         ("www.example.org. 60 A 192.0.2.1\n", "line 3: www.example.org is outside the zone z.test"),
         ("@ 60 SOA ns admin 1 2 3 4 5\n", "line 3: more than one SOA record"),
     ];
@@ -123,6 +126,8 @@ fn damaged_master_files_are_refused_with_the_line_to_blame() {
         let got = read(&text).err().unwrap_or_else(|| panic!("accepted: {text:?}"));
         assert!(got.contains(want), "{text:?}: {got:?}, wanted {want:?}");
     }
+    // 4,096 tokens in one entry are read.
+    assert_eq!(read(&format!("{soa}www 60 TXT ({})\n", " x\n".repeat(4093))).unwrap().record_count(), 2);
     // A record outside the zone before the SOA, and bytes that are not UTF-8.
     let got = read("$ORIGIN z.test.\nwww.example.org. 60 A 192.0.2.1\n@ 60 SOA ns admin 1 2 3 4 5\n").unwrap_err();
     assert!(got.contains("line 3: www.example.org is outside the zone z.test"), "{got}");
