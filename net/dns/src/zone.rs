@@ -1,5 +1,6 @@
 //! A zone as the records `zone!` compiled into the image, indexed at boot.
 
+use crate::master::{MasterFileError, ZoneLimits};
 use alloc::vec::Vec;
 use core::fmt;
 use domain::base::iana::Rtype;
@@ -14,6 +15,9 @@ pub(crate) struct Record {
     pub ttl: Ttl,
     pub data: &'static [u8],
 }
+
+/// The memory one record takes in the index.
+pub(crate) const RECORD_SIZE: usize = size_of::<Record>();
 
 /// The records of one zone, SOA first. Built once at boot from
 /// [`zone!`](crate::zone)'s output; lookups compare names
@@ -72,6 +76,16 @@ impl Zone {
             return Err(ZoneError("a record is outside the zone"));
         }
         Ok(Self { records })
+    }
+
+    /// Reads the master file `text` at run time, strictly and within
+    /// `limits` ([`compile`](crate::master::compile)); its records stay in
+    /// memory for as long as the program runs.
+    pub fn from_master_file(text: &[u8], limits: &ZoneLimits) -> Result<Self, MasterFileError> {
+        let wire = crate::master::compile(text, limits)?.into_boxed_slice();
+        // `compile` checks what `new` does; a failure would be a bug, not
+        // bad input, yet it is reported, never unwrapped.
+        Self::new(alloc::boxed::Box::leak(wire)).map_err(MasterFileError::zone)
     }
 
     /// The zone's apex (its SOA's owner).

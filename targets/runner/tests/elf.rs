@@ -259,3 +259,19 @@ fn the_dns_server_is_only_in_the_dns_image() {
         }
     }
 }
+
+#[test]
+fn the_master_file_reader_is_only_in_the_image_that_reads_a_zone_at_boot() {
+    // `dns` compiles its zone in: no reader, no record-data scanners, no disk.
+    let reader = |image: &[u8]| -> Vec<String> {
+        let ours =
+            symbols_of(image, "unikernel_dns").into_iter().filter(|s| s.contains("6master") || s.contains("4disk"));
+        let scan = symbols_of(image, "domain").into_iter().filter(|s| s.contains("4scan"));
+        ours.chain(scan).chain(symbols_of(image, "unikernel_storage")).collect()
+    };
+    assert_eq!(reader(&read("dns")), Vec::<String>::new(), "dns must not contain a master-file reader");
+    let found = reader(&read("dns_disk"));
+    for part in ["6master", "4disk", "4scan", "unikernel_storage"] {
+        assert!(found.iter().any(|s| s.contains(part)), "dns_disk reads its zone at boot, so {part} must be in it");
+    }
+}
