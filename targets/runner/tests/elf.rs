@@ -6,7 +6,7 @@ mod common;
 
 use common::{AARCH64, BARE, examples};
 use object::elf::{SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE};
-use object::{Object, ObjectSection, ObjectSymbol, SectionFlags};
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionFlags};
 use unikernel_core::vmm::{self, Kind, virtio};
 use unikernel_testing::{records, symbols_of, virtio_devices};
 
@@ -156,6 +156,31 @@ fn sections_respect_write_xor_execute() {
                 lo <= range.start && range.end <= hi,
                 "{name}: {kind} section {name} at {range:x?} is outside [{lo:#x}, {hi:#x})"
             );
+        }
+    }
+}
+
+/// The loadable segments follow the ELF headers and each other in the
+/// file: each starts at the offset in its page that it has in memory, so
+/// the page-aligned ranges above cost no padding in the file (up to 4 KiB
+/// each), only what a segment's first section's own alignment asks for
+/// (aarch64's boot translation table is a page-aligned `.rodata`).
+#[test]
+fn segments_are_not_padded_to_pages_in_the_file() {
+    for (target, name) in TARGETS.into_iter().flat_map(|t| [(t, "hello"), (t, "http")]) {
+        let data = read_for(target, name);
+        let file = object::File::parse(&*data).expect("ELF");
+        let align_at = |offset: u64| {
+            let first = file.sections().find(|s| s.file_range().is_some_and(|(o, size)| o == offset && size > 0));
+            first.map_or(1, |s| s.align())
+        };
+        let mut ranges: Vec<(u64, u64)> = file.segments().map(|s| s.file_range()).filter(|r| r.1 > 0).collect();
+        ranges.sort();
+        let mut end = 0;
+        for (offset, size) in ranges {
+            let gap = offset.saturating_sub(end);
+            assert!(gap < align_at(offset).max(64), "{target} {name}: {gap} bytes of padding before {offset:#x}");
+            end = offset + size;
         }
     }
 }

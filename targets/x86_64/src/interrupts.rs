@@ -109,26 +109,33 @@ pub const CONSOLE_VECTOR: u8 = 0xf0;
 
 /// First device vector: line `n` of the I/O APIC arrives as `IRQ_BASE + n`.
 pub const IRQ_BASE: u8 = 48;
-/// Each stub of vectors 32–255 is 16-byte aligned and at most 12 bytes long,
-/// so vector `v` enters at `__unikernel_irq_stubs + (v - 32) * 16`.
-const IRQ_STUB_SIZE: usize = 16;
+/// Each stub of vectors 32–255 is 8-byte aligned and 7 bytes long, so
+/// vector `v` enters at `__unikernel_irq_stubs + (v - 32) * 8`: a stub
+/// pushes `v - 128`, which fits a sign-extended byte for every vector
+/// (a 2-byte push), and the shared tail turns that into the zero error
+/// code and the vector `interrupt_entry` expects (224 × 8 bytes, not 16).
+const IRQ_STUB_SIZE: usize = 8;
 
 core::arch::global_asm!(
     r#"
     .pushsection .text.unikernel_irq_stubs, "ax", @progbits
-    .balign 16
+    .balign 8
     .global __unikernel_irq_stubs
 __unikernel_irq_stubs:
     .set vector, 32
     .rept 224
-    .balign 16
-    pushq $0
-    pushq $vector
-    jmp {common}
+    .balign 8
+    pushq $(vector - 128)
+    jmp __unikernel_irq_stubs_tail
     .set vector, vector + 1
     .endr
     .global __unikernel_irq_stubs_end
 __unikernel_irq_stubs_end:
+__unikernel_irq_stubs_tail:
+    pushq (%rsp)
+    movq $0, 8(%rsp)
+    addq $128, (%rsp)
+    jmp {common}
     .popsection
 "#,
     common = sym interrupt_entry,
@@ -245,7 +252,7 @@ pub fn install_interrupt_gates() {
     // its vector fires, and none of these can before the APICs are set up.
     let idt = unsafe { &mut *IDT.get() };
     let (stubs, end) = ((&raw const __unikernel_irq_stubs) as u64, (&raw const __unikernel_irq_stubs_end) as u64);
-    assert!(end - stubs <= (224 * IRQ_STUB_SIZE) as u64, "an interrupt stub outgrew its 16 bytes");
+    assert!(end - stubs <= (224 * IRQ_STUB_SIZE) as u64, "an interrupt stub outgrew its 8 bytes");
     for (i, gate) in idt.0[32..].iter_mut().enumerate() {
         *gate = Gate::new(stubs + (i * IRQ_STUB_SIZE) as u64, code, 0);
     }
