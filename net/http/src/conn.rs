@@ -18,6 +18,11 @@ use futures_util::StreamExt;
 /// much at a time.
 pub(crate) const CHUNK: usize = 4 * 1024;
 
+/// Parts of one message up to this many bytes in all are joined into one
+/// write: over TLS each write is a record of its own (one more encryption
+/// and 22 more bytes), and a head with a small body belongs in one.
+const JOIN: usize = CHUNK;
+
 /// How a step of the conversation ended.
 pub(crate) enum Step<T> {
     Done(T),
@@ -185,6 +190,16 @@ impl<'a, S: Read + Write, C: Clock> Conn<'a, S, C> {
     /// Writes `parts` before the write deadline for their length.
     async fn send(&mut self, parts: &[&[u8]]) -> Result<(), Error<S::Error>> {
         let len = parts.iter().map(|p| p.len()).sum();
+        let joined: Vec<u8>;
+        let one: [&[u8]; 1];
+        let parts = match parts.iter().filter(|p| !p.is_empty()).count() > 1 && len <= JOIN {
+            true => {
+                joined = parts.concat();
+                one = [&joined];
+                &one[..]
+            }
+            false => parts,
+        };
         let deadline = self.clock.now() + self.limits.write_timeout + self.limits.transfer_time(len);
         let io = &mut self.io;
         let write = async {

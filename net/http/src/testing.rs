@@ -125,12 +125,17 @@ pub struct Stream {
 
 /// What the server wrote to a [`Stream`], readable after the stream is gone.
 #[derive(Clone, Debug, Default)]
-pub struct Received(Rc<RefCell<Vec<u8>>>);
+pub struct Received(Rc<RefCell<Vec<u8>>>, Rc<Cell<usize>>);
 
 impl Received {
     /// Everything the server has written so far.
     pub fn bytes(&self) -> Vec<u8> {
         self.0.borrow().clone()
+    }
+
+    /// How many writes took bytes (over TLS, each is a record of its own).
+    pub fn writes(&self) -> usize {
+        self.1.get()
     }
 }
 
@@ -227,6 +232,7 @@ impl Write for Stream {
         }
         let n = buf.len().min(self.write_chunk).min(room);
         self.received.0.borrow_mut().extend_from_slice(&buf[..n]);
+        self.received.1.set(self.received.1.get() + 1);
         Ok(n)
     }
 

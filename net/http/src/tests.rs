@@ -23,6 +23,8 @@ struct Outcome {
     received: String,
     handled: usize,
     ended_at: Duration,
+    /// Writes that took bytes.
+    writes: usize,
 }
 
 /// Answers with the method, path and body length.
@@ -49,6 +51,7 @@ fn converse(limits: Limits, script: impl FnOnce(Stream) -> Stream) -> Outcome {
         received: String::from_utf8(received.bytes()).unwrap(),
         handled: handled.get(),
         ended_at: clock.now(),
+        writes: received.writes(),
     }
 }
 
@@ -68,6 +71,24 @@ fn serves_pipelined_keep_alive_requests_then_closes_when_asked() {
         "HTTP/1.1 200 OK\r\nServer: unikernel\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nGET /c 0",
     ];
     assert_eq!(out.received, expected.concat());
+}
+
+#[test]
+fn each_small_response_leaves_in_one_write_so_one_tls_record() {
+    let out = converse(limits(), |s| {
+        s.send_at(Duration::ZERO, b"GET /a HTTP/1.1\r\n\r\n").send_at(SECOND, b"GET /b HTTP/1.1\r\n\r\n")
+    });
+    assert_eq!(out.handled, 2);
+    assert_eq!(out.writes, 2, "head and body joined, per response: {:?}", out.received);
+    // A chunk's size line, data and CRLF go in one write too: the head,
+    // three chunks and the last chunk.
+    let out = converse_streaming(
+        limits(),
+        |s| s.send_at(Duration::ZERO, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        async |_| Response::stream("200 OK", "text/plain", chunks(3, 10)),
+    );
+    assert_eq!(bodies(&out.received), [(expected_chunks(3, 10), true)]);
+    assert_eq!(out.writes, 5, "{:?}", out.received);
 }
 
 #[test]
@@ -286,6 +307,7 @@ fn converse_streaming(
         received: String::from_utf8(received.bytes()).unwrap(),
         handled: handled.get(),
         ended_at: clock.now(),
+        writes: received.writes(),
     }
 }
 
