@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::guest::{Guest, free_port, run, text};
+use common::dig::{dig, section};
+use common::guest::{Guest, free_port};
 use common::{BARE, examples, qemu_words};
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -17,19 +18,6 @@ fn start() -> (Guest, u16) {
         Guest::start(&[], "dns", &["--forward", &format!("udp:{port}:53"), "--forward", &format!("tcp:{port}:53")]);
     guest.wait_for("dns: serving");
     (guest, port)
-}
-
-fn dig(port: u16, args: &[&str]) -> String {
-    let port = port.to_string();
-    let mut words = vec!["@127.0.0.1", "-p", &port, "+time=10", "+tries=2"];
-    words.extend(args);
-    text(&run("dig", &words))
-}
-
-/// The record lines of `section` (e.g. "ANSWER") in dig's output.
-fn section<'a>(out: &'a str, section: &str) -> Vec<&'a str> {
-    let head = format!(";; {section} SECTION:");
-    out.lines().skip_while(|l| *l != head).skip(1).take_while(|l| !l.is_empty()).collect()
 }
 
 #[test]

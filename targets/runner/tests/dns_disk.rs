@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::guest::{Guest, free_port, run, text};
+use common::dig::{dig, section};
+use common::guest::{Guest, free_port};
 use common::{BARE, Run, boot, examples, workspace};
 use std::path::{Path, PathBuf};
 
@@ -42,19 +43,6 @@ fn serve(disk: &Path, serving: &str) -> (Guest, u16) {
     let mut guest = Guest::start(&[], "dns_disk", &args.iter().map(String::as_str).collect::<Vec<_>>());
     guest.wait_for(serving);
     (guest, port)
-}
-
-fn dig(port: u16, args: &[&str]) -> String {
-    let port = port.to_string();
-    let mut words = vec!["@127.0.0.1", "-p", &port, "+time=10", "+tries=2"];
-    words.extend(args);
-    text(&run("dig", &words))
-}
-
-/// The record lines of `section` (e.g. "ANSWER") in dig's output.
-fn section<'a>(out: &'a str, section: &str) -> Vec<&'a str> {
-    let head = format!(";; {section} SECTION:");
-    out.lines().skip_while(|l| *l != head).skip(1).take_while(|l| !l.is_empty()).collect()
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod dig;
 pub mod guest;
 pub mod nbd;
 pub mod netns;
