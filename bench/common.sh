@@ -48,3 +48,23 @@ tap_namespace_cleanup() {
 
 # in_ns CMD...: runs CMD inside $NS.
 in_ns() { ip netns exec "$NS" "$@"; }
+
+# stop: ends every process in $NS (the guest), and lets its tap go idle.
+stop() {
+    for pid in $(ip netns pids "$NS"); do kill "$pid" 2>/dev/null || true; done
+    sleep 0.5
+}
+
+# wrk_figures URL CONNS: `wrk --latency` for $DURATION s from $NS;
+# prints requests/s, p50 and p99 in ms.
+wrk_figures() {
+    in_ns wrk -t1 -c"$2" -d"${DURATION}s" --latency "$1" >"$WORK/wrk" 2>&1 || { cat "$WORK/wrk" >&2; die "wrk failed"; }
+    local rps p50 p99
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk")
+    p50=$(awk '$1=="50%" {print $2}' "$WORK/wrk")
+    p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk")
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+
+# to_ms VALUE: wrk's latency (e.g. 812.00us, 1.20ms, 2.01s) in ms.
+to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }

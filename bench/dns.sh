@@ -71,10 +71,6 @@ boot() {
     die "no DNS answer from the guest"
 }
 
-stop() {
-    for pid in $(ip netns pids "$NS"); do kill "$pid" 2>/dev/null || true; done
-    sleep 0.5
-}
 
 # dnsperf figures: queries/s, average latency in ms, queries lost.
 load() {

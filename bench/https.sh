@@ -75,10 +75,6 @@ tls_check() {
     t=$(in_ns openssl s_client -connect 10.10.0.2:443 -tls1_2 </dev/null >/dev/null 2>&1 && echo accepted || echo refused)
     echo "s_client: $s; curl: ${c:-?}; page $n B; TLS 1.2 client $t"
 }
-stop() {
-    for pid in $(ip netns pids "$NS"); do kill "$pid" 2>/dev/null || true; done
-    sleep 0.5
-}
 
 # Full handshakes/s with $1 clients: each client connects, handshakes and
 # disconnects in a loop; the sum of connections over the wall-clock time.
@@ -92,16 +88,6 @@ handshakes() {
     rm -f "$WORK"/s_time.*
 }
 
-# Kept-alive requests/s, p50 and p99 in ms, with $1 connections.
-requests() {
-    in_ns wrk -t1 -c"$1" -d"${DURATION}s" --latency "$URL" >"$WORK/wrk" 2>&1 || { cat "$WORK/wrk" >&2; die "wrk failed"; }
-    local rps p50 p99
-    rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk")
-    p50=$(awk '$1=="50%" {print $2}' "$WORK/wrk")
-    p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk")
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
-}
-to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
 
 declare -A R
 measure() {
@@ -113,7 +99,7 @@ measure() {
         "s_client: TLSv1.3, "*"; curl: TLSv1.3; "*"; TLS 1.2 client refused") ;;
         *) stop; die "$name did not negotiate TLS 1.3 only: ${R[$name,tls]}" ;;
     esac
-    for c in $CONNS; do R[$name,hs,$c]=$(handshakes "$c"); R[$name,rq,$c]=$(requests "$c"); done
+    for c in $CONNS; do R[$name,hs,$c]=$(handshakes "$c"); R[$name,rq,$c]=$(wrk_figures "$URL" "$c"); done
     stop
 }
 

@@ -56,27 +56,13 @@ boot() {
     die "no HTTP response from the guest"
 }
 
-stop() {
-    for pid in $(ip netns pids "$NS"); do kill "$pid" 2>/dev/null || true; done
-    sleep 0.5
-}
 
-# wrk figures: requests/s, p50 and p99 latency in ms.
-load() {
-    in_ns wrk -t1 -c"$1" -d"${DURATION}s" --latency http://10.10.0.2/ >"$WORK/wrk" 2>&1 || { cat "$WORK/wrk" >&2; die "wrk failed"; }
-    local rps p50 p99
-    rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk")
-    p50=$(awk '$1=="50%" {print $2}' "$WORK/wrk")
-    p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk")
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
-}
-to_ms() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n }'; }
 
 declare -A RESULT
 measure() {
     local name=$1; shift
     RESULT[$name,boot]=$(boot "$@")
-    for c in $CONNS; do RESULT[$name,$c]=$(load "$c"); done
+    for c in $CONNS; do RESULT[$name,$c]=$(wrk_figures http://10.10.0.2/ "$c"); done
     stop
 }
 
