@@ -33,18 +33,38 @@ async fn echo(req: Request) -> Response {
 }
 
 fn converse(limits: Limits, script: impl FnOnce(Stream) -> Stream) -> Outcome {
+    conversation(limits, script, Serve::Buffered, echo)
+}
+
+/// Which serving loop a conversation runs.
+enum Serve {
+    Buffered,
+    Streaming,
+}
+
+/// Runs `handler` under `how` against the scripted client, and checks the
+/// budget is whole again at the end.
+fn conversation(
+    limits: Limits,
+    script: impl FnOnce(Stream) -> Stream,
+    how: Serve,
+    handler: impl AsyncFn(Request) -> Response,
+) -> Outcome {
     let clock = VirtualClock::new();
     let server = Server::with_clock(limits, clock.clone());
     let stream = script(Stream::new(&clock));
     let received = stream.received();
     let handled = Cell::new(0);
-    let result = run(
-        &clock,
-        serve(stream, &server, async |req| {
-            handled.set(handled.get() + 1);
-            echo(req).await
-        }),
-    );
+    let counted = async |req| {
+        handled.set(handled.get() + 1);
+        handler(req).await
+    };
+    let result = run(&clock, async {
+        match how {
+            Serve::Buffered => serve(stream, &server, counted).await,
+            Serve::Streaming => serve_streaming(stream, &server, counted).await,
+        }
+    });
     assert_eq!(server.budget().used(), 0, "the budget is paid back when the connection ends");
     Outcome {
         result,
@@ -289,26 +309,7 @@ fn converse_streaming(
     script: impl FnOnce(Stream) -> Stream,
     handler: impl AsyncFn(Request) -> Response,
 ) -> Outcome {
-    let clock = VirtualClock::new();
-    let server = Server::with_clock(limits, clock.clone());
-    let stream = script(Stream::new(&clock));
-    let received = stream.received();
-    let handled = Cell::new(0);
-    let result = run(
-        &clock,
-        serve_streaming(stream, &server, async |req| {
-            handled.set(handled.get() + 1);
-            handler(req).await
-        }),
-    );
-    assert_eq!(server.budget().used(), 0, "the budget is paid back when the connection ends");
-    Outcome {
-        result,
-        received: String::from_utf8(received.bytes()).unwrap(),
-        handled: handled.get(),
-        ended_at: clock.now(),
-        writes: received.writes(),
-    }
+    conversation(limits, script, Serve::Streaming, handler)
 }
 
 /// The bodies of the responses in `received`, in order (`Content-Length`
